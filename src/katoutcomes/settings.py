@@ -73,8 +73,10 @@ class Settings:
 
     def max_missing_items(self, instrument: str) -> int:
         """Prorating limit for ``instrument`` (canonical name)."""
-        return self.phq9_max_missing_items if instrument == PHQ9.name else (
-            self.gad7_max_missing_items
+        return (
+            self.phq9_max_missing_items
+            if instrument == PHQ9.name
+            else (self.gad7_max_missing_items)
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,9 +110,7 @@ def _field_types() -> dict[str, str]:
 def _parse_value(key: str, raw: str) -> Any:
     types = _field_types()
     if key not in types:
-        raise SettingsError(
-            f"Unknown setting {key!r}. Known settings: {', '.join(sorted(types))}."
-        )
+        raise SettingsError(f"Unknown setting {key!r}. Known settings: {', '.join(sorted(types))}.")
     kind = types[key]
     try:
         if kind == "int":
@@ -133,9 +133,7 @@ def _from_mapping(values: Mapping[str, Any]) -> Settings:
     for key, value in values.items():
         kind = types[key]
         if kind == "int":
-            if isinstance(value, bool) or not isinstance(value, int | float) or value != int(
-                value
-            ):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
                 raise SettingsError(f"Setting {key} expects a whole number, got {value!r}.")
             clean[key] = int(value)
         elif kind == "float":

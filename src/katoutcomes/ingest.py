@@ -1,0 +1,635 @@
+"""Ingest: read files, map columns, guard identifiers, validate, score, and account for rows.
+
+Every input row ends in exactly one place (DESIGN 3.7):
+
+- **accepted** (new rows, typed, with ``source_file``/``source_line``),
+- **rejected** with the file, line, field and a reason a person understands, or
+- counted as an exact **duplicate** of a row already seen (in this ingest or in the store).
+
+A row with the same key as another but other values is a conflict and is rejected; the
+stored row is never overwritten. File-level problems raise :class:`IngestError` before
+anything is written.
+
+For a visit-wide file, each visit row becomes up to one record per score plus one dosing
+record; the counts are per record and each record keeps its visit's line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import pandas as pd
+
+from katoutcomes.errors import IngestError
+from katoutcomes.instruments import ITEM_COLUMNS
+from katoutcomes.layouts import detect_layout, split_visit_wide
+from katoutcomes.mapping import ColumnMapping
+from katoutcomes.privacy import check_column_names, check_values, patient_id_problems
+from katoutcomes.readers import READABLE_SUFFIXES, RawTable, read_table
+from katoutcomes.schema import TABLES, TableSchema, load_schema
+from katoutcomes.scoring import score_assessments
+from katoutcomes.settings import Settings
+from katoutcomes.validation import PROBLEM_COLUMNS, parse_table, problems_frame
+
+if TYPE_CHECKING:
+    from katoutcomes.store import Store
+
+__all__ = [
+    "AGE_BANDS",
+    "REJECTED_COLUMNS",
+    "IngestResult",
+    "TableReport",
+    "find_dataset_files",
+    "stored_columns",
+    "validate_frames",
+    "validate_path",
+]
+
+REJECTED_COLUMNS: Final = ["table", "file", *PROBLEM_COLUMNS]
+TIME_REPRESENTATIONS: Final = ("datetime", "study_day")
+#: Columns added to every accepted row.
+PROVENANCE: Final = ("row_hash", "source_file", "source_line")
+#: Derived assessment columns (see :mod:`katoutcomes.scoring`).
+SCORING_COLUMNS: Final = ("total_source", "item9_flag", "item9_high")
+
+#: Age bands (lower bound, label); ages above 89 become 90+ (HIPAA Safe Harbor, 45 CFR
+#: 164.514(b)(2)(i)(C)). Labels must match the patients schema's enum.
+AGE_BANDS: Final = (
+    (0, "<18"),
+    (18, "18-24"),
+    *((a, f"{a}-{a + 4}") for a in range(25, 90, 5)),
+    (90, "90+"),
+)
+_MAX_AGE: Final = 120
+
+
+@dataclass(frozen=True, slots=True)
+class TableReport:
+    """What happened to the rows of one table from one file."""
+
+    table: str
+    file: str
+    sha256: str
+    layout: str
+    rows_read: int
+    accepted: int
+    rejected: int
+    duplicates: int
+    ignored_columns: tuple[str, ...] = ()
+    already_ingested: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "file": self.file,
+            "sha256": self.sha256,
+            "layout": self.layout,
+            "rows_read": self.rows_read,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "ignored_columns": list(self.ignored_columns),
+            "already_ingested": self.already_ingested,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """The outcome of validating (and possibly storing) a dataset.
+
+    Attributes
+    ----------
+    accepted : new rows per table, typed, with provenance columns.
+    rejected : one row per problem: ``table, file, line, field, reason, value``. A row with
+        several problems appears several times; ``rejected`` counts rows.
+    reports : per table and file counts.
+    time_representation : ``"datetime"`` (dates/datetimes) or ``"study_day"``.
+    """
+
+    accepted: Mapping[str, pd.DataFrame]
+    rejected: pd.DataFrame
+    reports: tuple[TableReport, ...]
+    time_representation: str | None
+    source: str
+    settings: Settings = field(default_factory=Settings)
+
+    @property
+    def rows_read(self) -> int:
+        return sum(r.rows_read for r in self.reports)
+
+    @property
+    def n_accepted(self) -> int:
+        return sum(r.accepted for r in self.reports)
+
+    @property
+    def n_rejected(self) -> int:
+        return sum(r.rejected for r in self.reports)
+
+    @property
+    def n_duplicates(self) -> int:
+        return sum(r.duplicates for r in self.reports)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (stable keys; see the README's CLI section)."""
+        tables: dict[str, dict[str, int]] = {}
+        for r in self.reports:
+            t = tables.setdefault(
+                r.table, {"rows_read": 0, "accepted": 0, "rejected": 0, "duplicates": 0}
+            )
+            for k in t:
+                t[k] += getattr(r, k)
+        rejected = self.rejected.astype({"line": "int64"}).to_dict(orient="records")
+        return {
+            "source": self.source,
+            "rows_read": self.rows_read,
+            "accepted": self.n_accepted,
+            "rejected": self.n_rejected,
+            "duplicates": self.n_duplicates,
+            "tables": tables,
+            "files": [r.to_dict() for r in self.reports],
+            "time_representation": self.time_representation,
+            "rejected_rows": [
+                {k: (int(v) if k == "line" else v) for k, v in row.items()} for row in rejected
+            ],
+            "settings": self.settings.to_dict(),
+        }
+
+
+# --------------------------------------------------------------------------- files
+
+
+def find_dataset_files(path: str | Path) -> dict[str, Path]:
+    """The files of a dataset: a folder with ``assessments.*`` (and optionally
+    ``treatments.*``, ``patients.*``), or a single assessments file."""
+    path = Path(path)
+    if path.is_file():
+        role = path.stem.lower() if path.stem.lower() in TABLES else "assessments"
+        return {role: path}
+    if not path.is_dir():
+        raise IngestError(f"{path}: no such file or folder.")
+    found: dict[str, Path] = {}
+    for table in TABLES:
+        matches = sorted(
+            p
+            for p in path.iterdir()
+            if p.is_file() and p.stem.lower() == table and p.suffix.lower() in READABLE_SUFFIXES
+        )
+        if len(matches) > 1:
+            raise IngestError(
+                f"{path}: more than one {table} file ({', '.join(m.name for m in matches)}); "
+                "keep one."
+            )
+        if matches:
+            found[table] = matches[0]
+    if "assessments" not in found:
+        raise IngestError(
+            f"{path}: no assessments file. A dataset folder holds assessments.csv (or .xlsx, "
+            ".parquet) and optionally treatments.* and patients.*."
+        )
+    return found
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _empty_rejected() -> pd.DataFrame:
+    return pd.DataFrame(
+        {c: pd.Series(dtype="int64" if c == "line" else "str") for c in REJECTED_COLUMNS}
+    )
+
+
+def stored_columns(table: str) -> list[str]:
+    """Columns of an accepted-rows table, in order (the store's layout)."""
+    schema = load_schema(table)
+    cols = list(schema.field_names)
+    if schema.time_fields:
+        cols.append("date_only")
+    if table == "assessments":
+        cols.extend(SCORING_COLUMNS)
+    return [*cols, *PROVENANCE]
+
+
+def _empty_typed(schema: TableSchema, name: str) -> pd.Series:
+    f = schema.field(name)
+    if f.type in ("integer", "number"):
+        return pd.Series(np.nan, dtype="float64")
+    if f.type == "boolean":
+        return pd.Series(pd.NA, dtype="boolean")
+    if f.type in ("datetime", "date"):
+        return pd.Series(pd.NaT, dtype="datetime64[us]")
+    return pd.Series(pd.NA, dtype="str")
+
+
+def _conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    """All stored columns, in order, with absent ones filled as missing."""
+    schema = load_schema(table)
+    out = frame.copy()
+    for name in schema.field_names:
+        if name not in out.columns:
+            out[name] = _empty_typed(schema, name).reindex(out.index)
+    if schema.time_fields and "date_only" not in out.columns:
+        out["date_only"] = pd.Series(False, index=out.index, dtype="bool")
+    return out
+
+
+def _row_hash(frame: pd.DataFrame, table: str) -> pd.Series:
+    cols = [c for c in stored_columns(table) if c not in PROVENANCE]
+    return pd.util.hash_pandas_object(frame[cols], index=False).astype("uint64")
+
+
+def _band_ages(raw_age: pd.Series, lines: pd.Series, out: list[pd.DataFrame]) -> pd.Series:
+    markers = list(load_schema("patients").missing_values)
+    missing = raw_age.isin(markers)
+    age = pd.to_numeric(raw_age.where(~missing), errors="coerce")
+    bad = ~missing & (age.isna() | (age < 0) | (age > _MAX_AGE))
+    if bad.any():
+        out.append(
+            problems_frame(
+                lines[bad], "age", f"not an age in years (expected 0-{_MAX_AGE})", raw_age[bad]
+            )
+        )
+    bounds = [b for b, _ in AGE_BANDS]
+    labels = [label for _, label in AGE_BANDS]
+    idx = np.searchsorted(bounds, np.floor(age.where(~bad).fillna(-1)), side="right") - 1
+    banded = pd.Series(np.asarray(labels, dtype=object)[np.clip(idx, 0, None)], index=age.index)
+    return banded.where(age.notna() & ~bad).astype("str")
+
+
+# --------------------------------------------------------------------------- units
+
+
+@dataclass
+class _Unit:
+    """The rows of one table that came from one file."""
+
+    table: str
+    raw: RawTable
+    frame: pd.DataFrame  # text, canonical names, with line
+    layout: str
+    ignored: tuple[str, ...]
+    time_kind: str | None = None
+    #: Problems of input rows that have no record here (malformed lines, empty visits).
+    orphan_problems: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=PROBLEM_COLUMNS)
+    )
+
+
+def _split_units(
+    role: str, raw: RawTable, mapping: ColumnMapping, settings: Settings
+) -> list[_Unit]:
+    columns = [c for c in raw.frame.columns if c != "line"]
+    check_column_names(raw.file, columns, settings.allow_columns)
+    known = {f for t in TABLES for f in load_schema(t).field_names}
+    try:
+        renamed = mapping.rename(columns, known)
+    except IngestError as exc:
+        raise IngestError(f"{raw.file}: {exc}", file=raw.file, column=exc.column) from None
+    id_columns = [c for c, t in renamed.items() if t == "patient_id"]
+    check_values(raw.file, raw.frame, skip=id_columns, allowed=settings.allow_columns)
+    ignored = tuple(c for c in columns if c not in renamed)
+    frame = raw.frame[[*renamed, "line"]].rename(columns=renamed)
+    frame = mapping.apply_values(frame)
+    if role != "assessments":
+        return [_Unit(role, raw, frame, "long", ignored, orphan_problems=raw.problems)]
+    layout = detect_layout(list(frame.columns), raw.file, mapping.layout)
+    if layout == "long":
+        return [_Unit("assessments", raw, frame, layout, ignored, orphan_problems=raw.problems)]
+    assessments, treatments, empty = split_visit_wide(frame)
+    empty_visits = problems_frame(
+        empty["line"], "", "visit row has no PHQ-9 or GAD-7 score and no dose"
+    )
+    orphans = pd.concat(
+        [p for p in (raw.problems, empty_visits) if len(p)] or [raw.problems], ignore_index=True
+    )
+    units = [_Unit("assessments", raw, assessments, layout, ignored, orphan_problems=orphans)]
+    if len(treatments.columns) > len(
+        {"patient_id", "time", "study_day", "site_id", "clinician_id", "line"}
+        & set(treatments.columns)
+    ):
+        units.append(_Unit("treatments", raw, treatments, layout, ignored))
+    return units
+
+
+def _resolve_time(unit: _Unit, schema: TableSchema) -> None:
+    """Pick the file's time representation and rename ``time`` to the schema's field."""
+    if not schema.time_fields:
+        return
+    frame = unit.frame
+    markers = list(schema.missing_values)
+    has_dt = "time" in frame.columns and bool((~frame["time"].isin(markers)).any())
+    has_sd = "study_day" in frame.columns and bool((~frame["study_day"].isin(markers)).any())
+    dt_name = schema.datetime_field or "time"
+    if has_dt and has_sd:
+        raise IngestError(
+            f"{unit.raw.file}: the file mixes time representations: it has both "
+            f"{dt_name} (dates) and study_day values. Use one per file: dates/datetimes or "
+            "study days.",
+            file=unit.raw.file,
+            column="study_day",
+        )
+    if not has_dt and not has_sd:
+        if "time" not in frame.columns and "study_day" not in frame.columns:
+            raise IngestError(
+                f"{unit.raw.file}: missing required column {dt_name} (or study_day): each "
+                f"{schema.name} row needs a date/datetime or a study day.",
+                file=unit.raw.file,
+                column=dt_name,
+            )
+        has_dt = "time" in frame.columns
+    unit.time_kind = "datetime" if has_dt else "study_day"
+    drop = "study_day" if has_dt else "time"
+    unit.frame = frame.drop(columns=[drop], errors="ignore").rename(columns={"time": dt_name})
+
+
+def _require_columns(unit: _Unit, schema: TableSchema) -> None:
+    columns = set(unit.frame.columns)
+    for f in schema.fields:
+        if f.required and f.name not in columns:
+            raise IngestError(
+                f"{unit.raw.file}: missing required column {f.name!r} for the {schema.name} "
+                "table. Rename the column in the file or map it with a mapping file "
+                "(--mapping).",
+                file=unit.raw.file,
+                column=f.name,
+            )
+    if schema.name == "assessments" and not ({"total", *ITEM_COLUMNS} & columns):
+        raise IngestError(
+            f"{unit.raw.file}: missing required column 'total' (or item_1..item_9): "
+            "an assessments file needs the total score or the item scores.",
+            file=unit.raw.file,
+            column="total",
+        )
+
+
+def _validate_unit(
+    unit: _Unit, settings: Settings, datetime_format: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Typed good rows and problem rows for one unit."""
+    schema = load_schema(unit.table)
+    parsed = parse_table(unit.frame, schema, datetime_format=datetime_format)
+    typed = parsed.frame
+    problems = [parsed.problems]
+    if unit.table == "assessments":
+        # Rows with a bad cell are rejected already; scoring them would only add noise.
+        typed = typed.drop(index=parsed.problems.index.unique())
+        scored = score_assessments(typed, settings)
+        typed = scored.frame
+        problems.append(scored.problems)
+    if unit.table == "patients" and "age" in unit.frame.columns:
+        extra: list[pd.DataFrame] = []
+        banded = _band_ages(unit.frame["age"], unit.frame["line"], extra)
+        typed["age_band"] = typed["age_band"].fillna(banded) if "age_band" in typed else banded
+        problems.extend(extra)
+    if "patient_id" in typed.columns:
+        reason = patient_id_problems(typed["patient_id"].dropna())
+        bad = reason.dropna()
+        if len(bad):
+            problems.append(
+                problems_frame(
+                    typed.loc[bad.index, "line"],
+                    "patient_id",
+                    bad,
+                    unit.frame.loc[bad.index, "patient_id"],
+                )
+            )
+    problems = [p for p in problems if len(p)]
+    all_problems = (
+        pd.concat(problems)
+        if problems
+        else pd.DataFrame(columns=PROBLEM_COLUMNS).astype({"line": "int64"})
+    )
+    bad_index = all_problems.index.unique()
+    good = typed.drop(index=typed.index.intersection(bad_index))
+    return good, all_problems
+
+
+def _deduplicate(
+    good: pd.DataFrame, table: str, key: list[str], file: str, existing: pd.DataFrame | None
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Split good rows into new rows, conflicts (as problems) and a duplicate count."""
+    problems: list[pd.DataFrame] = []
+    groups = good.groupby(key, dropna=False, sort=False)
+    n_versions = groups["row_hash"].transform("nunique")
+    conflict = n_versions > 1
+    if conflict.any():
+        clashing = good.loc[conflict]
+        lines = clashing.groupby(key, dropna=False, sort=False)["line"].transform(
+            lambda s: ", ".join(s.astype("str"))
+        )
+        what = (
+            "patient, instrument and time"
+            if table == "assessments"
+            else ("patient and time" if table == "treatments" else "patient")
+        )
+        problems.append(
+            problems_frame(
+                clashing["line"],
+                key[-1],
+                f"conflicting rows for the same {what} with different values (lines "
+                + lines.astype("str")
+                + "); keep the right one and ingest again",
+                "",
+            )
+        )
+    candidates = good.loc[~conflict]
+    repeated = candidates.duplicated(subset=[*key, "row_hash"], keep="first")
+    n_dup = int(repeated.sum())
+    candidates = candidates.loc[~repeated]
+    if existing is not None and len(existing) and len(candidates):
+        merged = (
+            candidates[[*key, "row_hash", "line"]]
+            .reset_index()
+            .merge(existing.rename(columns={"row_hash": "stored_hash"}), on=key, how="inner")
+        )
+        if len(merged):
+            same = merged["row_hash"] == merged["stored_hash"]
+            n_dup += int(same.sum())
+            clash = merged.loc[~same].set_index("index")
+            if len(clash):
+                problems.append(
+                    problems_frame(
+                        clash["line"],
+                        key[-1],
+                        "conflicts with a stored row with the same key and other values ("
+                        + clash["source_file"].astype("str")
+                        + " line "
+                        + clash["source_line"].astype("int64").astype("str")
+                        + "); the stored row is kept. Correct the file or remove the stored row",
+                        "",
+                    )
+                )
+            candidates = candidates.drop(index=merged["index"])
+    out = pd.concat(problems) if problems else pd.DataFrame(columns=PROBLEM_COLUMNS)
+    return candidates, out, n_dup
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def _validate_raw(
+    raws: list[tuple[str, RawTable]],
+    *,
+    settings: Settings,
+    mapping: ColumnMapping,
+    store: Store | None,
+    source: str,
+) -> IngestResult:
+    units: list[_Unit] = []
+    for role, raw in raws:
+        units.extend(_split_units(role, raw, mapping, settings))
+    kinds: dict[str, str] = {}
+    for unit in units:
+        schema = load_schema(unit.table)
+        _resolve_time(unit, schema)
+        _require_columns(unit, schema)
+        if unit.time_kind:
+            kinds[unit.raw.file + ":" + unit.table] = unit.time_kind
+    representation = _one_representation(kinds, store)
+
+    accepted: dict[str, list[pd.DataFrame]] = {t: [] for t in TABLES}
+    rejected: list[pd.DataFrame] = []
+    reports: list[TableReport] = []
+    seen: dict[str, pd.DataFrame] = {}
+    for unit in units:
+        schema = load_schema(unit.table)
+        good, problems = _validate_unit(unit, settings, mapping.datetime_format)
+        orphans = unit.orphan_problems
+        good = _conform(good, unit.table)
+        good["row_hash"] = _row_hash(good, unit.table)
+        key = list(
+            schema.key_columns(
+                (schema.datetime_field if unit.time_kind == "datetime" else "study_day")
+                if schema.time_fields
+                else None
+            )
+        )
+        existing = store.existing_keys(unit.table, key) if store is not None else None
+        earlier = seen.get(unit.table)
+        if earlier is not None and len(earlier):
+            existing = earlier if existing is None else pd.concat([existing, earlier])
+        new, conflicts, n_dup = _deduplicate(good, unit.table, key, unit.raw.file, existing)
+        new = new.assign(source_file=unit.raw.file, source_line=new["line"])
+        new = new[stored_columns(unit.table)].reset_index(drop=True)
+        seen[unit.table] = (
+            pd.concat([seen[unit.table], new[[*key, "row_hash", "source_file", "source_line"]]])
+            if unit.table in seen
+            else new[[*key, "row_hash", "source_file", "source_line"]]
+        )
+        all_problems = [p for p in (problems, conflicts, orphans) if len(p)]
+        unit_rejected = (
+            pd.concat(all_problems, ignore_index=True)
+            if all_problems
+            else pd.DataFrame(columns=PROBLEM_COLUMNS)
+        )
+        unit_rejected = unit_rejected.assign(table=unit.table, file=unit.raw.file)
+        n_rejected_rows = len(problems.index.union(conflicts.index).unique()) + len(orphans)
+        rows_read = len(unit.frame) + len(orphans)
+        accepted[unit.table].append(new)
+        rejected.append(unit_rejected[REJECTED_COLUMNS])
+        already = store.has_file(unit.raw.sha256) if store is not None else False
+        reports.append(
+            TableReport(
+                table=unit.table,
+                file=unit.raw.file,
+                sha256=unit.raw.sha256,
+                layout=unit.layout,
+                rows_read=rows_read,
+                accepted=len(new),
+                rejected=n_rejected_rows,
+                duplicates=n_dup,
+                ignored_columns=unit.ignored,
+                already_ingested=already,
+            )
+        )
+    frames = {
+        t: (pd.concat(v, ignore_index=True) if v else pd.DataFrame(columns=stored_columns(t)))
+        for t, v in accepted.items()
+        if v
+    }
+    rejected_frame = pd.concat(rejected, ignore_index=True) if rejected else _empty_rejected()
+    rejected_frame = (
+        rejected_frame.astype({"line": "int64"})
+        .sort_values(["table", "file", "line"], kind="stable")
+        .reset_index(drop=True)
+    )
+    return IngestResult(
+        accepted=frames,
+        rejected=rejected_frame,
+        reports=tuple(reports),
+        time_representation=representation,
+        source=source,
+        settings=settings,
+    )
+
+
+def _one_representation(kinds: Mapping[str, str], store: Store | None) -> str | None:
+    found = set(kinds.values())
+    stored = store.time_representation() if store is not None else None
+    found_with_store = found | {stored} if stored else found
+    if len(found_with_store) > 1:
+        detail = ", ".join(f"{k.split(':')[0]} uses {v}" for k, v in kinds.items())
+        if stored:
+            detail += f"; the store holds {stored}"
+        raise IngestError(
+            "the dataset mixes time representations (" + detail + "). Use dates/datetimes "
+            "everywhere or study days everywhere."
+        )
+    return next(iter(found_with_store), None)
+
+
+def validate_path(
+    path: str | Path,
+    *,
+    settings: Settings | None = None,
+    mapping: ColumnMapping | None = None,
+    store: Store | None = None,
+) -> IngestResult:
+    """Read and validate a dataset on disk without storing anything.
+
+    With ``store``, rows already stored count as duplicates and same-key rows with other
+    values as conflicts, exactly as :meth:`katoutcomes.store.Store.ingest` would.
+
+    Raises
+    ------
+    IngestError
+        For file-level problems (nothing is read into the store in any case).
+    """
+    settings = settings or Settings()
+    mapping = mapping or ColumnMapping()
+    files = find_dataset_files(path)
+    raws = [(role, read_table(p, sheet=mapping.sheet)) for role, p in files.items()]
+    return _validate_raw(raws, settings=settings, mapping=mapping, store=store, source=str(path))
+
+
+def validate_frames(
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    settings: Settings | None = None,
+    mapping: ColumnMapping | None = None,
+    store: Store | None = None,
+    source: str = "DataFrames",
+) -> IngestResult:
+    """Validate in-memory tables (``{"assessments": df, ...}``) as if read from files.
+
+    The frames are not modified. Values are turned into text as a file would hold them.
+    """
+    from katoutcomes.readers import _clean_header, _stringify
+
+    settings = settings or Settings()
+    mapping = mapping or ColumnMapping()
+    if "assessments" not in frames:
+        raise IngestError("validate_frames needs an 'assessments' table.")
+    raws = []
+    for role, df in frames.items():
+        if role not in TABLES:
+            raise IngestError(f"Unknown table {role!r}; expected one of {', '.join(TABLES)}.")
+        text = df.reset_index(drop=True).apply(_stringify) if len(df.columns) else df.copy()
+        text = _clean_header(text, f"{role} (DataFrame)")
+        digest = pd.util.hash_pandas_object(text, index=False).sum()
+        sha = f"frame-{int(digest) & 0xFFFFFFFFFFFFFFFF:016x}"
+        raws.append((role, RawTable(file=f"{role} (DataFrame)", frame=text, sha256=sha)))
+    return _validate_raw(raws, settings=settings, mapping=mapping, store=store, source=source)

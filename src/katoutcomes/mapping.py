@@ -1,0 +1,240 @@
+"""Column and value mappings for exports that do not use katoutcomes' names.
+
+A mapping file is TOML::
+
+    layout = "long"                 # or "visit-wide"; detected when absent
+    datetime_format = "%m/%d/%Y"    # strptime format for non-ISO dates (optional)
+    sheet = "Export"                # XLSX sheet name or 0-based index (optional)
+
+    [columns]                       # column in the export = katoutcomes field
+    "Pseudo ID" = "patient_id"
+    "Questionnaire" = "instrument"
+
+    [values.route]                  # per field: value in the export = katoutcomes value
+    "KETAMINE INFUSION" = "IV"
+
+Worked examples ship in ``examples/mappings/``. Without a mapping, column names are matched
+case-insensitively and common spellings (``Date``, ``PHQ9``, ``Dose (mg)``...) are
+recognised; see :data:`COLUMN_ALIASES`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Final
+
+import pandas as pd
+
+from katoutcomes.errors import IngestError
+from katoutcomes.instruments import ITEM_COLUMNS
+
+__all__ = [
+    "COLUMN_ALIASES",
+    "LAYOUTS",
+    "ColumnMapping",
+    "load_mapping",
+    "normalise_column_name",
+]
+
+LAYOUTS: Final = ("long", "visit-wide")
+
+#: Spellings recognised without a mapping file, by normalised name. Time columns map to
+#: ``time`` and are renamed per table (``assessed_at``/``administered_at``).
+COLUMN_ALIASES: Final = MappingProxyType(
+    {
+        "subject_id": "patient_id",
+        "participant_id": "patient_id",
+        "pseudo_id": "patient_id",
+        "pseudonym": "patient_id",
+        "pid": "patient_id",
+        "patient": "patient_id",
+        "questionnaire": "instrument",
+        "measure": "instrument",
+        "scale": "instrument",
+        "date": "time",
+        "visit_date": "time",
+        "session_date": "time",
+        "assessment_date": "time",
+        "datetime": "time",
+        "timestamp": "time",
+        "assessed_at": "time",
+        "administered_at": "time",
+        "day": "study_day",
+        "score": "total",
+        "total_score": "total",
+        "dose": "dose_mg",
+        "dose_mg": "dose_mg",
+        "ketamine_dose_mg": "dose_mg",
+        "weight": "weight_kg",
+        "weight_kg": "weight_kg",
+        "therapy": "psychotherapy",
+        "kap": "psychotherapy",
+        "monitoring": "monitoring_minutes",
+        "monitoring_min": "monitoring_minutes",
+        "monitoring_mins": "monitoring_minutes",
+        "ae": "adverse_events",
+        "aes": "adverse_events",
+        "adverse_event": "adverse_events",
+        "side_effects": "adverse_events",
+        "cost": "cost_usd",
+        "price": "cost_usd",
+        "price_usd": "cost_usd",
+        "site": "site_id",
+        "clinic": "site_id",
+        "clinician": "clinician_id",
+        "provider_id": "clinician_id",
+        "diagnosis": "primary_diagnosis",
+        "prior_failures": "prior_treatment_failures",
+        "failed_treatments": "prior_treatment_failures",
+        "ssri": "concurrent_ssri",
+        "phq9": "phq9_total",
+        "phq_9": "phq9_total",
+        "phq9_total": "phq9_total",
+        "phq_9_total": "phq9_total",
+        "phq9_score": "phq9_total",
+        "gad7": "gad7_total",
+        "gad_7": "gad7_total",
+        "gad7_total": "gad7_total",
+        "gad_7_total": "gad7_total",
+        "gad7_score": "gad7_total",
+    }
+)
+
+_ITEM_ALIAS: Final = re.compile(r"^(?:item|q|question)_?([1-9])$")
+
+
+def normalise_column_name(name: str) -> str:
+    """Lower-case, non-alphanumerics to ``_``, units in brackets dropped.
+
+    Examples
+    --------
+    >>> normalise_column_name("Dose (mg)")
+    'dose_mg'
+    >>> normalise_column_name(" PHQ-9 Total ")
+    'phq_9_total'
+    """
+    text = re.sub(r"[^0-9a-z]+", "_", name.strip().lower())
+    return text.strip("_")
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnMapping:
+    """A parsed mapping file (or the empty default)."""
+
+    columns: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    layout: str | None = None
+    datetime_format: str | None = None
+    sheet: str | int = 0
+    source: str | None = None
+
+    def rename(self, columns: list[str], known: set[str]) -> dict[str, str]:
+        """Map each input column to a katoutcomes name, or leave it out when unknown.
+
+        ``known`` holds the canonical field names of every table. Returns
+        ``{input column: canonical name}``; two inputs mapped to one name is an error.
+        """
+        explicit = {k.strip().lower(): v for k, v in self.columns.items()}
+        out: dict[str, str] = {}
+        for column in columns:
+            target = explicit.get(column.strip().lower())
+            if target is None:
+                norm = normalise_column_name(column)
+                item = _ITEM_ALIAS.match(norm)
+                if norm in known or norm in ("time", "age", "phq9_total", "gad7_total"):
+                    target = norm
+                elif item:
+                    target = f"item_{item.group(1)}"
+                else:
+                    target = COLUMN_ALIASES.get(norm)
+            if target is None:
+                continue
+            if target in ("assessed_at", "administered_at"):
+                target = "time"
+            clash = [c for c, t in out.items() if t == target]
+            if clash:
+                raise IngestError(
+                    f"columns {clash[0]!r} and {column!r} both map to {target!r}; keep one, or "
+                    "name which one to use in a mapping file ([columns] section).",
+                    column=column,
+                )
+            out[column] = target
+        return out
+
+    def apply_values(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Replace values per the ``[values.<field>]`` tables (exact, then case-insensitive)."""
+        out = frame
+        for column, table in self.values.items():
+            if column not in out.columns:
+                continue
+            lookup = {str(k).strip().lower(): str(v) for k, v in table.items()}
+            mapped = out[column].str.lower().map(lookup)
+            if out is frame:
+                out = frame.copy()
+            out[column] = mapped.fillna(out[column]).astype("str")
+        return out
+
+
+def load_mapping(path: str | Path | None) -> ColumnMapping:
+    """Read a mapping TOML file; ``None`` gives the empty mapping.
+
+    Raises
+    ------
+    IngestError
+        The file cannot be read, is not TOML, or uses unknown keys or targets.
+    """
+    if path is None:
+        return ColumnMapping()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise IngestError(f"Cannot read mapping file {path}: {exc.strerror}.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise IngestError(f"Mapping file {path} is not valid TOML: {exc}.") from None
+    allowed = {"layout", "datetime_format", "sheet", "columns", "values", "description"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise IngestError(
+            f"Mapping file {path}: unknown key(s) {', '.join(unknown)}; "
+            f"expected {', '.join(sorted(allowed))}."
+        )
+    layout = data.get("layout")
+    if layout is not None and layout not in LAYOUTS:
+        raise IngestError(
+            f"Mapping file {path}: layout must be one of {', '.join(LAYOUTS)}, got {layout!r}."
+        )
+    columns = data.get("columns", {})
+    from katoutcomes.schema import TABLES, load_schema
+
+    targets = {f for t in TABLES for f in load_schema(t).field_names} | {
+        "age",
+        "phq9_total",
+        "gad7_total",
+        *ITEM_COLUMNS,
+    }
+    bad = sorted({v for v in columns.values() if v not in targets})
+    if bad:
+        raise IngestError(
+            f"Mapping file {path}: [columns] maps to unknown field(s) {', '.join(bad)}; "
+            f"katoutcomes fields are {', '.join(sorted(targets))}."
+        )
+    values = data.get("values", {})
+    if not all(isinstance(v, dict) for v in values.values()):
+        raise IngestError(
+            f"Mapping file {path}: [values] must hold one table per field, "
+            'for example [values.route] "KETAMINE INFUSION" = "IV".'
+        )
+    return ColumnMapping(
+        columns={str(k): str(v) for k, v in columns.items()},
+        values={str(k): {str(a): str(b) for a, b in v.items()} for k, v in values.items()},
+        layout=layout,
+        datetime_format=data.get("datetime_format"),
+        sheet=data.get("sheet", 0),
+        source=str(path),
+    )

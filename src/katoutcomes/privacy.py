@@ -1,0 +1,244 @@
+"""De-identification guard (DESIGN 3.8).
+
+katoutcomes holds de-identified data only. This module refuses, before anything is stored:
+
+- columns whose names look like direct identifiers (the HIPAA Safe Harbor list, 45 CFR
+  164.514(b)(2): names, contact details, street address and postcode, SSN, medical record
+  and health-plan numbers, dates of birth, IP addresses);
+- text values that look like e-mail addresses, phone numbers or US Social Security numbers,
+  in any column;
+- ``patient_id`` values that look like those, like dates, or like a person's name.
+
+A site that knows a column is safe lists it in ``Settings.allow_columns``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+
+import pandas as pd
+
+from katoutcomes.errors import IngestError
+
+__all__ = [
+    "check_column_names",
+    "check_values",
+    "identifier_column_reason",
+    "neutralise_formulas",
+    "patient_id_problems",
+]
+
+# Words that, as a whole token of a column name (split on non-letters), mark an identifier.
+_IDENTIFIER_TOKENS: Final = {
+    "name": "a name",
+    "names": "a name",
+    "firstname": "a name",
+    "lastname": "a name",
+    "surname": "a name",
+    "forename": "a name",
+    "fullname": "a name",
+    "email": "an e-mail address",
+    "mail": "an e-mail address",
+    "phone": "a phone number",
+    "telephone": "a phone number",
+    "mobile": "a phone number",
+    "cellphone": "a phone number",
+    "fax": "a fax number",
+    "address": "an address",
+    "street": "an address",
+    "zip": "a ZIP/postcode",
+    "zipcode": "a ZIP/postcode",
+    "postcode": "a ZIP/postcode",
+    "postalcode": "a ZIP/postcode",
+    "ssn": "a Social Security number",
+    "mrn": "a medical record number",
+    "dob": "a date of birth",
+    "birthdate": "a date of birth",
+    "birthday": "a date of birth",
+    "insurance": "an insurance number",
+    "ip": "an IP address",
+}
+# Runs of words that mark an identifier wherever they appear in the squashed name
+# ("Patient Full Name" -> "patientfullname").
+_IDENTIFIER_FRAGMENTS: Final = {
+    "firstname": "a name",
+    "lastname": "a name",
+    "fullname": "a name",
+    "patientname": "a name",
+    "givenname": "a name",
+    "familyname": "a name",
+    "emailaddress": "an e-mail address",
+    "phonenumber": "a phone number",
+    "streetaddress": "an address",
+    "homeaddress": "an address",
+    "zipcode": "a ZIP/postcode",
+    "postalcode": "a ZIP/postcode",
+    "postcode": "a ZIP/postcode",
+    "socialsecurity": "a Social Security number",
+    "medicalrecord": "a medical record number",
+    "dateofbirth": "a date of birth",
+    "birthdate": "a date of birth",
+    "insuranceid": "an insurance number",
+    "insurancenumber": "an insurance number",
+    "memberid": "a health-plan member id",
+    "membernumber": "a health-plan member id",
+    "ipaddress": "an IP address",
+}
+
+# Anchored: the whole cell is the identifier.
+_EMAIL: Final = r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+_SSN: Final = r"\d{3}-\d{2}-\d{4}"
+_PHONE: Final = (
+    r"(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}"  # North American
+    r"|\+\d{1,3}(?:[\s.-]?\(?\d+\)?){2,5}"  # international with a leading +
+)
+_VALUE_PATTERNS: Final = (
+    ("an e-mail address", re.compile(rf"^\s*(?:{_EMAIL})\s*$")),
+    ("a US Social Security number", re.compile(rf"^\s*(?:{_SSN})\s*$")),
+    ("a phone number", re.compile(rf"^\s*(?:{_PHONE})\s*$")),
+)
+# Dates as patient ids: 2024-01-15, 15/01/2024, 1.5.1980, 19800115 (1900-2099).
+_DATE_LIKE: Final = re.compile(
+    r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
+    r"|(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))$"
+)
+# A pseudonymous code carries at least one digit; three or more letters and no digit
+# ("JaneDoe", "jane.doe", "SMITH_J") is read as a name.
+_NAME_LIKE: Final = re.compile(r"^(?=(?:[^A-Za-z]*[A-Za-z]){3})[^0-9]+$")
+
+
+def identifier_column_reason(column: str) -> str | None:
+    """What a column name suggests it holds, when it looks like a direct identifier.
+
+    Examples
+    --------
+    >>> identifier_column_reason("Patient Email")
+    'an e-mail address'
+    >>> identifier_column_reason("patient_id") is None
+    True
+    """
+    tokens = [t for t in re.split(r"[^a-z]+", _split_camel(column).lower()) if t]
+    for token in tokens:
+        if token in _IDENTIFIER_TOKENS:
+            return _IDENTIFIER_TOKENS[token]
+    squashed = "".join(tokens)
+    for fragment, reason in _IDENTIFIER_FRAGMENTS.items():
+        if fragment in squashed:
+            return reason
+    return None
+
+
+def _split_camel(name: str) -> str:
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name)
+
+
+def check_column_names(file: str, columns: Iterable[str], allowed: Iterable[str] = ()) -> None:
+    """Fail when a column name looks like a direct identifier.
+
+    Raises
+    ------
+    IngestError
+        Naming the first such column and what to do about it.
+    """
+    allowed_set = {a.strip().lower() for a in allowed}
+    for column in columns:
+        if column.strip().lower() in allowed_set:
+            continue
+        reason = identifier_column_reason(column)
+        if reason is not None:
+            raise IngestError(
+                f"{file}: column {column!r} looks like it holds {reason}, a direct identifier. "
+                "katoutcomes stores de-identified data only: remove the column from the export, "
+                f"or, if it is known to be safe, allow it with --allow-column {column!r} "
+                "(setting allow_columns).",
+                file=file,
+                column=column,
+            )
+
+
+def check_values(
+    file: str,
+    frame: pd.DataFrame,
+    *,
+    skip: Iterable[str] = (),
+    allowed: Iterable[str] = (),
+    line_column: str = "line",
+) -> None:
+    """Fail when any text cell looks like an e-mail address, phone number or SSN.
+
+    ``skip`` names columns checked elsewhere (``patient_id`` is checked row by row by
+    :func:`patient_id_problems`).
+    """
+    excluded = {c.lower() for c in skip} | {a.strip().lower() for a in allowed} | {line_column}
+    for column in frame.columns:
+        if column.lower() in excluded:
+            continue
+        values = frame[column]
+        candidates = values[values.str.contains(r"[@\d]", regex=True, na=False)]
+        if candidates.empty:
+            continue
+        for what, pattern in _VALUE_PATTERNS:
+            hits = candidates.str.match(pattern.pattern, na=False)
+            if hits.any():
+                first = hits.idxmax()
+                n = int(hits.sum())
+                line = frame.loc[first, line_column] if line_column in frame else first
+                raise IngestError(
+                    f"{file}, line {line}, column {column!r}: the value looks like {what} "
+                    f"({n} such value{'s' if n != 1 else ''} in this column). katoutcomes "
+                    "stores de-identified data only: remove identifiers from the export, or, "
+                    f"if the column is known to be safe, allow it with --allow-column {column!r}.",
+                    file=file,
+                    column=column,
+                )
+
+
+def patient_id_problems(ids: pd.Series) -> pd.Series:
+    """Reason a ``patient_id`` is refused as identifying, or NA where it is fine.
+
+    Returns a string Series aligned with ``ids``.
+    """
+    reason = pd.Series(pd.NA, index=ids.index, dtype="str")
+    text = ids.astype("str")
+    checks = [
+        *(
+            (pattern, f"patient_id looks like {what}; use a pseudonymous code")
+            for what, pattern in _VALUE_PATTERNS
+        ),
+        (_DATE_LIKE, "patient_id looks like a date; use a pseudonymous code, never a birth date"),
+        (
+            _NAME_LIKE,
+            "patient_id looks like a name (letters without digits); use a pseudonymous code "
+            "such as P0001",
+        ),
+    ]
+    for pattern, message in checks:
+        hit = text.str.match(pattern.pattern, na=False) & reason.isna()
+        reason = reason.mask(hit, message)
+    return reason
+
+
+#: Leading characters a spreadsheet reads as a formula (OWASP "CSV injection").
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy where text cells that a spreadsheet would run as a formula start with ``'``.
+
+    Cells starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return are prefixed,
+    except genuine numbers such as ``-3`` or ``+1.5`` (DESIGN 9).
+    """
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if not (pd.api.types.is_string_dtype(values) or values.dtype == "object"):
+            continue
+        text = values.astype("str")
+        risky = text.str.startswith(_FORMULA_START, na=False)
+        numeric = pd.to_numeric(text.where(risky), errors="coerce").notna()
+        hit = risky & ~numeric
+        if hit.any():
+            out[column] = values.astype("object").mask(hit, "'" + text)
+    return out

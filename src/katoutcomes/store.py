@@ -1,0 +1,306 @@
+"""The DuckDB store: accepted rows, rejected rows with reasons, and an ingest log.
+
+One ingest is one transaction: either every new row, rejected row and log entry is
+written, or nothing is. A file whose SHA-256 is already in the log adds nothing; its rows
+are reported as duplicates (and its rejected rows as rejected) without being written again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+import duckdb
+import pandas as pd
+
+from katoutcomes.errors import IngestError
+from katoutcomes.ingest import (
+    REJECTED_COLUMNS,
+    IngestResult,
+    stored_columns,
+    validate_frames,
+    validate_path,
+)
+from katoutcomes.mapping import ColumnMapping
+from katoutcomes.schema import TABLES, load_schema
+from katoutcomes.settings import Settings
+
+__all__ = ["Store"]
+
+SCHEMA_VERSION: Final = "1"
+_SQL_TYPES: Final = {
+    "string": "VARCHAR",
+    "integer": "DOUBLE",
+    "number": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "datetime": "TIMESTAMP",
+    "date": "TIMESTAMP",
+    "list": "VARCHAR",
+}
+_EXTRA_TYPES: Final = {
+    "date_only": "BOOLEAN",
+    "total_source": "VARCHAR",
+    "item9_flag": "BOOLEAN",
+    "item9_high": "BOOLEAN",
+    "row_hash": "UBIGINT",
+    "source_file": "VARCHAR",
+    "source_line": "BIGINT",
+}
+
+
+def _table_ddl(table: str) -> str:
+    schema = load_schema(table)
+    types = {f.name: _SQL_TYPES[f.type] for f in schema.fields}
+    cols = [f'"{c}" {types.get(c) or _EXTRA_TYPES[c]}' for c in stored_columns(table)]
+    return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(cols)}, ingest_id INTEGER NOT NULL)"
+
+
+_LOG_DDL: Final = """
+CREATE TABLE IF NOT EXISTS ingest_log (
+    ingest_id INTEGER NOT NULL, file VARCHAR, table_name VARCHAR, sha256 VARCHAR,
+    ingested_at TIMESTAMP, layout VARCHAR, rows_read BIGINT, accepted BIGINT,
+    rejected BIGINT, duplicates BIGINT, source VARCHAR, settings VARCHAR,
+    package_version VARCHAR)
+"""
+_REJECTED_DDL: Final = """
+CREATE TABLE IF NOT EXISTS rejected (
+    ingest_id INTEGER NOT NULL, "table" VARCHAR, file VARCHAR, line BIGINT, field VARCHAR,
+    reason VARCHAR, value VARCHAR)
+"""
+_META_DDL: Final = "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
+
+
+class Store:
+    """A katoutcomes DuckDB file.
+
+    Parameters
+    ----------
+    path : the database file (created on first use), or ``":memory:"``.
+    read_only : open without the right to write (the dashboard's mode).
+
+    Examples
+    --------
+    >>> store = Store(":memory:")
+    >>> store.counts()["assessments"]
+    0
+    """
+
+    def __init__(self, path: str | Path, *, read_only: bool = False):
+        self.path = str(path)
+        try:
+            self._con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.Error as exc:
+            raise IngestError(f"Cannot open the store {self.path}: {exc}") from None
+        if not read_only:
+            self._con.execute("BEGIN TRANSACTION")
+            try:
+                for table in TABLES:
+                    self._con.execute(_table_ddl(table))
+                self._con.execute(_LOG_DDL)
+                self._con.execute(_REJECTED_DDL)
+                self._con.execute(_META_DDL)
+                self._con.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
+                    [SCHEMA_VERSION],
+                )
+                self._con.execute("COMMIT")
+            except Exception:
+                self._con.execute("ROLLBACK")
+                raise
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ reading
+    def _query(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
+        return self._con.execute(sql, params or []).df()
+
+    def time_representation(self) -> str | None:
+        rows = self._con.execute(
+            "SELECT value FROM meta WHERE key = 'time_representation'"
+        ).fetchall()
+        return rows[0][0] if rows else None
+
+    def existing_keys(self, table: str, key: list[str]) -> pd.DataFrame:
+        """Stored keys with their row hash and provenance, for duplicate checks."""
+        cols = ", ".join(f'"{c}"' for c in [*key, "row_hash", "source_file", "source_line"])
+        frame = self._query(f"SELECT {cols} FROM {table}")
+        return frame.astype({"row_hash": "uint64"})
+
+    def has_file(self, sha256: str) -> bool:
+        rows = self._con.execute(
+            "SELECT count(*) FROM ingest_log WHERE sha256 = ?", [sha256]
+        ).fetchall()
+        return bool(rows[0][0])
+
+    def table(self, name: str) -> pd.DataFrame:
+        """Accepted rows of one input table, in ingest order."""
+        if name not in TABLES:
+            raise ValueError(f"Unknown table {name!r}; expected one of {', '.join(TABLES)}.")
+        cols = ", ".join(f'"{c}"' for c in stored_columns(name))
+        frame = self._query(
+            f"SELECT {cols}, ingest_id FROM {name} ORDER BY ingest_id, source_file, source_line"
+        )
+        return _restore_dtypes(frame, name)
+
+    def rejected(self) -> pd.DataFrame:
+        return self._query(
+            'SELECT ingest_id, "table", file, line, field, reason, value FROM rejected '
+            "ORDER BY ingest_id, file, line"
+        )
+
+    def ingest_log(self) -> pd.DataFrame:
+        return self._query("SELECT * FROM ingest_log ORDER BY ingest_id, file, table_name")
+
+    def counts(self) -> dict[str, int]:
+        out = {}
+        for name in (*TABLES, "rejected", "ingest_log"):
+            out[name] = int(self._con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0])
+        return out
+
+    def snapshot(self) -> dict[str, pd.DataFrame]:
+        """Every table's full content (for checks that an ingest changed nothing)."""
+        names = [*TABLES, "rejected", "ingest_log", "meta"]
+        return {n: self._query(f"SELECT * FROM {n}") for n in names}
+
+    # ------------------------------------------------------------------ writing
+    def validate(
+        self,
+        path: str | Path,
+        *,
+        settings: Settings | None = None,
+        mapping: ColumnMapping | None = None,
+    ) -> IngestResult:
+        """What :meth:`ingest` would do, without writing."""
+        return validate_path(path, settings=settings, mapping=mapping, store=self)
+
+    def ingest(
+        self,
+        path: str | Path,
+        *,
+        settings: Settings | None = None,
+        mapping: ColumnMapping | None = None,
+    ) -> IngestResult:
+        """Validate a dataset on disk against the store and write it in one transaction."""
+        result = validate_path(path, settings=settings, mapping=mapping, store=self)
+        self.write(result)
+        return result
+
+    def ingest_frames(
+        self,
+        frames: dict[str, pd.DataFrame],
+        *,
+        settings: Settings | None = None,
+        mapping: ColumnMapping | None = None,
+    ) -> IngestResult:
+        """Validate in-memory tables against the store and write them in one transaction."""
+        result = validate_frames(frames, settings=settings, mapping=mapping, store=self)
+        self.write(result)
+        return result
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        self._con.execute("COMMIT")
+
+    def write(self, result: IngestResult) -> int | None:
+        """Persist a validation result; returns the ingest id, or None when every file
+        was already ingested (nothing is written then)."""
+        new_files = {r.sha256 for r in result.reports if not r.already_ingested}
+        if not new_files:
+            return None
+        with self._transaction():
+            ingest_id = int(
+                self._con.execute(
+                    "SELECT coalesce(max(ingest_id), 0) + 1 FROM ingest_log"
+                ).fetchall()[0][0]
+            )
+            if result.time_representation and self.time_representation() is None:
+                self._con.execute(
+                    "INSERT INTO meta VALUES ('time_representation', ?)",
+                    [result.time_representation],
+                )
+            new_file_names = {r.file for r in result.reports if r.sha256 in new_files}
+            for table, frame in result.accepted.items():
+                rows = frame[frame["source_file"].isin(new_file_names)].assign(ingest_id=ingest_id)
+                if len(rows):
+                    self._insert(table, rows)
+            rejected = result.rejected[result.rejected["file"].isin(new_file_names)]
+            if len(rejected):
+                self._insert("rejected", rejected[REJECTED_COLUMNS].assign(ingest_id=ingest_id))
+            now = datetime.now(UTC).replace(tzinfo=None)
+            from katoutcomes import __version__
+
+            log = pd.DataFrame(
+                [
+                    {
+                        **{
+                            k: v
+                            for k, v in r.to_dict().items()
+                            if k
+                            in (
+                                "file",
+                                "sha256",
+                                "layout",
+                                "rows_read",
+                                "accepted",
+                                "rejected",
+                                "duplicates",
+                            )
+                        },
+                        "table_name": r.table,
+                        "ingest_id": ingest_id,
+                        "ingested_at": now,
+                        "source": result.source,
+                        "settings": json.dumps(result.settings.to_dict(), sort_keys=True),
+                        "package_version": __version__,
+                    }
+                    for r in result.reports
+                    if r.sha256 in new_files
+                ]
+            )
+            self._insert("ingest_log", log)
+        return ingest_id
+
+    def _insert(self, table: str, frame: pd.DataFrame) -> None:
+        self._con.register("incoming_rows", frame)
+        try:
+            self._con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM incoming_rows')
+        finally:
+            self._con.unregister("incoming_rows")
+
+
+def _restore_dtypes(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    schema = load_schema(table)
+    out = frame.copy()
+    for f in schema.fields:
+        if f.type == "boolean":
+            out[f.name] = out[f.name].astype("boolean")
+        elif f.type in ("string", "list"):
+            out[f.name] = out[f.name].astype("str")
+        elif f.type in ("integer", "number"):
+            out[f.name] = out[f.name].astype("float64")
+        elif f.type in ("datetime", "date"):
+            out[f.name] = out[f.name].astype("datetime64[us]")
+    for col in ("item9_flag", "item9_high"):
+        if col in out:
+            out[col] = out[col].astype("boolean")
+    if "date_only" in out:
+        out["date_only"] = out["date_only"].astype("bool")
+    return out

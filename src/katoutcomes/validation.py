@@ -1,0 +1,264 @@
+"""Schema-driven parsing of text tables: typed values plus one problem row per bad cell.
+
+Field rules come from the Table Schema files (:mod:`katoutcomes.schema`); this module only
+knows how to check each *kind* of rule (type, required, minimum, maximum, pattern, enum,
+list items). Every check is vectorised over the column. Problems are collected, never
+raised, in the shape of pandera's ``failure_cases``: ``line, field, reason, value``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from katoutcomes.instruments import normalise_instrument_name
+from katoutcomes.schema import Field, TableSchema
+
+__all__ = ["PROBLEM_COLUMNS", "Parsed", "parse_table", "problems_frame"]
+
+PROBLEM_COLUMNS: Final = ["line", "field", "reason", "value"]
+_ISO_DATE: Final = r"^\d{4}-\d{2}-\d{2}$"
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """Typed columns (aligned with the input rows) and the problems found."""
+
+    frame: pd.DataFrame
+    problems: pd.DataFrame
+
+
+def problems_frame(
+    lines: pd.Series, field: str, reason: str | pd.Series, value: pd.Series | str = ""
+) -> pd.DataFrame:
+    """Problem rows for the rows in ``lines`` (index kept, so rows can be traced)."""
+    return pd.DataFrame(
+        {
+            "line": lines.astype("int64"),
+            "field": field,
+            "reason": reason,
+            "value": value if isinstance(value, str) else value.astype("str"),
+        },
+        index=lines.index,
+    )
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _bounds_text(f: Field) -> str:
+    low = f.minimum if f.minimum is not None else f.exclusive_minimum
+    if low is not None and f.maximum is not None:
+        return f"{_fmt(low)}-{_fmt(f.maximum)}"
+    if low is not None:
+        return f"{'above' if f.exclusive_minimum is not None else 'at least'} {_fmt(low)}"
+    if f.maximum is not None:
+        return f"at most {_fmt(f.maximum)}"
+    return ""
+
+
+def _parse_number(
+    text: pd.Series, missing: pd.Series, f: Field, lines: pd.Series, out: list[pd.DataFrame]
+) -> pd.Series:
+    numbers = pd.to_numeric(text.where(~missing), errors="coerce").astype("float64")
+    numbers = numbers.where(np.isfinite(numbers))
+    kind = "a whole number" if f.type == "integer" else "a number"
+    bounds = _bounds_text(f)
+    expect = f"expected {kind}" + (f" {bounds}" if bounds else "")
+    bad = ~missing & numbers.isna()
+    if bad.any():
+        out.append(problems_frame(lines[bad], f.name, f"not a number ({expect})", text[bad]))
+    if f.type == "integer":
+        fractional = numbers.notna() & (numbers != np.round(numbers))
+        if fractional.any():
+            out.append(
+                problems_frame(
+                    lines[fractional], f.name, f"not a whole number ({expect})", text[fractional]
+                )
+            )
+            numbers = numbers.mask(fractional)
+    out_of_range = pd.Series(False, index=text.index)
+    if f.minimum is not None:
+        out_of_range |= numbers < f.minimum
+    if f.exclusive_minimum is not None:
+        out_of_range |= numbers <= f.exclusive_minimum
+    if f.maximum is not None:
+        out_of_range |= numbers > f.maximum
+    out_of_range &= numbers.notna()
+    if out_of_range.any():
+        out.append(
+            problems_frame(
+                lines[out_of_range], f.name, f"out of range ({expect})", text[out_of_range]
+            )
+        )
+        numbers = numbers.mask(out_of_range)
+    return numbers
+
+
+def _parse_string(
+    text: pd.Series, missing: pd.Series, f: Field, lines: pd.Series, out: list[pd.DataFrame]
+) -> pd.Series:
+    values = text.where(~missing)
+    if f.enum is not None:
+        lookup = {v.lower(): v for v in f.enum}
+        canonical = values.str.lower().map(lookup)
+        if f.name == "instrument":
+            aliases = values.dropna().map(normalise_instrument_name)
+            canonical = canonical.fillna(aliases.reindex(values.index))
+        bad = ~missing & canonical.isna()
+        if bad.any():
+            out.append(
+                problems_frame(
+                    lines[bad],
+                    f.name,
+                    f"not an allowed value (expected one of {', '.join(f.enum)})",
+                    text[bad],
+                )
+            )
+        values = canonical.astype("str")
+    if f.pattern is not None:
+        bad = ~missing & values.notna() & ~values.str.fullmatch(f.pattern, na=False)
+        if bad.any():
+            out.append(
+                problems_frame(
+                    lines[bad],
+                    f.name,
+                    "contains characters other than letters, digits, '_', '.', '-' "
+                    "or is longer than 64 characters",
+                    text[bad],
+                )
+            )
+            values = values.mask(bad)
+    return values.astype("str")
+
+
+def _parse_boolean(
+    text: pd.Series, missing: pd.Series, f: Field, lines: pd.Series, out: list[pd.DataFrame]
+) -> pd.Series:
+    lookup = {v.lower(): True for v in f.true_values} | {v.lower(): False for v in f.false_values}
+    values = text.where(~missing).str.lower().map(lookup)
+    bad = ~missing & values.isna()
+    if bad.any():
+        out.append(
+            problems_frame(
+                lines[bad],
+                f.name,
+                "not a yes/no value (expected true/false, yes/no or 1/0)",
+                text[bad],
+            )
+        )
+    return values.astype("boolean")
+
+
+def _parse_list(
+    text: pd.Series, missing: pd.Series, f: Field, lines: pd.Series, out: list[pd.DataFrame]
+) -> pd.Series:
+    delimiter = f.delimiter or ";"
+    present = text[~missing]
+    if present.empty:
+        return pd.Series(pd.NA, index=text.index, dtype="str")
+    items = present.str.lower().str.split(delimiter).explode().str.strip()
+    items = items[items != ""]
+    if f.item_enum is not None:
+        unknown = ~items.isin(f.item_enum)
+        if unknown.any():
+            bad_rows = unknown.groupby(level=0).any()
+            bad_rows = bad_rows[bad_rows].index
+            out.append(
+                problems_frame(
+                    lines[bad_rows],
+                    f.name,
+                    f"unknown code (expected codes from {', '.join(f.item_enum)}, "
+                    f"separated by '{delimiter}')",
+                    text[bad_rows],
+                )
+            )
+            items = items[~items.index.isin(bad_rows)]
+    # Canonical form: codes in schema order, each once, so equal lists hash equally.
+    order = {code: i for i, code in enumerate(f.item_enum or ())}
+    joined = (
+        items.drop_duplicates()
+        .to_frame("code")
+        .assign(rank=lambda d: d["code"].map(order))
+        .reset_index()
+        .sort_values(["index", "rank"])
+        .groupby("index")["code"]
+        .agg(delimiter.join)
+    )
+    result = pd.Series(pd.NA, index=text.index, dtype="str")
+    result.loc[joined.index] = joined.astype("str")
+    return result
+
+
+def _parse_datetime(
+    text: pd.Series,
+    missing: pd.Series,
+    f: Field,
+    lines: pd.Series,
+    out: list[pd.DataFrame],
+    datetime_format: str | None,
+) -> tuple[pd.Series, pd.Series]:
+    values = text.where(~missing)
+    if datetime_format:
+        parsed = pd.to_datetime(values, format=datetime_format, errors="coerce")
+        date_only = pd.Series("%H" not in datetime_format, index=text.index)
+        expect = f"expected the format {datetime_format} set in the mapping file"
+    else:
+        parsed = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
+        parsed = parsed.dt.tz_localize(None)
+        date_only = values.str.match(_ISO_DATE, na=False)
+        expect = (
+            "expected an ISO 8601 date or datetime such as 2025-03-14 or 2025-03-14T09:30; "
+            "for other formats set datetime_format in a mapping file"
+        )
+    bad = ~missing & parsed.isna()
+    if bad.any():
+        out.append(problems_frame(lines[bad], f.name, f"not a date ({expect})", text[bad]))
+    parsed = parsed.astype("datetime64[us]")
+    return parsed, date_only.astype("bool") & parsed.notna()
+
+
+def parse_table(
+    raw: pd.DataFrame,
+    schema: TableSchema,
+    *,
+    datetime_format: str | None = None,
+) -> Parsed:
+    """Parse the schema's fields present in ``raw`` (text columns plus ``line``).
+
+    Returns typed columns: ``str`` for strings, ``float64`` for numbers and integers
+    (integers checked to be whole), nullable ``boolean``, ``datetime64[us]`` with a
+    ``date_only`` column for the datetime field. Invalid cells become missing and are
+    listed in ``problems``. Required fields missing in a row are problems too.
+    """
+    lines = raw["line"]
+    missing_markers = list(schema.missing_values)
+    out: list[pd.DataFrame] = []
+    typed: dict[str, pd.Series] = {}
+    for f in schema.fields:
+        if f.name not in raw.columns:
+            continue
+        text = raw[f.name].astype("str")
+        missing = text.isin(missing_markers) | text.isna()
+        if f.required and missing.any():
+            out.append(problems_frame(lines[missing], f.name, "required value is missing"))
+        if f.type in ("integer", "number"):
+            typed[f.name] = _parse_number(text, missing, f, lines, out)
+        elif f.type == "boolean":
+            typed[f.name] = _parse_boolean(text, missing, f, lines, out)
+        elif f.type == "list":
+            typed[f.name] = _parse_list(text, missing, f, lines, out)
+        elif f.type in ("datetime", "date"):
+            typed[f.name], typed["date_only"] = _parse_datetime(
+                text, missing, f, lines, out, datetime_format
+            )
+        else:
+            typed[f.name] = _parse_string(text, missing, f, lines, out)
+    frame = pd.DataFrame(typed, index=raw.index)
+    frame["line"] = lines
+    problems = pd.concat(out) if out else pd.DataFrame(columns=PROBLEM_COLUMNS, index=raw.index[:0])
+    return Parsed(frame=frame, problems=problems[PROBLEM_COLUMNS])
