@@ -384,16 +384,16 @@ def _validate_unit(
         banded = _band_ages(unit.frame["age"], unit.frame["line"], extra)
         typed["age_band"] = typed["age_band"].fillna(banded) if "age_band" in typed else banded
         problems.extend(extra)
-    if "patient_id" in typed.columns:
-        reason = patient_id_problems(typed["patient_id"].dropna())
-        bad = reason.dropna()
+    if "patient_id" in unit.frame.columns:
+        # An identifying id gets its specific reason instead of the generic pattern message.
+        raw_ids = unit.frame["patient_id"]
+        bad = patient_id_problems(raw_ids).dropna()
         if len(bad):
+            first = problems[0]
+            problems[0] = first[~(first.index.isin(bad.index) & (first["field"] == "patient_id"))]
             problems.append(
                 problems_frame(
-                    typed.loc[bad.index, "line"],
-                    "patient_id",
-                    bad,
-                    unit.frame.loc[bad.index, "patient_id"],
+                    unit.frame.loc[bad.index, "line"], "patient_id", bad, raw_ids[bad.index]
                 )
             )
     problems = [p for p in problems if len(p)]

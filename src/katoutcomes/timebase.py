@@ -65,11 +65,14 @@ def add_relative_time(
     Rows of patients without an origin get ``t = NaN``.
     """
     out = frame.copy()
+    if out.empty:
+        out["t"] = pd.Series(dtype="float64")
+        return out
     origin = out["patient_id"].map(origins["origin"])
     if representation == "study_day":
         out["t"] = (out[time_column] - origin.astype("float64")).astype("float64")
         return out
-    when = out[time_column]
+    when = pd.to_datetime(out[time_column]).astype("datetime64[us]")
     origin = pd.to_datetime(origin).astype("datetime64[us]")
     date_level = (
         out["date_only"].astype(bool).to_numpy()

@@ -51,11 +51,14 @@ def _fmt(x: float) -> str:
 
 
 def _bounds_text(f: Field) -> str:
-    low = f.minimum if f.minimum is not None else f.exclusive_minimum
+    if f.exclusive_minimum is not None:
+        above = f"above {_fmt(f.exclusive_minimum)}"
+        return above + (f" and at most {_fmt(f.maximum)}" if f.maximum is not None else "")
+    low = f.minimum
     if low is not None and f.maximum is not None:
         return f"{_fmt(low)}-{_fmt(f.maximum)}"
     if low is not None:
-        return f"{'above' if f.exclusive_minimum is not None else 'at least'} {_fmt(low)}"
+        return f"at least {_fmt(low)}"
     if f.maximum is not None:
         return f"at most {_fmt(f.maximum)}"
     return ""
@@ -244,7 +247,9 @@ def parse_table(
             continue
         text = raw[f.name].astype("str")
         missing = text.isin(missing_markers) | text.isna()
-        if f.required and missing.any():
+        # Of the alternative time fields, the one a file uses is required on every row.
+        required = f.required or f.name in schema.time_fields
+        if required and missing.any():
             out.append(problems_frame(lines[missing], f.name, "required value is missing"))
         if f.type in ("integer", "number"):
             typed[f.name] = _parse_number(text, missing, f, lines, out)

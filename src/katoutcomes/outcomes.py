@@ -1,0 +1,417 @@
+"""Per-patient outcomes: one row per patient × instrument (DESIGN 4).
+
+:func:`patient_outcomes` turns a :class:`~katoutcomes.dataset.Dataset` into a tidy table of
+baseline, endpoint, response, remission, reliable change, recovery, Jacobson–Truax
+category, time to first response and early improvement, relapse, dosing counts and PHQ-9
+item 9 flags. Everything is computed group-wise with NumPy over the sorted assessments;
+there is no per-patient Python loop, so a million assessments take seconds.
+
+Where the numbers come from
+---------------------------
+- Caseness, remission threshold, reliable-change points, test–retest reliability and the
+  functional-population norm are the instrument facts in
+  :data:`katoutcomes.instruments.INSTRUMENTS` (NHS Talking Therapies manual; ORKA-1,
+  SUSTAIN-3; Kroenke 2001; Spitzer 2006; Kocalevent 2013; Löwe 2008; see that module's
+  docstring).
+- The baseline window, the acute window, the response fraction and the early-improvement
+  fraction are :class:`katoutcomes.settings.Settings` fields (defaults 30 days, 42 days,
+  0.50 and 0.20, DESIGN 4).
+- The Jacobson–Truax RCI and category come from :func:`katoutcomes.stats.jacobson_truax`
+  (Jacobson & Truax 1991).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from katoutcomes.instruments import INSTRUMENTS, PHQ9
+from katoutcomes.settings import Settings
+from katoutcomes.stats import jacobson_truax
+
+if TYPE_CHECKING:
+    from katoutcomes.dataset import Dataset
+
+__all__ = ["OUTCOME_COLUMNS", "patient_outcomes"]
+
+#: Columns of :func:`patient_outcomes`, in order.
+OUTCOME_COLUMNS: Final = (
+    "patient_id",
+    "instrument",
+    "baseline",
+    "baseline_day",
+    "endpoint",
+    "endpoint_day",
+    "eligible",
+    "completer",
+    "change",
+    "pct_change",
+    "response",
+    "remission",
+    "reliable_improvement",
+    "reliable_deterioration",
+    "recovery",
+    "reliable_recovery",
+    "jt_rci",
+    "jt_category",
+    "first_response_day",
+    "response_observed",
+    "first_early_improvement_day",
+    "early_improvement_observed",
+    "relapse",
+    "days_to_relapse",
+    "n_assessments",
+    "n_doses",
+    "n_acute_doses",
+    "n_maintenance_doses",
+    "item9_flags",
+)
+
+#: ``(1 - fraction) * baseline`` is a product of binary floats and could land a hair below
+#: a whole number that is exactly a fall of ``fraction``; "a fall of at least the fraction"
+#: is therefore tested with this slack, in points, far below the one-point resolution of a
+#: total.
+_FRACTION_TOLERANCE: Final = 1e-9
+
+FloatArray = NDArray[np.float64]
+IndexArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+
+# --------------------------------------------------------------------------------------
+# Group-wise helpers over rows sorted by (group, t)
+# --------------------------------------------------------------------------------------
+
+
+def _run_ends(groups: IndexArray, mask: BoolArray, n_groups: int, *, last: bool) -> IndexArray:
+    """Row position of the first (or last) masked row of each group; -1 where none.
+
+    ``groups`` must be sorted ascending, so the masked rows of a group form one run.
+    """
+    out = np.full(n_groups, -1, dtype=np.int64)
+    rows = np.flatnonzero(mask)
+    if rows.size == 0:
+        return out
+    g = groups[rows]
+    boundary = g[1:] != g[:-1]
+    pick = np.r_[boundary, True] if last else np.r_[True, boundary]
+    out[g[pick]] = rows[pick]
+    return out
+
+
+def _take(values: FloatArray, positions: IndexArray) -> FloatArray:
+    """``values[positions]`` with NaN where the position is -1."""
+    found = positions >= 0
+    return np.where(found, values[np.where(found, positions, 0)], np.nan)
+
+
+def _meets_fraction(score: FloatArray, baseline: FloatArray, fraction: float) -> BoolArray:
+    """Score fell by at least ``fraction`` of the baseline: ``score <= (1 - f) * baseline``.
+
+    False where the baseline is missing.
+    """
+    with np.errstate(invalid="ignore"):
+        return score - (1.0 - fraction) * baseline <= _FRACTION_TOLERANCE
+
+
+def _boolean(values: BoolArray, missing: BoolArray) -> pd.arrays.BooleanArray:
+    return pd.arrays.BooleanArray(values.astype(bool), missing.astype(bool))
+
+
+def _counts(values: NDArray[np.integer], missing: BoolArray) -> pd.arrays.IntegerArray:
+    return pd.arrays.IntegerArray(values.astype(np.int64), missing.astype(bool))
+
+
+def _instrument_fact(names: pd.Series, attribute: str) -> FloatArray:
+    """One instrument fact (e.g. ``caseness``) per row, looked up in ``INSTRUMENTS``."""
+    lookup = {name: float(getattr(inst, attribute)) for name, inst in INSTRUMENTS.items()}
+    return names.map(lookup).to_numpy(dtype=np.float64)
+
+
+def _time_to_event(
+    groups: IndexArray,
+    t: FloatArray,
+    event: BoolArray,
+    censor_at: IndexArray,
+    defined: BoolArray,
+) -> tuple[FloatArray, pd.arrays.BooleanArray]:
+    """Time of the first event per group, else the censoring time; and whether observed."""
+    first = _run_ends(groups, event, len(censor_at), last=False)
+    observed = first >= 0
+    day = np.where(observed, _take(t, first), _take(t, censor_at))
+    day = np.where(defined, day, np.nan)
+    return day, _boolean(observed, ~defined)
+
+
+# --------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------
+
+
+def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.DataFrame:
+    """Outcomes for every patient × instrument: baseline, endpoint, response, relapse, ….
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Accepted rows with ``t`` (days since each patient's origin, DESIGN 3.5). Reads
+        ``assessments`` (``patient_id, instrument, t, total, item9_flag``) and
+        ``treatments`` (``patient_id, t``). Neither is modified.
+    settings : Settings, optional
+        ``baseline_window_days``, ``acute_days``, ``response`` and ``early_improvement``
+        (defaults 30, 42, 0.50, 0.20). ``Settings()`` when omitted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row for every (patient, instrument) pair with at least one assessment row
+        (valid or not), sorted by ``patient_id`` then ``instrument``, with the columns of
+        :data:`OUTCOME_COLUMNS`. Scores and days are ``float64`` (NaN where undefined),
+        yes/no outcomes are nullable ``boolean`` (NA where undefined), counts are
+        nullable ``Int64`` and ``jt_category`` is ``str`` (one of
+        :data:`katoutcomes.stats.JT_CATEGORIES`, NaN where undefined).
+
+    Notes
+    -----
+    A *valid* assessment has a ``total`` and a ``t``; incomplete rows (no total) count
+    only towards ``item9_flags``. Assessments are ordered by ``t`` within each patient
+    and instrument; ties keep the stored order. Per instrument, ``caseness``,
+    ``remission_below`` and ``reliable_change`` come from
+    :data:`~katoutcomes.instruments.INSTRUMENTS` (PHQ-9: 10, 5, 6; GAD-7: 8, 5, 4).
+
+    - ``baseline`` / ``baseline_day``: the last valid assessment with
+      ``-baseline_window_days <= t <= 0``. An assessment on the first dose day
+      (``t = 0``) is therefore the baseline, never the endpoint.
+    - ``endpoint`` / ``endpoint_day``: the last valid assessment with
+      ``0 < t <= acute_days`` (an assessment exactly on ``acute_days`` is included).
+    - ``eligible``: ``baseline >= caseness``. ``completer``: an endpoint exists. Both are
+      NA without a baseline: such patients belong to the data-quality counts, not to the
+      denominators of rates (DESIGN 4).
+    - ``change = endpoint - baseline``; ``pct_change = change / baseline`` (NaN for a
+      baseline of 0).
+    - ``response``: ``endpoint <= (1 - response) * baseline`` (a fall of exactly the
+      fraction counts). ``remission``: ``endpoint < remission_below``.
+      ``reliable_improvement``: ``baseline - endpoint >= reliable_change``;
+      ``reliable_deterioration``: ``endpoint - baseline >= reliable_change``.
+      ``recovery``: ``baseline >= caseness`` and ``endpoint < caseness``;
+      ``reliable_recovery``: recovery and reliable improvement. All NA without a baseline
+      or an endpoint.
+    - ``jt_rci`` / ``jt_category``: :func:`katoutcomes.stats.jacobson_truax` with the
+      instrument's ``reliability`` and functional norm, cut-off c, over the eligible
+      completers of that instrument (``SD_pre`` from their baselines). NA for everyone
+      else, and for all of an instrument's patients when it has fewer than two eligible
+      completers or their baselines are all equal (``SD_pre = 0``, RCI undefined).
+    - ``first_response_day``: the smallest valid ``t > 0`` (not limited to the acute
+      window) whose score meets the response criterion against the baseline, with
+      ``response_observed`` True; otherwise censored at the last valid ``t > 0`` with
+      ``response_observed`` False. NA without a baseline or without any valid
+      ``t > 0``. ``first_early_improvement_day`` / ``early_improvement_observed``
+      likewise with ``score <= (1 - early_improvement) * baseline``.
+    - ``relapse``: among patients with a first response, the first valid assessment
+      ``t_r`` after it such that it and the next valid assessment both fail the response
+      criterion and are both ``>= caseness``. ``days_to_relapse = t_r -
+      first_response_day``; without a confirmed relapse, ``relapse`` is False and
+      ``days_to_relapse`` is censored at ``last valid t - first_response_day``. Both NA
+      for patients who never responded.
+    - ``n_assessments``: valid assessments of the instrument.
+    - ``n_doses``: the patient's treatment rows; ``n_acute_doses``: those with
+      ``0 <= t <= acute_days`` (the first dose is ``t = 0``, and a dose on the last day
+      of the acute window belongs to it, matching the endpoint window);
+      ``n_maintenance_doses``: those with ``t > acute_days``. A patient without treatment
+      rows has 0 of each. When the dataset holds no treatment rows at all (no treatments
+      table), dosing is unknown and the three counts are NA.
+    - ``item9_flags``: PHQ-9 assessments, valid or incomplete, with ``item9_flag`` True
+      (item 9 >= 1; item 9 is never imputed, so an incomplete questionnaire still
+      raises its flag). NA for GAD-7, which has no item 9, and NA for a PHQ-9 pair whose
+      item 9 was never recorded (totals only): "no flags" would be a claim the data do
+      not support.
+
+    Comparisons with ``(1 - fraction) * baseline`` allow 1e-9 points of floating-point
+    slack, so a fall of exactly the fraction is never lost to binary rounding.
+
+    References
+    ----------
+    DESIGN.md section 4. NHS Talking Therapies for anxiety and depression manual (v7,
+    2024): caseness, reliable change, recovery. Jacobson NS, Truax P. J Consult Clin
+    Psychol 1991;59:12-19.
+
+    Examples
+    --------
+    >>> from katoutcomes.dataset import Dataset
+    >>> from katoutcomes.ingest import validate_frames
+    >>> scores = pd.DataFrame({"patient_id": ["p1", "p1", "p1"],
+    ...                        "instrument": ["PHQ-9"] * 3,
+    ...                        "study_day": [0, 14, 42], "total": [20, 12, 9]})
+    >>> doses = pd.DataFrame({"patient_id": ["p1", "p1"], "study_day": [0, 7]})
+    >>> data = Dataset.from_result(validate_frames({"assessments": scores,
+    ...                                             "treatments": doses}))
+    >>> out = patient_outcomes(data)
+    >>> out[["baseline", "endpoint", "response", "first_response_day", "n_doses"]]
+       baseline  endpoint  response  first_response_day  n_doses
+    0      20.0       9.0      True                42.0        2
+    """
+    settings = settings or Settings()
+    assessments = dataset.assessments
+
+    # Pairs, numbered in sorted (patient_id, instrument) order.
+    grouped = assessments.groupby(["patient_id", "instrument"], sort=True)
+    row_group = grouped.ngroup().to_numpy(dtype=np.int64)
+    pairs = grouped.size().index.to_frame(index=False)
+    n_pairs = len(pairs)
+    instrument_names = pairs["instrument"].astype("str")
+    unknown = sorted(set(instrument_names.unique()) - set(INSTRUMENTS))
+    if unknown:
+        raise ValueError(
+            f"Unknown instrument(s) {', '.join(unknown)}; expected one of "
+            f"{', '.join(INSTRUMENTS)}. Build the Dataset through katoutcomes.ingest, which "
+            "normalises instrument names."
+        )
+    caseness = _instrument_fact(instrument_names, "caseness")
+    remission_below = _instrument_fact(instrument_names, "remission_below")
+    reliable_change = _instrument_fact(instrument_names, "reliable_change")
+
+    # Valid assessments, sorted by pair then time (lexsort is stable: ties keep order).
+    total_all = assessments["total"].to_numpy(dtype=np.float64, na_value=np.nan)
+    t_all = assessments["t"].to_numpy(dtype=np.float64, na_value=np.nan)
+    valid = ~np.isnan(total_all) & ~np.isnan(t_all)
+    order = np.flatnonzero(valid)
+    order = order[np.lexsort((t_all[order], row_group[order]))]
+    g = row_group[order]
+    t = t_all[order]
+    score = total_all[order]
+
+    # Baseline and endpoint.
+    in_baseline = (t >= -settings.baseline_window_days) & (t <= 0)
+    in_acute = (t > 0) & (t <= settings.acute_days)
+    baseline_at = _run_ends(g, in_baseline, n_pairs, last=True)
+    endpoint_at = _run_ends(g, in_acute, n_pairs, last=True)
+    baseline = _take(score, baseline_at)
+    endpoint = _take(score, endpoint_at)
+    no_baseline = baseline_at < 0
+    no_pair = no_baseline | (endpoint_at < 0)
+
+    change = endpoint - baseline
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct_change = np.where(baseline == 0, np.nan, change / baseline)
+    eligible = baseline >= caseness
+    response = _meets_fraction(endpoint, baseline, settings.response)
+    reliable_improvement = baseline - endpoint >= reliable_change
+    recovery = eligible & (endpoint < caseness)
+
+    # Jacobson–Truax over each instrument's eligible completers (at most two groups).
+    jt_rci = np.full(n_pairs, np.nan)
+    jt_category = np.full(n_pairs, None, dtype=object)
+    for name, inst in INSTRUMENTS.items():
+        members = np.flatnonzero((instrument_names.to_numpy() == name) & eligible & ~no_pair)
+        pre, post = baseline[members], endpoint[members]
+        if members.size < 2 or np.ptp(pre) == 0:
+            continue
+        jt = jacobson_truax(
+            pre,
+            post,
+            reliability=inst.reliability,
+            functional_mean=inst.functional_mean,
+            functional_sd=inst.functional_sd,
+        )
+        jt_rci[members] = jt["rci"].to_numpy(dtype=np.float64)
+        jt_category[members] = jt["category"].astype(object).to_numpy()
+
+    # Onset: first response / early improvement at any t > 0, censored at the last t > 0.
+    row_baseline = baseline[g]
+    after_origin = t > 0
+    last_after_origin = _run_ends(g, after_origin, n_pairs, last=True)
+    onset_defined = ~no_baseline & (last_after_origin >= 0)
+    meets_response = _meets_fraction(score, row_baseline, settings.response)
+    first_response_day, response_observed = _time_to_event(
+        g, t, after_origin & meets_response, last_after_origin, onset_defined
+    )
+    first_early_day, early_observed = _time_to_event(
+        g,
+        t,
+        after_origin & _meets_fraction(score, row_baseline, settings.early_improvement),
+        last_after_origin,
+        onset_defined,
+    )
+
+    # Relapse: two consecutive valid assessments after the first response, both failing
+    # the response criterion and both at or above caseness.
+    first_response_at = _run_ends(g, after_origin & meets_response, n_pairs, last=False)
+    responded = first_response_at >= 0
+    fails = ~meets_response & (score >= caseness[g])
+    same_pair_next = np.r_[g[1:] == g[:-1], False]
+    fails_twice = fails & np.r_[fails[1:], False] & same_pair_next
+    after_response = responded[g] & (np.arange(g.size) > first_response_at[g])
+    last_valid = _run_ends(g, np.ones(g.size, dtype=bool), n_pairs, last=True)
+    relapse_day, relapse = _time_to_event(g, t, fails_twice & after_response, last_valid, responded)
+    days_to_relapse = relapse_day - _take(t, first_response_at)
+
+    # Counts.
+    n_assessments = np.bincount(g, minlength=n_pairs)
+    flag = assessments["item9_flag"].astype("boolean")
+    flagged = np.bincount(row_group, weights=flag.fillna(False).to_numpy(bool), minlength=n_pairs)
+    recorded = np.bincount(row_group, weights=flag.notna().to_numpy(bool), minlength=n_pairs)
+    item9_missing = (instrument_names.to_numpy() != PHQ9.name) | (recorded == 0)
+    doses = _dose_counts(dataset, pairs["patient_id"], settings)
+
+    def with_pair(values: FloatArray) -> FloatArray:
+        return np.where(no_pair, np.nan, values)
+
+    out = pd.DataFrame(
+        {
+            "patient_id": pairs["patient_id"].astype("str"),
+            "instrument": instrument_names,
+            "baseline": baseline,
+            "baseline_day": _take(t, baseline_at),
+            "endpoint": with_pair(endpoint),
+            "endpoint_day": with_pair(_take(t, endpoint_at)),
+            "eligible": _boolean(eligible, no_baseline),
+            "completer": _boolean(endpoint_at >= 0, no_baseline),
+            "change": with_pair(change),
+            "pct_change": with_pair(pct_change),
+            "response": _boolean(response, no_pair),
+            "remission": _boolean(endpoint < remission_below, no_pair),
+            "reliable_improvement": _boolean(reliable_improvement, no_pair),
+            "reliable_deterioration": _boolean(endpoint - baseline >= reliable_change, no_pair),
+            "recovery": _boolean(recovery, no_pair),
+            "reliable_recovery": _boolean(recovery & reliable_improvement, no_pair),
+            "jt_rci": jt_rci,
+            "jt_category": pd.Series(jt_category, dtype="str"),
+            "first_response_day": first_response_day,
+            "response_observed": response_observed,
+            "first_early_improvement_day": first_early_day,
+            "early_improvement_observed": early_observed,
+            "relapse": relapse,
+            "days_to_relapse": days_to_relapse,
+            "n_assessments": _counts(n_assessments, np.zeros(n_pairs, bool)),
+            **doses,
+            "item9_flags": _counts(flagged, item9_missing),
+        },
+    )
+    return out[list(OUTCOME_COLUMNS)]
+
+
+def _dose_counts(
+    dataset: Dataset, patient_id: pd.Series, settings: Settings
+) -> dict[str, pd.arrays.IntegerArray]:
+    """``n_doses``, ``n_acute_doses`` and ``n_maintenance_doses`` aligned with ``patient_id``."""
+    n = len(patient_id)
+    names = ("n_doses", "n_acute_doses", "n_maintenance_doses")
+    if not dataset.has_treatments:
+        unknown = np.ones(n, bool)
+        return {name: _counts(np.zeros(n, np.int64), unknown) for name in names}
+    treatments = dataset.treatments
+    t = treatments["t"].to_numpy(dtype=np.float64, na_value=np.nan)
+    per_dose = pd.DataFrame(
+        {
+            "n_doses": np.ones(len(t), np.int64),
+            "n_acute_doses": ((t >= 0) & (t <= settings.acute_days)).astype(np.int64),
+            "n_maintenance_doses": (t > settings.acute_days).astype(np.int64),
+        }
+    )
+    per_patient = per_dose.groupby(treatments["patient_id"].to_numpy(), sort=False).sum()
+    aligned = per_patient.reindex(patient_id.to_numpy(), fill_value=0)
+    known = np.zeros(n, bool)
+    return {name: _counts(aligned[name].to_numpy(), known) for name in names}

@@ -1,0 +1,177 @@
+"""De-identification guard and spreadsheet-formula neutralisation (DESIGN 3.8, 9)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import write_csv
+from katoutcomes.errors import IngestError
+from katoutcomes.ingest import validate_frames, validate_path
+from katoutcomes.privacy import identifier_column_reason, neutralise_formulas
+from katoutcomes.settings import Settings
+
+BASE = {"patient_id": ["P001"], "instrument": ["PHQ-9"], "study_day": [0], "total": [12]}
+
+
+@pytest.mark.parametrize(
+    ("column", "what"),
+    [
+        ("name", "a name"),
+        ("First Name", "a name"),
+        ("lastName", "a name"),
+        ("patient_name", "a name"),
+        ("email", "an e-mail address"),
+        ("E-mail Address", "an e-mail address"),
+        ("phone", "a phone number"),
+        ("Mobile", "a phone number"),
+        ("address", "an address"),
+        ("street", "an address"),
+        ("zip", "a ZIP/postcode"),
+        ("Postcode", "a ZIP/postcode"),
+        ("SSN", "a Social Security number"),
+        ("social_security_number", "a Social Security number"),
+        ("MRN", "a medical record number"),
+        ("Medical Record Number", "a medical record number"),
+        ("DOB", "a date of birth"),
+        ("date_of_birth", "a date of birth"),
+        ("BirthDate", "a date of birth"),
+        ("insurance_id", "an insurance number"),
+        ("member_id", "a health-plan member id"),
+        ("ip_address", "an IP address"),
+    ],
+)
+def test_identifier_like_column_names_are_recognised(column, what):
+    assert identifier_column_reason(column) == what
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        "patient_id",
+        "instrument",
+        "assessed_at",
+        "total",
+        "item_9",
+        "site_id",
+        "clinician_id",
+        "dose_mg",
+        "adverse_events",
+        "primary_diagnosis",
+        "age_band",
+        "study_day",
+        "notes",
+        "monitoring_minutes",
+        "concurrent_ssri",
+    ],
+)
+def test_ordinary_columns_pass_the_guard(column):
+    assert identifier_column_reason(column) is None
+
+
+def test_email_column_fails_the_whole_file_naming_it(tmp_path: Path):
+    path = write_csv(
+        tmp_path,
+        "assessments.csv",
+        "patient_id,instrument,assessed_at,total,email\nP001,PHQ-9,2025-01-01,12,",
+    )
+    with pytest.raises(IngestError) as err:
+        validate_path(path)
+    message = str(err.value)
+    assert "column 'email'" in message and "an e-mail address" in message
+    assert "--allow-column 'email'" in message
+    assert err.value.column == "email"
+
+
+def test_explicitly_allowed_column_passes(tmp_path: Path):
+    path = write_csv(
+        tmp_path,
+        "assessments.csv",
+        "patient_id,instrument,assessed_at,total,site_name\nP001,PHQ-9,2025-01-01,12,North clinic",
+    )
+    with pytest.raises(IngestError):
+        validate_path(path)
+    result = validate_path(path, settings=Settings(allow_columns=("site_name",)))
+    assert result.n_accepted == 1
+    assert result.reports[0].ignored_columns == ("site_name",)
+
+
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [
+        ("someone@example.com", "an e-mail address"),
+        ("(555) 123-4567", "a phone number"),
+        ("+44 20 7946 0958", "a phone number"),
+        ("123-45-6789", "a US Social Security number"),
+    ],
+)
+def test_identifier_like_values_in_any_column_fail_the_ingest(value, what):
+    frame = pd.DataFrame({**BASE, "notes": [value]})
+    with pytest.raises(IngestError) as err:
+        validate_frames({"assessments": frame})
+    assert f"column 'notes': the value looks like {what}" in str(err.value)
+    assert "line 2" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "value", ["2025-01-15", "12.5", "P-0001", "nausea;dizziness", "S1", "-3", "100-200"]
+)
+def test_ordinary_values_do_not_trip_the_value_guard(value):
+    frame = pd.DataFrame({**BASE, "notes": [value]})
+    assert validate_frames({"assessments": frame}).n_accepted == 1
+
+
+@pytest.mark.parametrize("pid", ["P001", "KAT-0001", "site2_p17", "A1B2", "0042", "p.19"])
+def test_pseudonymous_ids_are_accepted(pid):
+    frame = pd.DataFrame({**BASE, "patient_id": [pid]})
+    assert validate_frames({"assessments": frame}).n_accepted == 1
+
+
+@pytest.mark.parametrize(
+    ("pid", "reason"),
+    [
+        ("JohnSmith", "looks like a name"),
+        ("smith_j", "looks like a name"),
+        ("john.smith@clinic.org", "looks like an e-mail address"),
+        ("2024-03-01", "looks like a date"),
+        ("03/01/1980", "looks like a date"),
+        ("415-555-0101", "looks like a phone number"),
+    ],
+)
+def test_identifying_patient_ids_are_rejected_row_by_row(pid, reason):
+    frame = pd.DataFrame(
+        {
+            "patient_id": [pid, "P002"],
+            "instrument": ["PHQ-9"] * 2,
+            "study_day": [0, 0],
+            "total": [12, 13],
+        }
+    )
+    result = validate_frames({"assessments": frame})
+    assert (result.n_accepted, result.n_rejected) == (1, 1)
+    assert reason in result.rejected.iloc[0]["reason"]
+    assert result.rejected.iloc[0]["field"] == "patient_id"
+
+
+def test_formulas_are_neutralised_but_numbers_kept():
+    frame = pd.DataFrame(
+        {
+            "text": ['=HYPERLINK("x")', "+cmd", "-2+3", "@SUM(A1)", "\tx", "plain", "-3", "+1.5"],
+            "n": [1, 2, 3, 4, 5, 6, 7, 8],
+        }
+    )
+    out = neutralise_formulas(frame)
+    assert out["text"].tolist() == [
+        '\'=HYPERLINK("x")',
+        "'+cmd",
+        "'-2+3",
+        "'@SUM(A1)",
+        "'\tx",
+        "plain",
+        "-3",
+        "+1.5",
+    ]
+    assert out["n"].tolist() == list(range(1, 9))
+    assert frame["text"].iloc[0] == '=HYPERLINK("x")'  # input untouched

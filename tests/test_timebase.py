@@ -1,0 +1,108 @@
+"""Time since origin (DESIGN 3.5): datetimes, dates and study days."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from katoutcomes.dataset import Dataset
+from katoutcomes.ingest import validate_frames
+
+
+def _dataset(assessments: dict, treatments: dict | None = None) -> Dataset:
+    frames = {"assessments": pd.DataFrame(assessments)}
+    if treatments is not None:
+        frames["treatments"] = pd.DataFrame(treatments)
+    result = validate_frames(frames)
+    assert result.n_rejected == 0, result.rejected
+    return Dataset.from_result(result)
+
+
+def test_same_day_assessment_counts_as_before_the_dose_with_dates():
+    # Dose on 2025-03-10; an assessment dated the same day has t = 0 (baseline side),
+    # one dated 2025-03-13 has t = 3.
+    ds = _dataset(
+        {
+            "patient_id": ["P1", "P1", "P1"],
+            "instrument": ["PHQ-9"] * 3,
+            "assessed_at": ["2025-03-03", "2025-03-10", "2025-03-13"],
+            "total": [20, 19, 9],
+        },
+        {"patient_id": ["P1"], "administered_at": ["2025-03-10"], "dose_mg": [35]},
+    )
+    assert ds.assessments["t"].tolist() == [-7.0, 0.0, 3.0]
+    assert ds.treatments["t"].tolist() == [0.0]
+
+
+def test_date_only_assessment_on_a_timed_dose_day_is_t_zero():
+    # Dose at 2025-03-10 14:00 (datetime); the assessment has a date only: t = 0 by date.
+    ds = _dataset(
+        {
+            "patient_id": ["P1"],
+            "instrument": ["PHQ-9"],
+            "assessed_at": ["2025-03-10"],
+            "total": [20],
+        },
+        {"patient_id": ["P1"], "administered_at": ["2025-03-10T14:00"], "dose_mg": [35]},
+    )
+    assert ds.assessments["t"].tolist() == [0.0]
+
+
+def test_datetimes_give_exact_fractions_of_a_day():
+    # Dose 2025-03-10 09:00; assessment 15:00 the same day = 0.25 days later;
+    # one at 08:00 the day before = -1 day - 1 hour = -25/24 days.
+    ds = _dataset(
+        {
+            "patient_id": ["P1", "P1"],
+            "instrument": ["PHQ-9"] * 2,
+            "assessed_at": ["2025-03-09T08:00", "2025-03-10T15:00"],
+            "total": [20, 15],
+        },
+        {"patient_id": ["P1"], "administered_at": ["2025-03-10T09:00"], "dose_mg": [35]},
+    )
+    np.testing.assert_allclose(ds.assessments["t"], [-25 / 24, 0.25])
+
+
+def test_without_treatments_the_origin_is_the_first_valid_assessment():
+    # The first row has too many missing items (incomplete) so it cannot be the origin;
+    # the origin is 2025-01-05 and 2025-01-12 is t = 7.
+    ds = _dataset(
+        {
+            "patient_id": ["P1"] * 3,
+            "instrument": ["PHQ-9"] * 3,
+            "assessed_at": ["2025-01-01", "2025-01-05", "2025-01-12"],
+            "total": [None, 18, 9],
+            "item_1": [1, None, None],
+            "item_2": [1, None, None],
+        }
+    )
+    assert ds.assessments["t"].tolist() == [-4.0, 0.0, 7.0]
+
+
+def test_study_days_subtract_the_origin_study_day():
+    ds = _dataset(
+        {
+            "patient_id": ["P1", "P1"],
+            "instrument": ["PHQ-9"] * 2,
+            "study_day": [10.0, 13.5],
+            "total": [20, 12],
+        },
+        {"patient_id": ["P1"], "study_day": [12.0], "dose_mg": [35]},
+    )
+    assert ds.assessments["t"].tolist() == [-2.0, 1.5]
+
+
+def test_datetimes_and_study_days_give_the_same_t_for_the_same_cohort():
+    from katoutcomes.demo import generate_demo
+
+    by_date = generate_demo(patients=60, seed=7, time="datetime")
+    by_day = generate_demo(patients=60, seed=7, time="study_day")
+    a = Dataset.from_result(validate_frames(by_date.tables()))
+    b = Dataset.from_result(validate_frames(by_day.tables()))
+    key = ["patient_id", "instrument", "t"]
+    left = a.assessments[[*key, "total"]].reset_index(drop=True)
+    right = b.assessments[[*key, "total"]].reset_index(drop=True)
+    assert len(left) == len(right) > 0
+    np.testing.assert_allclose(left["t"], right["t"], atol=1e-6)
+    assert left["total"].equals(right["total"])
+    np.testing.assert_allclose(a.treatments["t"], b.treatments["t"], atol=1e-6)
