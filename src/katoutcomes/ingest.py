@@ -282,7 +282,10 @@ def _split_units(
     role: str, raw: RawTable, mapping: ColumnMapping, settings: Settings
 ) -> list[_Unit]:
     columns = [c for c in raw.frame.columns if c != "line"]
-    check_column_names(raw.file, columns, settings.allow_columns)
+    # A mapping file that sends a column to a katoutcomes field other than patient_id says
+    # what the column holds ("Route Name" -> route); its values are still checked below.
+    declared = mapping.declared_columns(exclude=("patient_id",))
+    check_column_names(raw.file, columns, (*settings.allow_columns, *declared))
     known = {f for t in TABLES for f in load_schema(t).field_names}
     try:
         renamed = mapping.rename(columns, known)

@@ -133,6 +133,10 @@ class ColumnMapping:
     sheet: str | int = 0
     source: str | None = None
 
+    def declared_columns(self, exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """Input columns the ``[columns]`` table maps explicitly (except to ``exclude``)."""
+        return tuple(k for k, v in self.columns.items() if v not in exclude)
+
     def rename(self, columns: list[str], known: set[str]) -> dict[str, str]:
         """Map each input column to a katoutcomes name, or leave it out when unknown.
 

@@ -87,17 +87,19 @@ _IDENTIFIER_FRAGMENTS: Final = {
     "ipaddress": "an IP address",
 }
 
-# Anchored: the whole cell is the identifier.
+# Anchored: the whole (already stripped) cell is the identifier. Spaces are written as
+# [ ] rather than \s so that pyarrow's RE2 engine runs them (pandas falls back to Python's
+# re, one value at a time, for \s).
 _EMAIL: Final = r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 _SSN: Final = r"\d{3}-\d{2}-\d{4}"
 _PHONE: Final = (
-    r"(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}"  # North American
-    r"|\+\d{1,3}(?:[\s.-]?\(?\d+\)?){2,5}"  # international with a leading +
+    r"(?:\+?1[ .-]?)?\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}"  # North American
+    r"|\+\d{1,3}(?:[ .-]?\(?\d+\)?){2,5}"  # international with a leading +
 )
 _VALUE_PATTERNS: Final = (
-    ("an e-mail address", re.compile(rf"^\s*(?:{_EMAIL})\s*$")),
-    ("a US Social Security number", re.compile(rf"^\s*(?:{_SSN})\s*$")),
-    ("a phone number", re.compile(rf"^\s*(?:{_PHONE})\s*$")),
+    ("an e-mail address", re.compile(rf"^(?:{_EMAIL})$")),
+    ("a US Social Security number", re.compile(rf"^(?:{_SSN})$")),
+    ("a phone number", re.compile(rf"^(?:{_PHONE})$")),
 )
 # Dates as patient ids: 2024-01-15, 15/01/2024, 1.5.1980, 19800115 (1900-2099).
 _DATE_LIKE: Final = re.compile(
@@ -176,23 +178,26 @@ def check_values(
         if column.lower() in excluded:
             continue
         values = frame[column]
-        candidates = values[values.str.contains(r"[@\d]", regex=True, na=False)]
-        if candidates.empty:
+        # Identifiers are searched among distinct values: clinic columns repeat a lot.
+        distinct = pd.Series(values.dropna().unique(), dtype="str")
+        distinct = distinct[distinct.str.contains(r"[@\d]", regex=True, na=False)]
+        if distinct.empty:
             continue
         for what, pattern in _VALUE_PATTERNS:
-            hits = candidates.str.match(pattern.pattern, na=False)
-            if hits.any():
-                first = hits.idxmax()
-                n = int(hits.sum())
-                line = frame.loc[first, line_column] if line_column in frame else first
-                raise IngestError(
-                    f"{file}, line {line}, column {column!r}: the value looks like {what} "
-                    f"({n} such value{'s' if n != 1 else ''} in this column). katoutcomes "
-                    "stores de-identified data only: remove identifiers from the export, or, "
-                    f"if the column is known to be safe, allow it with --allow-column {column!r}.",
-                    file=file,
-                    column=column,
-                )
+            found = distinct[distinct.str.match(pattern.pattern, na=False)]
+            if found.empty:
+                continue
+            hits = values.isin(found)
+            n = int(hits.sum())
+            line = frame.loc[hits.idxmax(), line_column] if line_column in frame else hits.idxmax()
+            raise IngestError(
+                f"{file}, line {line}, column {column!r}: the value looks like {what} "
+                f"({n} such value{'s' if n != 1 else ''} in this column). katoutcomes "
+                "stores de-identified data only: remove identifiers from the export, or, "
+                f"if the column is known to be safe, allow it with --allow-column {column!r}.",
+                file=file,
+                column=column,
+            )
 
 
 def patient_id_problems(ids: pd.Series) -> pd.Series:
@@ -200,8 +205,9 @@ def patient_id_problems(ids: pd.Series) -> pd.Series:
 
     Returns a string Series aligned with ``ids``.
     """
-    reason = pd.Series(pd.NA, index=ids.index, dtype="str")
-    text = ids.astype("str")
+    distinct = pd.Series(ids.dropna().unique(), dtype="str")
+    reason = pd.Series(pd.NA, index=distinct.index, dtype="str")
+    text = distinct
     checks = [
         *(
             (pattern, f"patient_id looks like {what}; use a pseudonymous code")
@@ -217,7 +223,11 @@ def patient_id_problems(ids: pd.Series) -> pd.Series:
     for pattern, message in checks:
         hit = text.str.match(pattern.pattern, na=False) & reason.isna()
         reason = reason.mask(hit, message)
-    return reason
+    flagged = reason.notna()
+    if not flagged.any():
+        return pd.Series(pd.NA, index=ids.index, dtype="str")
+    by_id = dict(zip(distinct[flagged], reason[flagged], strict=True))
+    return ids.map(by_id).astype("str")
 
 
 #: Leading characters a spreadsheet reads as a formula (OWASP "CSV injection").

@@ -16,6 +16,7 @@ from typing import Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from katoutcomes.errors import IngestError
 
@@ -112,16 +113,8 @@ def _clean_header(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     columns = [str(c).strip() for c in frame.columns]
     if not columns or all(c == "" for c in columns):
         raise IngestError(f"{name}: the file has no header row.", file=name)
-    seen: set[str] = set()
-    for c in columns:
-        if c in seen:
-            raise IngestError(
-                f"{name}: column {c!r} appears twice in the header; rename or remove one.",
-                file=name,
-                column=c,
-            )
-        seen.add(c)
-    if LINE in seen:
+    _check_unique(columns, name)
+    if LINE in columns:
         raise IngestError(
             f"{name}: a column is called {LINE!r}, which katoutcomes reserves for row numbers; "
             "rename it.",
@@ -133,6 +126,18 @@ def _clean_header(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     frame = frame.reset_index(drop=True)
     frame[LINE] = numbers if numbers is not None else np.arange(2, len(frame) + 2, dtype="int64")
     return frame
+
+
+def _check_unique(columns: list[str], name: str) -> None:
+    seen: set[str] = set()
+    for c in columns:
+        if c in seen:
+            raise IngestError(
+                f"{name}: column {c!r} appears twice in the header; rename or remove one.",
+                file=name,
+                column=c,
+            )
+        seen.add(c)
 
 
 def _decode_sample(path: Path) -> str:
@@ -164,14 +169,17 @@ def _sniff_delimiter(sample: str) -> str:
 
 
 def _read_csv(path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    delimiter = _sniff_delimiter(_decode_sample(path))
+    sample = _decode_sample(path)
+    delimiter = _sniff_delimiter(sample)
+    # Checked here because the pyarrow parser renames a repeated column ("total.1").
+    header = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
+    _check_unique([h.strip() for h in header], path.name)
     try:
         frame = pd.read_csv(
             path,
             sep=delimiter,
             dtype=str,
             keep_default_na=False,
-            na_filter=False,
             engine="pyarrow",
             encoding="utf-8",
         )
@@ -182,7 +190,7 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
             "Re-save it as 'CSV UTF-8' from your spreadsheet program.",
             file=path.name,
         ) from None
-    except Exception:
+    except (pa.ArrowInvalid, pd.errors.ParserError):
         # Rows with the wrong number of fields: parse record by record so that each bad
         # row is reported with its number and the good rows are kept.
         return _read_csv_tolerant(path, delimiter)

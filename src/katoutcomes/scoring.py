@@ -30,7 +30,7 @@ from katoutcomes.instruments import (
     SELF_HARM_ITEM,
 )
 from katoutcomes.settings import Settings
-from katoutcomes.validation import PROBLEM_COLUMNS, problems_frame
+from katoutcomes.validation import PROBLEM_COLUMNS, map_distinct, problems_frame
 
 __all__ = ["TOTAL_SOURCES", "Scored", "round_half_up", "score_assessments"]
 
@@ -69,10 +69,12 @@ def score_assessments(parsed: pd.DataFrame, settings: Settings) -> Scored:
     problems: list[pd.DataFrame] = []
 
     instrument = frame["instrument"]
-    n_items = instrument.map({k: v.n_items for k, v in INSTRUMENTS.items()}).astype("float64")
-    max_score = instrument.map({k: v.max_score for k, v in INSTRUMENTS.items()}).astype("float64")
-    limit = instrument.map({k: settings.max_missing_items(k) for k in INSTRUMENTS}).astype(
-        "float64"
+    n_items = map_distinct(instrument, {k: v.n_items for k, v in INSTRUMENTS.items()}, "float64")
+    max_score = map_distinct(
+        instrument, {k: v.max_score for k, v in INSTRUMENTS.items()}, "float64"
+    )
+    limit = map_distinct(
+        instrument, {k: settings.max_missing_items(k) for k in INSTRUMENTS}, "float64"
     )
 
     items = frame[list(ITEM_COLUMNS)].astype("float64")

@@ -8,19 +8,22 @@ raised, in the shape of pandera's ``failure_cases``: ``line, field, reason, valu
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from katoutcomes.instruments import normalise_instrument_name
 from katoutcomes.schema import Field, TableSchema
 
-__all__ = ["PROBLEM_COLUMNS", "Parsed", "parse_table", "problems_frame"]
+__all__ = ["PROBLEM_COLUMNS", "Parsed", "map_distinct", "parse_table", "problems_frame"]
 
 PROBLEM_COLUMNS: Final = ["line", "field", "reason", "value"]
-_ISO_DATE: Final = r"^\d{4}-\d{2}-\d{2}$"
+_ISO_DATE_LENGTH: Final = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,49 @@ def problems_frame(
     )
 
 
+def map_distinct(
+    values: pd.Series, lookup: Mapping[Any, Any] | Callable[[Any], Any], dtype: str = "object"
+) -> pd.Series:
+    """``values.map(lookup)``, computed once per distinct value.
+
+    Clinic columns repeat a handful of values over many rows; factorising first turns a
+    per-row dictionary lookup into one lookup per distinct value and a numpy ``take``.
+    Missing values and values the lookup does not know come back missing.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    get = lookup.get if isinstance(lookup, Mapping) else lookup
+    mapped = np.array([get(u) for u in uniques] + [None], dtype=object)
+    out = pd.Series(mapped[codes], index=values.index)  # code -1 picks the trailing None
+    return out.astype(dtype) if dtype != "object" else out
+
+
+def _cast_present(text: pd.Series, missing: pd.Series, to: pa.DataType) -> pd.Series:
+    """Non-missing text cast to a number or timestamp; unparseable cells become missing.
+
+    pyarrow's cast parses a clean column about twenty times faster than pandas; a column
+    with any bad cell (or an ISO timestamp with a UTC offset) goes through pandas, which
+    parses what it can.
+    """
+    present = text[~missing]
+    if pa.types.is_timestamp(to):
+        out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
+    else:
+        out = pd.Series(np.nan, index=text.index, dtype="float64")
+    if present.empty:
+        return out
+    try:
+        cast = pc.cast(pa.array(present.to_numpy(dtype=object), type=pa.string()), to)
+        values = pd.Series(cast.to_numpy(zero_copy_only=False), index=present.index)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if pa.types.is_timestamp(to):
+            values = pd.to_datetime(present, format="ISO8601", errors="coerce", utc=True)
+            values = values.dt.tz_localize(None)
+        else:
+            values = pd.to_numeric(present, errors="coerce")
+    out.loc[present.index] = values.astype(out.dtype)
+    return out
+
+
 def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
@@ -67,7 +113,7 @@ def _bounds_text(f: Field) -> str:
 def _parse_number(
     text: pd.Series, missing: pd.Series, f: Field, lines: pd.Series, out: list[pd.DataFrame]
 ) -> pd.Series:
-    numbers = pd.to_numeric(text.where(~missing), errors="coerce").astype("float64")
+    numbers = _cast_present(text, missing, pa.float64()).astype("float64")
     numbers = numbers.where(np.isfinite(numbers))
     kind = "a whole number" if f.type == "integer" else "a number"
     bounds = _bounds_text(f)
@@ -108,10 +154,12 @@ def _parse_string(
     values = text.where(~missing)
     if f.enum is not None:
         lookup = {v.lower(): v for v in f.enum}
-        canonical = values.str.lower().map(lookup)
         if f.name == "instrument":
-            aliases = values.dropna().map(normalise_instrument_name)
-            canonical = canonical.fillna(aliases.reindex(values.index))
+            canonical = map_distinct(
+                values, lambda v: lookup.get(v.lower()) or normalise_instrument_name(v), "str"
+            )
+        else:
+            canonical = map_distinct(values, lambda v: lookup.get(v.lower()), "str")
         bad = ~missing & canonical.isna()
         if bad.any():
             out.append(
@@ -124,7 +172,9 @@ def _parse_string(
             )
         values = canonical.astype("str")
     if f.pattern is not None:
-        bad = ~missing & values.notna() & ~values.str.fullmatch(f.pattern, na=False)
+        distinct = pd.Series(values.dropna().unique(), dtype="str")
+        unmatched = distinct[~distinct.str.fullmatch(f.pattern, na=False)]
+        bad = ~missing & values.isin(unmatched)
         if bad.any():
             out.append(
                 problems_frame(
@@ -143,7 +193,7 @@ def _parse_boolean(
     text: pd.Series, missing: pd.Series, f: Field, lines: pd.Series, out: list[pd.DataFrame]
 ) -> pd.Series:
     lookup = {v.lower(): True for v in f.true_values} | {v.lower(): False for v in f.false_values}
-    values = text.where(~missing).str.lower().map(lookup)
+    values = map_distinct(text.where(~missing), lambda v: lookup.get(v.lower()))
     bad = ~missing & values.isna()
     if bad.any():
         out.append(
@@ -211,9 +261,9 @@ def _parse_datetime(
         date_only = pd.Series("%H" not in datetime_format, index=text.index)
         expect = f"expected the format {datetime_format} set in the mapping file"
     else:
-        parsed = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
-        parsed = parsed.dt.tz_localize(None)
-        date_only = values.str.match(_ISO_DATE, na=False)
+        parsed = _cast_present(text, missing, pa.timestamp("us"))
+        # ISO dates without a time are exactly 10 characters (YYYY-MM-DD).
+        date_only = values.str.len() == _ISO_DATE_LENGTH
         expect = (
             "expected an ISO 8601 date or datetime such as 2025-03-14 or 2025-03-14T09:30; "
             "for other formats set datetime_format in a mapping file"
