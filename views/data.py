@@ -16,7 +16,9 @@ DEMO_SEED = 20261127
 def demo_result() -> IngestResult:
     cohort = generate_demo(patients=DEMO_PATIENTS, seed=DEMO_SEED)
     return validate_frames(
-        cohort.tables(), source=f"built-in demo cohort ({DEMO_PATIENTS} synthetic patients)"
+        cohort.tables(),
+        source=f"built-in demo cohort ({DEMO_PATIENTS} synthetic patients)",
+        file_names={t: f"demo {t}" for t in cohort.tables()},
     )
 
 
@@ -44,5 +46,5 @@ else:
 
 st.subheader("Accepted rows")
 table = st.radio("Table", list(result.accepted), horizontal=True)
-frame = result.accepted[table].drop(columns=["row_hash"])
+frame = result.accepted[table].drop(columns=["row_hash"]).dropna(axis="columns", how="all")
 st.dataframe(frame, hide_index=True, width="stretch", height=420)

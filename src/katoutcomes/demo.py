@@ -856,8 +856,10 @@ class _Cohort:
     def _time_values(
         self, pid: IntArray, sec: IntArray, time: TimeKind, origin: np.datetime64
     ) -> pd.Series:
+        sec = sec - sec % 60  # clinic systems record whole minutes
         if time == "study_day":
-            return pd.Series((sec - self.intake_sec[pid]) / _DAY, dtype=np.float64)
+            intake = self.intake_sec[pid] - self.intake_sec[pid] % 60
+            return pd.Series((sec - intake) / _DAY, dtype=np.float64)
         stamps = origin + sec.astype("timedelta64[s]")
         return pd.Series(stamps.astype("datetime64[us]"))
 

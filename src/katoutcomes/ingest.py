@@ -411,7 +411,7 @@ def _validate_unit(
 
 
 def _deduplicate(
-    good: pd.DataFrame, table: str, key: list[str], file: str, existing: pd.DataFrame | None
+    good: pd.DataFrame, table: str, key: list[str], existing: pd.DataFrame | None
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Split good rows into new rows, conflicts (as problems) and a duplicate count."""
     problems: list[pd.DataFrame] = []
@@ -510,17 +510,16 @@ def _validate_raw(
                 else None
             )
         )
-        existing = store.existing_keys(unit.table, key) if store is not None else None
-        earlier = seen.get(unit.table)
-        if earlier is not None and len(earlier):
-            existing = earlier if existing is None else pd.concat([existing, earlier])
-        new, conflicts, n_dup = _deduplicate(good, unit.table, key, unit.raw.file, existing)
+        # Rows are checked against the store and against earlier files of this ingest.
+        earlier = [seen.get(unit.table)]
+        if store is not None:
+            earlier.append(store.existing_keys(unit.table, key))
+        existing = pd.concat(earlier) if any(e is not None for e in earlier) else None
+        new, conflicts, n_dup = _deduplicate(good, unit.table, key, existing)
         new = new.assign(source_file=unit.raw.file, source_line=new["line"])
         new = new[stored_columns(unit.table)].reset_index(drop=True)
-        seen[unit.table] = (
-            pd.concat([seen[unit.table], new[[*key, "row_hash", "source_file", "source_line"]]])
-            if unit.table in seen
-            else new[[*key, "row_hash", "source_file", "source_line"]]
+        seen[unit.table] = pd.concat(
+            [seen.get(unit.table), new[[*key, "row_hash", "source_file", "source_line"]]]
         )
         all_problems = [p for p in (problems, conflicts, orphans) if len(p)]
         unit_rejected = (
@@ -615,10 +614,12 @@ def validate_frames(
     mapping: ColumnMapping | None = None,
     store: Store | None = None,
     source: str = "DataFrames",
+    file_names: Mapping[str, str] | None = None,
 ) -> IngestResult:
     """Validate in-memory tables (``{"assessments": df, ...}``) as if read from files.
 
     The frames are not modified. Values are turned into text as a file would hold them.
+    ``file_names`` names each table in reports (default ``"<table> (DataFrame)"``).
     """
     from katoutcomes.readers import _clean_header, _stringify
 
@@ -631,8 +632,9 @@ def validate_frames(
         if role not in TABLES:
             raise IngestError(f"Unknown table {role!r}; expected one of {', '.join(TABLES)}.")
         text = df.reset_index(drop=True).apply(_stringify) if len(df.columns) else df.copy()
-        text = _clean_header(text, f"{role} (DataFrame)")
+        name = (file_names or {}).get(role, f"{role} (DataFrame)")
+        text = _clean_header(text, name)
         digest = pd.util.hash_pandas_object(text, index=False).sum()
         sha = f"frame-{int(digest) & 0xFFFFFFFFFFFFFFFF:016x}"
-        raws.append((role, RawTable(file=f"{role} (DataFrame)", frame=text, sha256=sha)))
+        raws.append((role, RawTable(file=name, frame=text, sha256=sha)))
     return _validate_raw(raws, settings=settings, mapping=mapping, store=store, source=source)
