@@ -138,6 +138,22 @@ def test_adverse_event_codes_are_normalised_and_accepted(tmp_path: Path):
     assert bool(row["psychotherapy"]) is True
 
 
+def test_the_same_adverse_event_code_is_kept_on_every_row(tmp_path: Path):
+    write_csv(tmp_path, "assessments.csv", f"{HEADER}\n{GOOD}")
+    write_csv(
+        tmp_path,
+        "treatments.csv",
+        f"{TREAT_HEADER}\nP001,2025-01-01,IV,35,70,yes,nausea\n"
+        "P001,2025-01-04,IV,35,70,yes,nausea;nausea\nP001,2025-01-08,IV,35,70,yes,headache;nausea",
+    )
+    result = validate_path(tmp_path)
+    assert result.accepted["treatments"]["adverse_events"].tolist() == [
+        "nausea",
+        "nausea",
+        "nausea;headache",
+    ]
+
+
 def test_patient_age_outside_0_to_120_is_rejected(tmp_path: Path):
     write_csv(tmp_path, "assessments.csv", f"{HEADER}\n{GOOD}")
     write_csv(tmp_path, "patients.csv", "patient_id,age,sex\nP001,42,female\nP002,130,male")

@@ -11,13 +11,19 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
 
 from katoutcomes import __version__
 from katoutcomes.errors import KatoutcomesError
+from katoutcomes.exports import csv_text, write_csv
 from katoutcomes.ingest import IngestResult, validate_path
 from katoutcomes.mapping import load_mapping
-from katoutcomes.privacy import neutralise_formulas
 from katoutcomes.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from katoutcomes.dataset import Dataset
 
 __all__ = ["main"]
 
@@ -32,12 +38,17 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _add_data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "path",
-        help="dataset folder (assessments.*, treatments.*, patients.*) "
-        "or a single assessments file (CSV, XLSX or Parquet)",
-    )
+_DATA_HELP = (
+    "dataset folder (assessments.*, treatments.*, patients.*) or a single assessments file "
+    "(CSV, XLSX or Parquet)"
+)
+
+
+def _add_common_options(
+    p: argparse.ArgumentParser, path_help: str, formats: tuple[str, ...]
+) -> None:
+    """Options every data command shares: input, mapping, settings, output format."""
+    p.add_argument("path", help=path_help)
     p.add_argument(
         "--mapping",
         metavar="FILE",
@@ -48,7 +59,7 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
         "--set",
         metavar="KEY=VALUE",
         action="append",
-        help="override one setting, e.g. --set gad7_max_missing_items=0 (repeatable)",
+        help="override one setting, e.g. --set acute_days=28 (repeatable)",
     )
     p.add_argument(
         "--allow-column",
@@ -57,12 +68,10 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
         help="let a column through the de-identification guard (repeatable)",
     )
     p.add_argument(
-        "--format", choices=("text", "json"), default="text", help="output format (default: text)"
-    )
-    p.add_argument(
-        "--rejected",
-        metavar="FILE",
-        help="write every rejected row (file, line, field, reason, value) as CSV",
+        "--format",
+        choices=formats,
+        default=formats[0],
+        help=f"output format (default: {formats[0]})",
     )
 
 
@@ -97,17 +106,51 @@ def _parser() -> argparse.ArgumentParser:
         help="check a dataset without storing it",
         description="Validate a dataset and report every row's fate.",
     )
-    _add_data_options(validate)
+    _add_common_options(validate, _DATA_HELP, ("text", "json"))
+    validate.add_argument(
+        "--rejected",
+        metavar="FILE",
+        help="write every rejected row (file, line, field, reason, value) as CSV",
+    )
 
     ingest = sub.add_parser(
         "ingest",
         help="validate a dataset and add it to a store",
         description="Validate a dataset and write it to a DuckDB store in one transaction.",
     )
-    _add_data_options(ingest)
+    _add_common_options(ingest, _DATA_HELP, ("text", "json"))
+    ingest.add_argument("--rejected", metavar="FILE", help="write every rejected row as CSV")
     ingest.add_argument(
         "--db", required=True, metavar="FILE", help="DuckDB store file (created if missing)"
     )
+
+    analysis_help = _DATA_HELP + ", or a DuckDB store (*.duckdb) written by ingest"
+    outcomes = sub.add_parser(
+        "outcomes",
+        help="per-patient outcomes table",
+        description="One row per patient and instrument: baseline, "
+        "endpoint, response, remission, reliable change, onset, "
+        "relapse, doses, item-9 flags.",
+    )
+    _add_common_options(outcomes, analysis_help, ("csv", "json", "parquet"))
+    outcomes.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write to FILE (settings and provenance go to FILE.provenance.json "
+        "for CSV, into the file's metadata for Parquet)",
+    )
+
+    claims = sub.add_parser(
+        "claims",
+        help="score clinic claims against the data",
+        description="Evaluate each claim of a claims file (the packaged "
+        "one by default) and print a verdict with its interval.",
+    )
+    _add_common_options(claims, analysis_help, ("text", "json"))
+    claims.add_argument(
+        "--claims", metavar="FILE", help="TOML claims file (default: the packaged DESIGN 6 claims)"
+    )
+    claims.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
     return parser
 
 
@@ -146,7 +189,7 @@ def _print_text(result: IngestResult, stored: str | None = None) -> None:
 
 
 def _write_rejected(result: IngestResult, path: str) -> None:
-    neutralise_formulas(result.rejected).to_csv(path, index=False)
+    write_csv(result.rejected, path)
 
 
 def _run_validate(args: argparse.Namespace, *, ingest: bool) -> int:
@@ -191,6 +234,135 @@ def _run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _load(args: argparse.Namespace) -> tuple[Dataset, Settings]:
+    """The dataset named by ``args.path`` and the settings; warns about rejected rows."""
+    from katoutcomes.dataset import Dataset
+    from katoutcomes.store import Store
+
+    settings = _settings(args)
+    path = Path(args.path)
+    if path.suffix.lower() == ".duckdb":
+        if not path.is_file():
+            raise KatoutcomesError(f"{path}: no such store.")
+        with Store(path, read_only=True) as store:
+            return Dataset.from_store(store), settings
+    result = validate_path(path, settings=settings, mapping=load_mapping(args.mapping))
+    if result.n_rejected:
+        sys.stderr.write(
+            f"katoutcomes {args.command}: {result.n_rejected} row(s) of {path} were rejected "
+            f"and are left out; `katoutcomes validate {path}` lists them.\n"
+        )
+    return Dataset.from_result(result), settings
+
+
+def _metadata(dataset: Dataset, settings: Settings) -> dict[str, Any]:
+    """Settings and data provenance, echoed with every analysis output."""
+    data = {
+        **dataset.provenance,
+        "time_representation": dataset.time_representation,
+        "package_version": __version__,
+    }
+    return {"settings": settings.to_dict(), "data": data}
+
+
+def _emit_table(frame: pd.DataFrame, args: argparse.Namespace, meta: dict[str, Any]) -> None:
+    """Write a table as CSV, JSON or Parquet with the settings and provenance alongside."""
+    if args.format == "parquet":
+        if not args.out:
+            raise KatoutcomesError("--format parquet needs --out FILE (Parquet is binary).")
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        metadata = {**(table.schema.metadata or {}), b"katoutcomes": json.dumps(meta).encode()}
+        pq.write_table(table.replace_schema_metadata(metadata), args.out)
+        return
+    if args.format == "json":
+        text = (
+            json.dumps({"rows": json.loads(frame.to_json(orient="records")), **meta}, indent=2)
+            + "\n"
+        )
+    else:
+        text = csv_text(frame)
+        if args.out:
+            Path(f"{args.out}.provenance.json").write_text(json.dumps(meta, indent=2) + "\n")
+        else:
+            sys.stderr.write(
+                f"katoutcomes {args.command}: settings {json.dumps(meta['settings'])}\n"
+            )
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+def _run_outcomes(args: argparse.Namespace) -> int:
+    from katoutcomes.outcomes import patient_outcomes
+
+    dataset, settings = _load(args)
+    _emit_table(patient_outcomes(dataset, settings), args, _metadata(dataset, settings))
+    return EXIT_OK
+
+
+def _format_claims_text(frame: pd.DataFrame) -> str:
+    """The scorecard as a terminal table, then each claim's note."""
+
+    def number(x: float, unit: str) -> str:
+        if pd.isna(x):
+            return "-"
+        if unit == "usd":
+            return f"${x:,.0f}"
+        if unit == "mg/kg":
+            return f"{x:.3f} mg/kg"
+        if unit == "difference":
+            return f"{100 * x:+.1f} pts"
+        return f"{x:.1%}"
+
+    rows = [
+        (
+            r.id,
+            r.verdict.replace("_", " "),
+            number(r.estimate, r.unit),
+            "-"
+            if pd.isna(r.ci_low)
+            else f"{number(r.ci_low, r.unit)} to {number(r.ci_high, r.unit)}",
+            "-" if pd.isna(r.n) else f"{int(r.n):,}",
+            number(r.claimed, r.unit or "share"),
+        )
+        for r in frame.itertuples(index=False)
+    ]
+    head = ("claim", "verdict", "estimate", "95% CI", "n", "claimed")
+    widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
+    lines = [
+        "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+        for row in [head, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("")
+    for r in frame.itertuples(index=False):
+        lines.append(f'{r.id}: "{r.claim}"')
+        lines.append(f"  {r.note}")
+    return "\n".join(lines) + "\n"
+
+
+def _run_claims(args: argparse.Namespace) -> int:
+    from katoutcomes.claims import claims_to_dict, evaluate_claims
+
+    dataset, settings = _load(args)
+    frame = evaluate_claims(dataset, settings, claims=args.claims)
+    meta = _metadata(dataset, settings)
+    if args.format == "json":
+        payload = claims_to_dict(frame, settings, meta["data"])
+        text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
+    else:
+        text = _format_claims_text(frame)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``katoutcomes`` console script."""
     parser = _parser()
@@ -201,6 +373,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return _run_demo(args)
+        if args.command == "outcomes":
+            return _run_outcomes(args)
+        if args.command == "claims":
+            return _run_claims(args)
         return _run_validate(args, ingest=args.command == "ingest")
     except KatoutcomesError as exc:
         sys.stderr.write(f"katoutcomes {args.command}: error: {exc}\n")

@@ -12,7 +12,7 @@ import pandas as pd
 from katoutcomes.ingest import IngestResult, stored_columns, validate_frames, validate_path
 from katoutcomes.mapping import ColumnMapping
 from katoutcomes.settings import Settings
-from katoutcomes.timebase import add_relative_time, patient_origins
+from katoutcomes.timebase import add_relative_time
 
 __all__ = ["Dataset"]
 
@@ -59,17 +59,10 @@ class Dataset:
         assessments = tables.get("assessments", _empty("assessments"))
         treatments = tables.get("treatments", _empty("treatments"))
         patients = tables.get("patients", _empty("patients"))
-        time_a = "assessed_at" if time_representation == "datetime" else "study_day"
-        time_t = "administered_at" if time_representation == "datetime" else "study_day"
-        origins = patient_origins(assessments, treatments, time_representation)
-        assessments = add_relative_time(assessments, origins, time_a, time_representation)
-        treatments = add_relative_time(treatments, origins, time_t, time_representation)
-        sort_a = ["patient_id", "instrument", "t"]
+        timed = add_relative_time(assessments, treatments, time_representation)
         return cls(
-            assessments=assessments.sort_values(sort_a, kind="stable").reset_index(drop=True),
-            treatments=treatments.sort_values(["patient_id", "t"], kind="stable").reset_index(
-                drop=True
-            ),
+            assessments=timed.assessments,
+            treatments=timed.treatments,
             patients=patients.reset_index(drop=True),
             time_representation=time_representation,
             provenance=dict(provenance or {}),

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Final
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from katoutcomes.errors import IngestError
 from katoutcomes.ingest import (
@@ -123,8 +125,15 @@ class Store:
         self.close()
 
     # ------------------------------------------------------------------ reading
-    def _query(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
-        return self._con.execute(sql, params or []).df()
+    def _query(self, sql: str) -> pd.DataFrame:
+        # Through Arrow: text stays in Arrow-backed string columns (no Python objects).
+        table = self._con.sql(sql).to_arrow_table()
+        return table.to_pandas(
+            types_mapper={
+                pa.string(): pd.StringDtype(na_value=np.nan),
+                pa.large_string(): pd.StringDtype(na_value=np.nan),
+            }.get
+        )
 
     def time_representation(self) -> str | None:
         rows = self._con.execute(

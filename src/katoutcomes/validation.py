@@ -231,17 +231,18 @@ def _parse_list(
                 )
             )
             items = items[~items.index.isin(bad_rows)]
-    # Canonical form: codes in schema order, each once, so equal lists hash equally.
-    order = {code: i for i, code in enumerate(f.item_enum or ())}
-    joined = (
-        items.drop_duplicates()
-        .to_frame("code")
-        .assign(rank=lambda d: d["code"].map(order))
-        .reset_index()
-        .sort_values(["index", "rank"])
-        .groupby("index")["code"]
-        .agg(delimiter.join)
-    )
+    # Canonical form: codes in schema order, each once per row, so equal lists hash
+    # equally. Each row's set of codes is a bit mask; the masks' texts are built once.
+    codes = list(f.item_enum or pd.unique(items))
+    rank = items.map({code: i for i, code in enumerate(codes)}).astype("int64")
+    pairs = pd.DataFrame({"row": items.index, "rank": rank.to_numpy()}).drop_duplicates()
+    masks = (np.int64(1) << pairs["rank"].to_numpy()).astype("int64")
+    per_row = pd.Series(masks, index=pairs["row"].to_numpy()).groupby(level=0).sum()
+    texts = {
+        mask: delimiter.join(c for i, c in enumerate(codes) if mask >> i & 1)
+        for mask in per_row.unique()
+    }
+    joined = per_row.map(texts)
     result = pd.Series(pd.NA, index=text.index, dtype="str")
     result.loc[joined.index] = joined.astype("str")
     return result

@@ -1,0 +1,1556 @@
+"""Claims scorecard: public claims about ketamine treatment tested on the clinic's data.
+
+Claims are data (DESIGN 6). A TOML file lists them; one engine, :func:`evaluate_claims`,
+computes each claim's quantity from a :class:`~katoutcomes.dataset.Dataset`, applies the
+claim's decision rule and explains the verdict in plain words. The default file,
+``katoutcomes/data/claims.toml``, holds the claims of DESIGN 6; a researcher tests another
+article's claims by writing another file, without code.
+
+Claims file
+-----------
+Top-level keys ``title``, ``source`` and ``description`` (optional text) and an array of
+``[[claims]]`` tables, each with:
+
+``id`` (required)
+    Unique name: letters, digits, ``_``, ``.`` or ``-``.
+``claim`` (required)
+    The claim as quoted.
+``quantity`` (required)
+    A name from :data:`QUANTITIES` (see :func:`describe_quantities`).
+``params`` (optional)
+    Inline table of the quantity's parameters, e.g. ``{ instrument = "GAD-7", time = 84 }``;
+    omitted parameters take their defaults.
+``claimed`` (required by the rules ``two_sided``, ``above`` and ``below``)
+    The value the claim states, on the quantity's scale (a share as a fraction: 50% is
+    ``0.5``; a difference of shares likewise; mg/kg; US dollars).
+``rule`` (required)
+    One of :data:`RULES`:
+
+    - ``two_sided``: the interval contains ``claimed`` → supported ("consistent"); wholly
+      above or below → contradicted, with the direction in the note.
+    - ``above``: the interval wholly above ``claimed`` → supported; wholly below →
+      contradicted; otherwise inconclusive.
+    - ``below``: ``ci_high < claimed`` → supported; ``ci_low >= claimed`` → contradicted;
+      otherwise inconclusive.
+    - ``difference_positive``: the interval of a difference wholly above ``claimed``
+      (default 0) → supported; wholly below → contradicted; otherwise inconclusive.
+    - ``difference_nonzero``: the interval excludes ``claimed`` (default 0) → supported;
+      otherwise inconclusive.
+    - ``descriptive``: no decision; the estimate is reported.
+``min_n`` (optional)
+    Fewer than this many patients (sessions, for a session-level quantity) →
+    ``inconclusive``; default the ``min_n`` setting (10).
+
+Verdicts
+--------
+``supported``, ``contradicted``, ``inconclusive`` (too few patients, an interval that
+cannot decide, or a Kaplan–Meier time beyond the last follow-up), ``not_measurable`` (the
+data lack something the claim needs; the note names it) and ``descriptive``.
+
+Populations and intervals follow :mod:`katoutcomes.cohort`: eligible patients; intention to
+treat (eligible patients with at least one dose, or all eligible patients without a
+treatments table) for rates; Wilson intervals for shares, Newcombe for differences,
+log-scale Greenwood intervals for Kaplan–Meier probabilities (``1 - S`` has the interval
+``1 -`` that of ``S``), binomial order-statistic intervals for medians. ``n`` is the number
+of patients the quantity is computed over (for a Kaplan–Meier quantity, the patients in the
+curve; for a difference, both groups together; for a session-level quantity, sessions).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import numpy as np
+import pandas as pd
+
+from katoutcomes.cohort import (
+    EVENTS,
+    PSYCHOTHERAPY_MIN_SHARE,
+    RATE_OUTCOMES,
+    TRD_MIN_FAILURES,
+    UNKNOWN_LEVEL,
+    NotMeasurableError,
+    in_population,
+    median_ci,
+    subgroup_rates,
+    survival_at,
+    time_to_event,
+)
+from katoutcomes.errors import KatoutcomesError
+from katoutcomes.instruments import INSTRUMENTS, PHQ9, normalise_instrument_name
+from katoutcomes.outcomes import patient_outcomes
+from katoutcomes.settings import Settings
+from katoutcomes.stats import proportion_ci
+
+if TYPE_CHECKING:
+    from katoutcomes.dataset import Dataset
+
+__all__ = [
+    "CLAIM_COLUMNS",
+    "QUANTITIES",
+    "RULES",
+    "VERDICTS",
+    "Claim",
+    "ClaimsFileError",
+    "QuantityResult",
+    "QuantitySpec",
+    "claims_to_dict",
+    "describe_quantities",
+    "evaluate_claims",
+    "load_claims",
+]
+
+#: Columns of :func:`evaluate_claims`, in order.
+CLAIM_COLUMNS: Final = (
+    "id",
+    "claim",
+    "quantity",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "n",
+    "claimed",
+    "verdict",
+    "note",
+)
+
+#: Possible verdicts (DESIGN 6).
+VERDICTS: Final = ("supported", "contradicted", "inconclusive", "not_measurable", "descriptive")
+
+#: Decision rules a claim may use (see the module docstring).
+RULES: Final = (
+    "two_sided",
+    "above",
+    "below",
+    "difference_positive",
+    "difference_nonzero",
+    "descriptive",
+)
+_RULES_NEEDING_CLAIMED: Final = frozenset({"two_sided", "above", "below"})
+_DIFFERENCE_RULES: Final = frozenset({"difference_positive", "difference_nonzero"})
+
+_CLAIM_KEYS: Final = ("id", "claim", "quantity", "params", "claimed", "rule", "min_n")
+_REQUIRED_KEYS: Final = ("id", "claim", "quantity", "rule")
+_FILE_KEYS: Final = ("claims", "title", "source", "description")
+_ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+#: 95% intervals throughout, as DESIGN 5.
+_ALPHA: Final = 0.05
+
+#: Slack for "a fall of at least the fraction", as in :mod:`katoutcomes.outcomes`.
+_FRACTION_TOLERANCE: Final = 1e-9
+
+#: 1 lb = 0.45359237 kg exactly (international yard and pound agreement, 1959).
+_KG_PER_LB: Final = 0.45359237
+
+Unit = Literal["share", "difference", "mg/kg", "usd"]
+Verdict = Literal["supported", "contradicted", "inconclusive", "not_measurable", "descriptive"]
+
+
+class ClaimsFileError(KatoutcomesError):
+    """A claims file that cannot be used: unreadable, not TOML, or with invalid claims.
+
+    The message lists every problem found, each with the claim it concerns.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Claims and quantity results
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of a claims file, validated.
+
+    Attributes
+    ----------
+    id : unique name.
+    claim : the claim as quoted.
+    quantity : name of a quantity in :data:`QUANTITIES`.
+    rule : one of :data:`RULES`.
+    params : every parameter of the quantity, defaults filled in.
+    claimed : the claimed value, or None.
+    min_n : minimum number of patients for a verdict, or None for the setting.
+    """
+
+    id: str
+    claim: str
+    quantity: str
+    rule: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    claimed: float | None = None
+    min_n: int | None = None
+
+    @property
+    def quantity_label(self) -> str:
+        """The quantity with its parameters, e.g. ``response_rate(instrument=PHQ-9, ...)``."""
+        inside = ", ".join(f"{key}={_plain(value)}" for key, value in self.params.items())
+        return f"{self.quantity}({inside})"
+
+
+@dataclass(frozen=True, slots=True)
+class QuantityResult:
+    """What a quantity function returns.
+
+    Attributes
+    ----------
+    estimate, ci_low, ci_high : the value and its 95% interval (NaN where undefined).
+    n : patients (or sessions) the value is computed over.
+    statement : the result in plain words, without a verdict.
+    unit : ``"share"``, ``"difference"`` (of shares), ``"mg/kg"`` or ``"usd"``.
+    higher_is_better : whether a higher value means better care (None when neither).
+    not_estimated : why the value could not be estimated (e.g. a time beyond the last
+        follow-up); the verdict is then ``inconclusive``.
+    counted : what ``n`` counts, for the notes (``"patients"`` or ``"sessions"``).
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    n: int
+    statement: str
+    unit: Unit = "share"
+    higher_is_better: bool | None = None
+    not_estimated: str | None = None
+    counted: str = "patients"
+
+
+QuantityFunction = Callable[..., QuantityResult]
+
+
+@dataclass(frozen=True)
+class QuantitySpec:
+    """A quantity a claim can name.
+
+    Attributes
+    ----------
+    function : ``function(context, min_n, **params) -> QuantityResult``.
+    kind : ``"share"``, ``"probability"``, ``"difference"`` or ``"value"``.
+    defaults : every parameter with its default (its type is the accepted type).
+    choices : allowed values of parameters that take one of a few values.
+    summary : one line for :func:`describe_quantities`.
+    """
+
+    function: QuantityFunction
+    kind: str
+    defaults: Mapping[str, Any]
+    choices: Mapping[str, tuple[Any, ...]]
+    summary: str
+
+
+# --------------------------------------------------------------------------------------
+# Formatting for notes (full precision is kept in the columns)
+# --------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _pct(p: float) -> str:
+    value = 100.0 * p
+    if 0 < abs(value) < 10 and round(value) != round(value, 1):
+        return f"{value:.1f}%"
+    return f"{value:.0f}%"
+
+
+def _points(d: float, *, sign: bool = True) -> str:
+    return f"{100.0 * d:+.0f}" if sign else f"{100.0 * d:.0f}"
+
+
+def _days(x: float) -> str:
+    text = _plain(round(float(x), 1))
+    return f"{text} day" if text == "1" else f"{text} days"
+
+
+def _count(n: int, noun: str) -> str:
+    if n == 1:
+        noun = re.sub(r"\b(patient|session|dose)s\b", r"\1", noun, count=1)
+    return f"{n:,} {noun}"
+
+
+def _value(x: float, unit: Unit) -> str:
+    if unit == "share":
+        return _pct(x)
+    if unit == "difference":
+        return f"{_points(x)} percentage points"
+    if unit == "mg/kg":
+        return f"{x:.3g} mg/kg"
+    return f"${x:,.0f}"
+
+
+def _interval(low: float, high: float, unit: Unit) -> str:
+    if math.isnan(low) or math.isnan(high):
+        return "no interval"
+    if unit == "share":
+        return f"95% CI {_pct(low)} to {_pct(high)}"
+    if unit == "difference":
+        return f"95% CI {_points(low)} to {_points(high)}"
+    if unit == "mg/kg":
+        return f"95% CI {low:.3g} to {high:.3g}"
+    return f"95% CI ${low:,.0f} to ${high:,.0f}"
+
+
+# --------------------------------------------------------------------------------------
+# Evaluation context: the dataset, the settings and the outcome table, computed once
+# --------------------------------------------------------------------------------------
+
+
+class _Context:
+    def __init__(self, dataset: Dataset, settings: Settings) -> None:
+        self.dataset = dataset
+        self.settings = settings
+
+    @cached_property
+    def outcomes(self) -> pd.DataFrame:
+        return patient_outcomes(self.dataset, self.settings)
+
+    def require_instrument(self, instrument: str) -> None:
+        if not (self.outcomes["instrument"] == instrument).any():
+            raise NotMeasurableError(f"there are no {instrument} assessments.")
+
+    def require_treatments(self, columns: str) -> pd.DataFrame:
+        if not self.dataset.has_treatments:
+            raise NotMeasurableError(f"there is no treatments table (needed for {columns}).")
+        return self.dataset.treatments
+
+    def members(self, instrument: str, population: str = "itt") -> pd.DataFrame:
+        """Outcome rows of ``instrument`` in ``population`` (``itt`` or ``completers``)."""
+        self.require_instrument(instrument)
+        outcomes = self.outcomes
+        rows = in_population(outcomes, population).to_numpy() & (
+            outcomes["instrument"].to_numpy() == instrument
+        )
+        return outcomes.loc[rows]
+
+    def who(self, instrument: str, population: str = "itt") -> str:
+        """Plain words for a population, e.g. "eligible patients (baseline PHQ-9 >= 10)"."""
+        if population == "all":
+            return "patients who started treatment" if self.dataset.has_treatments else "patients"
+        caseness = INSTRUMENTS[instrument].caseness
+        words = f"eligible patients (baseline {instrument} ≥ {caseness})"
+        if population == "completers":
+            return f"{words} with an endpoint"
+        return f"{words} who started treatment" if self.dataset.has_treatments else words
+
+    def treated_patients(self, instrument: str, population: str) -> tuple[pd.Index, str]:
+        """Patient ids for a treatment-based quantity, and how to describe them."""
+        treatments = self.require_treatments("the dose dates")
+        if population == "all":
+            ids = pd.Index(treatments["patient_id"].astype(str).unique())
+        else:
+            ids = pd.Index(self.members(instrument)["patient_id"].astype(str).unique())
+        return ids, self.who(instrument, population)
+
+
+def _share(k: int, n: int) -> tuple[float, float, float]:
+    ci = proportion_ci(k, n, alpha=_ALPHA).iloc[0]
+    return float(ci["estimate"]), float(ci["ci_low"]), float(ci["ci_high"])
+
+
+def _share_statement(k: int, n: int, who: str, what: str) -> str:
+    estimate, low, high = _share(k, n)
+    if n == 0:
+        return f"there are no {who} to count"
+    return f"{_pct(estimate)} ({_interval(low, high, 'share')}) of {_count(n, who)} {what}"
+
+
+def _share_result(
+    k: int, n: int, who: str, what: str, *, higher_is_better: bool | None, counted: str = "patients"
+) -> QuantityResult:
+    estimate, low, high = _share(k, n)
+    return QuantityResult(
+        estimate,
+        low,
+        high,
+        n,
+        _share_statement(k, n, who, what),
+        "share",
+        higher_is_better,
+        counted=counted,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Quantities
+# --------------------------------------------------------------------------------------
+
+_OUTCOME_VERBS: Final = {
+    "response": "responded",
+    "remission": "remitted",
+    "reliable_improvement": "reliably improved",
+    "reliable_deterioration": "reliably deteriorated",
+    "recovery": "recovered",
+    "reliable_recovery": "reliably recovered",
+}
+
+
+def _outcome_rate(
+    ctx: _Context, min_n: int, *, instrument: str, outcome: str, population: str
+) -> QuantityResult:
+    """Share of the population achieving ``outcome`` at endpoint; n = the population.
+
+    Intention to treat by default (eligible patients who started treatment; a missing
+    endpoint counts as not achieved), or completers. Wilson interval.
+    """
+    rows = ctx.members(instrument, population)
+    k = int(rows[outcome].astype("boolean").fillna(False).sum())
+    n = len(rows)
+    window = _days(ctx.settings.acute_days)
+    what = f"{_OUTCOME_VERBS[outcome]} on the {instrument} at endpoint (within {window})"
+    if population == "itt":
+        what += "; a missing endpoint counts as not achieved"
+    return _share_result(
+        k,
+        n,
+        ctx.who(instrument, population),
+        what,
+        higher_is_better=outcome != "reliable_deterioration",
+    )
+
+
+def _response_rate(
+    ctx: _Context, min_n: int, *, instrument: str, population: str
+) -> QuantityResult:
+    """:func:`_outcome_rate` with ``outcome="response"`` (DESIGN 6, "a 50% response rate")."""
+    return _outcome_rate(
+        ctx, min_n, instrument=instrument, outcome="response", population=population
+    )
+
+
+def _early_change_share(
+    ctx: _Context,
+    min_n: int,
+    *,
+    instrument: str,
+    threshold: float,
+    window: float,
+    fallback_window: float,
+) -> QuantityResult:
+    """Share with a fall of at least ``threshold`` at an assessment in ``(0, window]`` days.
+
+    Among intention-to-treat patients with a valid assessment of the instrument with
+    ``0 < t <= window`` (time since the first dose): the share with at least one such
+    assessment at or below ``(1 - threshold) * baseline``. When fewer than ``min_n`` were
+    assessed then, ``(0, fallback_window]`` is used and the note says so. n = patients
+    assessed in the window used. Needs a treatments table (time since the first dose).
+    """
+    if not ctx.dataset.has_treatments:
+        # Time is counted from the first dose; without doses "within hours" has no anchor.
+        raise NotMeasurableError(
+            "There is no treatments table, so the time since the first dose is unknown."
+        )
+    members = ctx.members(instrument)[["patient_id", "baseline"]]
+    a = ctx.dataset.assessments
+    total = a["total"].to_numpy(dtype=np.float64, na_value=np.nan)
+    t = a["t"].to_numpy(dtype=np.float64, na_value=np.nan)
+    valid = ~np.isnan(total) & ~np.isnan(t) & (a["instrument"].to_numpy() == instrument) & (t > 0)
+    rows = pd.DataFrame(
+        {"patient_id": a["patient_id"].to_numpy()[valid], "t": t[valid], "total": total[valid]}
+    ).merge(members, on="patient_id", how="inner")
+    improved = rows["total"] - (1.0 - threshold) * rows["baseline"] <= _FRACTION_TOLERANCE
+
+    def count(days: float) -> tuple[int, int]:
+        inside = (rows["t"] <= days).to_numpy()
+        per_patient = improved[inside].groupby(rows["patient_id"].to_numpy()[inside]).any()
+        return int(per_patient.sum()), len(per_patient)
+
+    k, n = count(window)
+    prefix = ""
+    used = window
+    if n < min_n and fallback_window > window:
+        prefix = (
+            f"only {_count(n, 'patients')} (fewer than {min_n}) had a {instrument} within "
+            f"{_days(window)} of their first dose, so the window is widened to "
+            f"{_days(fallback_window)}: "
+        )
+        used = fallback_window
+        k, n = count(fallback_window)
+    who = ctx.who(instrument)
+    what = (
+        f"with a {instrument} within {_days(used)} of their first dose had improved by at "
+        f"least {_pct(threshold)} from baseline at such an assessment"
+    )
+    result = _share_result(k, n, who, what, higher_is_better=True)
+    return QuantityResult(
+        result.estimate,
+        result.ci_low,
+        result.ci_high,
+        n,
+        prefix + result.statement,
+        "share",
+        True,
+    )
+
+
+_EVENT_WORDS: Final = {
+    "response": ("response", "the first dose", "patients who started treatment"),
+    "early_improvement": (
+        "early improvement",
+        "the first dose",
+        "patients who started treatment",
+    ),
+    "relapse": ("relapse", "a first response", "patients who responded"),
+}
+
+
+def _km_point(
+    ctx: _Context, *, event: str, instrument: str, time: float, complement: bool
+) -> QuantityResult:
+    """``1 - S(time)`` (``complement``) or ``S(time)`` of a :func:`time_to_event` curve.
+
+    n = patients in the curve. The interval of ``1 - S`` is ``1 -`` the interval of ``S``.
+    A time beyond the last follow-up is not estimated (``not_estimated`` says why).
+    """
+    ctx.require_instrument(instrument)
+    curve = time_to_event(ctx.outcomes, event)
+    curve = curve[curve["instrument"] == instrument]
+    point = survival_at(curve, time)
+    name, origin, group = _EVENT_WORDS[event]
+    if complement:
+        estimate, low, high = 1.0 - point.survival, 1.0 - point.ci_high, 1.0 - point.ci_low
+        label = f"Kaplan–Meier probability of {name} within {_days(time)} of {origin}"
+    else:
+        estimate, low, high = point.survival, point.ci_low, point.ci_high
+        label = f"Kaplan–Meier probability of no {name} {_days(time)} after {origin}"
+    # A relapse is bad news; a response (or early improvement) good news.
+    good_event = event != "relapse"
+    higher_is_better = good_event if complement else not good_event
+    events_word = "relapses" if event == "relapse" else f"{name}s"
+    if point.n == 0:
+        return QuantityResult(
+            np.nan,
+            np.nan,
+            np.nan,
+            0,
+            f"{label}: no {group} in the curve",
+            "share",
+            higher_is_better,
+        )
+    if not point.estimated:
+        return QuantityResult(
+            np.nan,
+            np.nan,
+            np.nan,
+            point.n,
+            f"{label}: not estimated from {_count(point.n, group)}",
+            "share",
+            higher_is_better,
+            not_estimated=(
+                f"the longest follow-up after {origin} is {_days(point.last_time)}, short of "
+                f"{_days(time)}, so the curve does not reach that time"
+            ),
+        )
+    statement = (
+        f"{label}: {_pct(estimate)} ({_interval(low, high, 'share')}), from "
+        f"{_count(point.n, group)} ({instrument}; {point.events} {events_word} by then)"
+    )
+    return QuantityResult(estimate, low, high, point.n, statement, "share", higher_is_better)
+
+
+def _event_probability(
+    ctx: _Context, min_n: int, *, event: str, instrument: str, time: float
+) -> QuantityResult:
+    """Kaplan–Meier probability of ``event`` by ``time`` days, ``1 - S(time)``."""
+    return _km_point(ctx, event=event, instrument=instrument, time=time, complement=True)
+
+
+def _event_free_probability(
+    ctx: _Context, min_n: int, *, event: str, instrument: str, time: float
+) -> QuantityResult:
+    """Kaplan–Meier probability of no ``event`` by ``time`` days, ``S(time)``."""
+    return _km_point(ctx, event=event, instrument=instrument, time=time, complement=False)
+
+
+def _patient_doses(treatments: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+    """Treatment rows of ``ids``, sorted by patient then time."""
+    keep = treatments["patient_id"].astype(str).isin(ids).to_numpy()
+    rows = treatments.loc[keep].copy()
+    rows["patient_id"] = rows["patient_id"].astype(str)
+    return rows.sort_values(["patient_id", "t"], kind="stable")
+
+
+def _nth_dose_within(
+    ctx: _Context, min_n: int, *, doses: int, days: float, instrument: str, population: str
+) -> QuantityResult:
+    """Share of treated patients whose dose number ``doses`` is within ``days`` of the first.
+
+    Patients with fewer doses count as not. n = treated patients of the population
+    (intention to treat, or ``"all"`` patients with a dose). Wilson interval.
+    """
+    treatments = ctx.require_treatments("the dose dates")
+    ids, who = ctx.treated_patients(instrument, population)
+    rows = _patient_doses(treatments, ids)
+    rows = rows[rows["t"].notna()]
+    rank = rows.groupby("patient_id").cumcount()
+    first = rows.groupby("patient_id")["t"].transform("min")
+    on_time = (rank == doses - 1) & (rows["t"] - first <= days)
+    treated = rows["patient_id"].unique()
+    k = int(on_time.sum())
+    n = len(treated)
+    too_few = int((rows.groupby("patient_id").size() < doses).sum())
+    what = (
+        f"had their dose number {doses} within {_days(days)} of the first"
+        f" ({too_few:,} had fewer than {doses} doses)"
+    )
+    return _share_result(k, n, who, what, higher_is_better=None)
+
+
+def _adverse_event_share(
+    ctx: _Context, min_n: int, *, instrument: str, population: str
+) -> QuantityResult:
+    """Share of treated patients with at least one non-blank ``adverse_events`` value.
+
+    A blank is "none recorded" (DESIGN 3.2). n = treated patients. Wilson interval.
+    """
+    treatments = ctx.require_treatments("adverse_events")
+    ids, who = ctx.treated_patients(instrument, population)
+    rows = _patient_doses(treatments, ids)
+    events = rows["adverse_events"].astype("str")
+    any_event = (events.notna() & (events.str.strip() != "")).to_numpy(dtype=bool)
+    per_patient = pd.Series(any_event).groupby(rows["patient_id"].to_numpy()).any()
+    what = "had at least one recorded adverse event (a blank counts as none recorded)"
+    return _share_result(
+        int(per_patient.sum()), len(per_patient), who, what, higher_is_better=False
+    )
+
+
+def _first_dose_mg_per_kg(
+    ctx: _Context, min_n: int, *, instrument: str, population: str, low_mg: float, high_mg: float
+) -> QuantityResult:
+    """Median first dose in mg/kg, with a binomial order-statistic interval.
+
+    Per patient, the earliest treatment with a recorded ``dose_mg`` divided by the
+    patient's first recorded ``weight_kg``; patients without any weight are left out.
+    n = patients with a first dose in mg/kg. The note adds the share of all their doses
+    within ``low_mg``-``high_mg``.
+    """
+    treatments = ctx.require_treatments("dose_mg and weight_kg")
+    if treatments["dose_mg"].notna().sum() == 0:
+        raise NotMeasurableError("no treatment row has a dose_mg value.")
+    if treatments["weight_kg"].notna().sum() == 0:
+        raise NotMeasurableError(
+            "no treatment row has a weight_kg value, so doses cannot be expressed in mg/kg."
+        )
+    ids, who = ctx.treated_patients(instrument, population)
+    rows = _patient_doses(treatments, ids)
+    dosed = rows[rows["dose_mg"].notna()]
+    first_dose = dosed.groupby("patient_id", sort=True)["dose_mg"].first()
+    weight = rows[rows["weight_kg"].notna()].groupby("patient_id")["weight_kg"].first()
+    per_kg = (first_dose / weight.reindex(first_dose.index)).dropna()
+    result = median_ci(per_kg.to_numpy(), alpha=_ALPHA)
+    doses = dosed["dose_mg"].to_numpy(dtype=np.float64)
+    in_range = int(((doses >= low_mg) & (doses <= high_mg)).sum())
+    statement = (
+        f"median first dose {result.median:.3g} mg/kg "
+        f"({_interval(result.ci_low, result.ci_high, 'mg/kg')}) "
+        f"over {_count(result.n, who)} with a recorded weight; "
+        f"{_pct(in_range / doses.size)} of {_count(int(doses.size), 'doses')} given to them "
+        f"were within {_plain(low_mg)}–{_plain(high_mg)} mg "
+        f"(0.23 mg/lb = {0.23 / _KG_PER_LB:.3f} mg/kg)"
+    )
+    return QuantityResult(
+        result.median, result.ci_low, result.ci_high, result.n, statement, "mg/kg", None
+    )
+
+
+def _monitoring_share(
+    ctx: _Context, min_n: int, *, minutes: float, instrument: str, population: str
+) -> QuantityResult:
+    """Share of sessions with ``monitoring_minutes >= minutes``; n = sessions.
+
+    Sessions without a recorded time are left out (and counted in the note). The Wilson
+    interval treats sessions as independent, which they are not within a patient: read
+    it as descriptive.
+    """
+    treatments = ctx.require_treatments("monitoring_minutes")
+    if treatments["monitoring_minutes"].notna().sum() == 0:
+        raise NotMeasurableError("no treatment row has a monitoring_minutes value.")
+    ids, who = ctx.treated_patients(instrument, population)
+    rows = _patient_doses(treatments, ids)
+    recorded = rows["monitoring_minutes"].dropna().to_numpy(dtype=np.float64)
+    k = int((recorded >= minutes).sum())
+    n = int(recorded.size)
+    patients = rows.loc[rows["monitoring_minutes"].notna(), "patient_id"].nunique()
+    blank = len(rows) - n
+    what = (
+        f"were monitored for at least {_plain(minutes)} minutes (sessions of "
+        f"{_count(patients, who)}; {_count(blank, 'sessions')} without a recorded time are "
+        "left out)"
+    )
+    return _share_result(
+        k,
+        n,
+        "sessions with a recorded monitoring time",
+        what,
+        higher_is_better=True,
+        counted="sessions",
+    )
+
+
+def _treatment_resistance_share(
+    ctx: _Context,
+    min_n: int,
+    *,
+    diagnosis: str,
+    min_failures: int,
+    instrument: str,
+    population: str,
+) -> QuantityResult:
+    """Share of ``diagnosis`` patients with ``prior_treatment_failures >= min_failures``.
+
+    Intention to treat on ``instrument`` by default, or ``"all"`` patients of the
+    patients table. n = those patients with a recorded count. Wilson interval.
+    """
+    if not ctx.dataset.has_patients:
+        raise NotMeasurableError(
+            "there is no patients table (needed for primary_diagnosis and "
+            "prior_treatment_failures)."
+        )
+    patients = ctx.dataset.patients.drop_duplicates("patient_id")
+    diagnosed = patients["primary_diagnosis"].astype("str") == diagnosis
+    if not diagnosed.any():
+        raise NotMeasurableError(
+            f"no patient in the patients table has primary_diagnosis {diagnosis}."
+        )
+    rows = patients.loc[diagnosed.to_numpy()]
+    who = f"{diagnosis}-diagnosed patients"
+    if population == "itt":
+        ids = pd.Index(ctx.members(instrument)["patient_id"].astype(str))
+        rows = rows[rows["patient_id"].astype(str).isin(ids).to_numpy()]
+        who = f"{diagnosis}-diagnosed {ctx.who(instrument)}"
+    failures = rows["prior_treatment_failures"].to_numpy(dtype=np.float64, na_value=np.nan)
+    recorded = failures[~np.isnan(failures)]
+    if recorded.size == 0 and len(rows):
+        raise NotMeasurableError(
+            f"no {diagnosis}-diagnosed patient has a prior_treatment_failures value."
+        )
+    k = int((recorded >= min_failures).sum())
+    unrecorded = len(rows) - len(recorded)
+    what = f"had at least {min_failures} prior treatment failures" + (
+        f" ({_count(unrecorded, 'patients')} without a recorded count left out)"
+        if unrecorded
+        else ""
+    )
+    return _share_result(k, len(recorded), who, what, higher_is_better=None)
+
+
+_LEVEL_WORDS: Final = {
+    "ssri": ("on an SSRI", "not on an SSRI"),
+    "psychotherapy": (
+        f"with psychotherapy in at least {_pct(PSYCHOTHERAPY_MIN_SHARE)} of their doses",
+        "with less psychotherapy",
+    ),
+    "treatment_resistance": (
+        "with at least {m} prior treatment failures",
+        "with fewer prior treatment failures",
+    ),
+}
+
+
+def _level_words(by: str, level: str, min_failures: int) -> str:
+    if by in _LEVEL_WORDS:
+        yes, no = _LEVEL_WORDS[by]
+        return (yes if level == "yes" else no).format(m=min_failures)
+    return f"with {by} {level}"
+
+
+def _subgroup_table(
+    ctx: _Context, *, by: str, instrument: str, outcome: str, population: str
+) -> pd.DataFrame:
+    ctx.require_instrument(instrument)
+    return subgroup_rates(
+        ctx.outcomes,
+        ctx.dataset,
+        by,
+        outcome,
+        instrument,
+        population=population,
+        min_failures=TRD_MIN_FAILURES,
+        alpha=_ALPHA,
+    )
+
+
+def _response_difference(
+    ctx: _Context, min_n: int, *, by: str, instrument: str, outcome: str, population: str
+) -> QuantityResult:
+    """Outcome rate "yes" minus "no" of a two-level attribute, with the Newcombe interval.
+
+    From :func:`katoutcomes.cohort.subgroup_rates`; n = both groups together (patients
+    with an unknown level are left out and counted in the note).
+    """
+    table = _subgroup_table(
+        ctx, by=by, instrument=instrument, outcome=outcome, population=population
+    ).set_index("level")
+    yes = table.loc["yes"] if "yes" in table.index else None
+    no = table.loc["no"] if "no" in table.index else None
+    n = int((0 if yes is None else yes["n"]) + (0 if no is None else no["n"]))
+    unknown = int(table.loc[UNKNOWN_LEVEL, "n"]) if UNKNOWN_LEVEL in table.index else 0
+    verb = _OUTCOME_VERBS[outcome]
+    who = ctx.who(instrument, population)
+
+    def part(row: pd.Series | None, level: str) -> str:
+        words = _level_words(by, level, TRD_MIN_FAILURES)
+        if row is None:
+            return f"no patients {words}"
+        return f"{_pct(float(row['estimate']))} of {int(row['n']):,} {words} ({int(row['k']):,})"
+
+    left_out = f"; {_count(unknown, 'patients')} with unknown {by} left out" if unknown else ""
+    if yes is None or no is None or math.isnan(float(yes["diff"])):
+        statement = (
+            f"{instrument} {outcome} among {who}: {part(yes, 'yes')} vs {part(no, 'no')}; "
+            f"no difference can be estimated{left_out}"
+        )
+        return QuantityResult(np.nan, np.nan, np.nan, n, statement, "difference", True)
+    estimate, low, high = float(yes["diff"]), float(yes["diff_ci_low"]), float(yes["diff_ci_high"])
+    statement = (
+        f"{_pct(float(yes['estimate']))} of {int(yes['n']):,} {who} "
+        f"{_level_words(by, 'yes', TRD_MIN_FAILURES)} {verb} on the {instrument} vs "
+        f"{_pct(float(no['estimate']))} of {int(no['n']):,} "
+        f"{_level_words(by, 'no', TRD_MIN_FAILURES)}: a difference of "
+        f"{_points(estimate)} percentage points ({_interval(low, high, 'difference')})"
+        f"{left_out}"
+    )
+    return QuantityResult(estimate, low, high, n, statement, "difference", True)
+
+
+def _subgroup_rate(
+    ctx: _Context,
+    min_n: int,
+    *,
+    by: str,
+    level: str,
+    instrument: str,
+    outcome: str,
+    population: str,
+) -> QuantityResult:
+    """Outcome rate within one level of a patient attribute; n = patients at that level."""
+    table = _subgroup_table(
+        ctx, by=by, instrument=instrument, outcome=outcome, population=population
+    ).set_index("level")
+    k, n = (
+        (int(table.loc[level, "k"]), int(table.loc[level, "n"])) if level in table.index else (0, 0)
+    )
+    who = f"{ctx.who(instrument, population)} {_level_words(by, level, TRD_MIN_FAILURES)}"
+    what = f"{_OUTCOME_VERBS[outcome]} on the {instrument} at endpoint"
+    if population == "itt":
+        what += " (a missing endpoint counts as not achieved)"
+    return _share_result(k, n, who, what, higher_is_better=outcome != "reliable_deterioration")
+
+
+def _median_session_cost(
+    ctx: _Context, min_n: int, *, instrument: str, population: str, low: float, high: float
+) -> QuantityResult:
+    """Median ``cost_usd`` per session (order-statistic interval); n = sessions.
+
+    The note adds the share of sessions costing ``low``-``high`` and the cost per
+    responder: the recorded cost of the population's sessions divided by the number of
+    intention-to-treat responders on ``instrument``.
+    """
+    treatments = ctx.require_treatments("cost_usd")
+    if treatments["cost_usd"].notna().sum() == 0:
+        raise NotMeasurableError("no treatment row has a cost_usd value.")
+    ids, who = ctx.treated_patients(instrument, population)
+    rows = _patient_doses(treatments, ids)
+    costs = rows["cost_usd"].dropna().to_numpy(dtype=np.float64)
+    result = median_ci(costs, alpha=_ALPHA)
+    blank = len(rows) - costs.size
+    in_range = int(((costs >= low) & (costs <= high)).sum())
+    responders = int(ctx.members(instrument)["response"].astype("boolean").fillna(False).sum())
+    total = float(costs.sum())
+    if responders:
+        per_responder = (
+            f"cost per {instrument} responder ${total / responders:,.0f} (${total:,.0f} recorded "
+            f"for these patients / {responders:,} responders, intention to treat)"
+        )
+    else:
+        per_responder = "no responders, so no cost per responder"
+    statement = (
+        f"median cost per session ${result.median:,.0f} "
+        f"({_interval(result.ci_low, result.ci_high, 'usd')}) over "
+        f"{_count(int(costs.size), 'sessions')} of {who} with a recorded cost "
+        f"({_count(blank, 'sessions')} without one); "
+        f"{_pct(in_range / costs.size) if costs.size else '0%'} cost ${low:,.0f}–${high:,.0f}; "
+        f"{per_responder}"
+    )
+    return QuantityResult(
+        result.median,
+        result.ci_low,
+        result.ci_high,
+        result.n,
+        statement,
+        "usd",
+        None,
+        counted="sessions",
+    )
+
+
+_INSTRUMENT_CHOICES: Final = tuple(INSTRUMENTS)
+_RATE_POPULATIONS: Final = ("itt", "completers")
+_DATASET_POPULATIONS: Final = ("itt", "all")
+_TWO_LEVEL_SUBGROUPS: Final = ("ssri", "psychotherapy", "treatment_resistance")
+
+#: Quantities a claim can name, with their parameters and defaults.
+QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
+    {
+        "response_rate": QuantitySpec(
+            _response_rate,
+            "share",
+            {"instrument": PHQ9.name, "population": "itt"},
+            {"instrument": _INSTRUMENT_CHOICES, "population": _RATE_POPULATIONS},
+            "Share of eligible patients who responded at endpoint (ITT by default).",
+        ),
+        "outcome_rate": QuantitySpec(
+            _outcome_rate,
+            "share",
+            {"instrument": PHQ9.name, "outcome": "response", "population": "itt"},
+            {
+                "instrument": _INSTRUMENT_CHOICES,
+                "outcome": RATE_OUTCOMES,
+                "population": _RATE_POPULATIONS,
+            },
+            "Share of eligible patients achieving an outcome (response, remission, ...).",
+        ),
+        "early_change_share": QuantitySpec(
+            _early_change_share,
+            "share",
+            {"instrument": PHQ9.name, "threshold": 0.20, "window": 1.0, "fallback_window": 7.0},
+            {"instrument": _INSTRUMENT_CHOICES},
+            "Share of ITT patients assessed in (0, window] days with a fall >= threshold then; "
+            "widened to fallback_window when fewer than min_n were assessed.",
+        ),
+        "event_probability": QuantitySpec(
+            _event_probability,
+            "probability",
+            {"event": "relapse", "instrument": PHQ9.name, "time": 84.0},
+            {"event": tuple(EVENTS), "instrument": _INSTRUMENT_CHOICES},
+            "Kaplan–Meier probability of the event by `time` days (1 - S(time)).",
+        ),
+        "event_free_probability": QuantitySpec(
+            _event_free_probability,
+            "probability",
+            {"event": "relapse", "instrument": PHQ9.name, "time": 182.0},
+            {"event": tuple(EVENTS), "instrument": _INSTRUMENT_CHOICES},
+            "Kaplan–Meier probability of no event by `time` days (S(time)).",
+        ),
+        "nth_dose_within": QuantitySpec(
+            _nth_dose_within,
+            "share",
+            {"doses": 6, "days": 21.0, "instrument": PHQ9.name, "population": "itt"},
+            {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
+            "Share of treated patients whose dose number `doses` came within `days` of the first.",
+        ),
+        "adverse_event_share": QuantitySpec(
+            _adverse_event_share,
+            "share",
+            {"instrument": PHQ9.name, "population": "itt"},
+            {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
+            "Share of treated patients with any recorded adverse event.",
+        ),
+        "first_dose_mg_per_kg": QuantitySpec(
+            _first_dose_mg_per_kg,
+            "value",
+            {"instrument": PHQ9.name, "population": "itt", "low_mg": 50.0, "high_mg": 100.0},
+            {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
+            "Median first dose in mg/kg; the note gives the share of doses in low_mg-high_mg.",
+        ),
+        "monitoring_share": QuantitySpec(
+            _monitoring_share,
+            "share",
+            {"minutes": 120.0, "instrument": PHQ9.name, "population": "itt"},
+            {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
+            "Share of sessions (with a recorded time) monitored for at least `minutes`.",
+        ),
+        "treatment_resistance_share": QuantitySpec(
+            _treatment_resistance_share,
+            "share",
+            {
+                "diagnosis": "GAD",
+                "min_failures": TRD_MIN_FAILURES,
+                "instrument": PHQ9.name,
+                "population": "itt",
+            },
+            {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
+            "Share of patients with a diagnosis who have >= min_failures prior failures.",
+        ),
+        "response_difference": QuantitySpec(
+            _response_difference,
+            "difference",
+            {
+                "by": "psychotherapy",
+                "instrument": PHQ9.name,
+                "outcome": "response",
+                "population": "itt",
+            },
+            {
+                "by": _TWO_LEVEL_SUBGROUPS,
+                "instrument": _INSTRUMENT_CHOICES,
+                "outcome": RATE_OUTCOMES,
+                "population": _RATE_POPULATIONS,
+            },
+            "Difference in an outcome rate, 'yes' minus 'no' level of a two-level attribute.",
+        ),
+        "subgroup_rate": QuantitySpec(
+            _subgroup_rate,
+            "share",
+            {
+                "by": "treatment_resistance",
+                "level": "yes",
+                "instrument": PHQ9.name,
+                "outcome": "response",
+                "population": "itt",
+            },
+            {
+                "instrument": _INSTRUMENT_CHOICES,
+                "outcome": RATE_OUTCOMES,
+                "population": _RATE_POPULATIONS,
+                "by": (
+                    "site",
+                    "clinician",
+                    "route",
+                    "diagnosis",
+                    *_TWO_LEVEL_SUBGROUPS,
+                ),
+            },
+            "Outcome rate within one level of a patient attribute (see cohort.subgroup_rates).",
+        ),
+        "median_session_cost": QuantitySpec(
+            _median_session_cost,
+            "value",
+            {"instrument": PHQ9.name, "population": "itt", "low": 400.0, "high": 800.0},
+            {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
+            "Median cost per session (USD); the note gives the share in low-high and the "
+            "cost per responder.",
+        ),
+    }
+)
+
+
+def describe_quantities() -> pd.DataFrame:
+    """The quantities a claims file can name, with their parameters and defaults.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``quantity, kind, params, summary``; ``params`` reads
+        ``name=default`` (choices in brackets).
+
+    Examples
+    --------
+    >>> "response_rate" in describe_quantities()["quantity"].tolist()
+    True
+    """
+    rows = []
+    for name, spec in QUANTITIES.items():
+        params = []
+        for key, default in spec.defaults.items():
+            text = f"{key}={_plain(default)}"
+            if key in spec.choices:
+                text += f" [{' | '.join(str(c) for c in spec.choices[key])}]"
+            params.append(text)
+        rows.append(
+            {
+                "quantity": name,
+                "kind": spec.kind,
+                "params": ", ".join(params),
+                "summary": spec.summary,
+            }
+        )
+    return pd.DataFrame(rows, columns=["quantity", "kind", "params", "summary"])
+
+
+# --------------------------------------------------------------------------------------
+# Loading and validating a claims file
+# --------------------------------------------------------------------------------------
+
+
+def _default_claims_text() -> tuple[str, str]:
+    resource = resources.files("katoutcomes").joinpath("data", "claims.toml")
+    return resource.read_text(encoding="utf-8"), "katoutcomes/data/claims.toml (packaged)"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_params(where: str, quantity: str, given: Any, problems: list[str]) -> dict[str, Any]:
+    spec = QUANTITIES[quantity]
+    if given is None:
+        given = {}
+    if not isinstance(given, Mapping):
+        problems.append(f'{where}: params must be a table such as {{ instrument = "PHQ-9" }}.')
+        return dict(spec.defaults)
+    params = dict(spec.defaults)
+    for key, value in given.items():
+        if key not in spec.defaults:
+            problems.append(
+                f"{where}: unknown parameter {key!r} for quantity {quantity}; it takes "
+                f"{', '.join(spec.defaults) or 'no parameters'}."
+            )
+            continue
+        default = spec.defaults[key]
+        if key == "instrument" and isinstance(value, str):
+            value = normalise_instrument_name(value) or value
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = _is_number(value) and math.isfinite(float(value))
+            value = float(value) if ok else value
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            kind = {bool: "true or false", int: "a whole number", float: "a number"}.get(
+                type(default), "text"
+            )
+            problems.append(f"{where}: parameter {key} must be {kind}, got {value!r}.")
+            continue
+        choices = spec.choices.get(key)
+        if choices is not None and value not in choices:
+            problems.append(
+                f"{where}: parameter {key} = {value!r} is not one of "
+                f"{', '.join(str(c) for c in choices)}."
+            )
+            continue
+        params[key] = value
+    return params
+
+
+def _parse_claims(data: Mapping[str, Any], source: str) -> tuple[Claim, ...]:
+    problems: list[str] = []
+    unknown_top = sorted(set(data) - set(_FILE_KEYS))
+    if unknown_top:
+        problems.append(
+            f"unknown top-level key(s) {', '.join(unknown_top)}; a claims file holds "
+            "[[claims]] tables (and optional title, source, description)."
+        )
+    entries = data.get("claims")
+    if not isinstance(entries, list) or not entries:
+        problems.append("no claims found; add [[claims]] tables with id, claim, quantity and rule.")
+        entries = []
+    claims: list[Claim] = []
+    seen: dict[str, int] = {}
+    for number, entry in enumerate(entries, start=1):
+        label = entry.get("id") if isinstance(entry, Mapping) else None
+        where = f"claim {number}" + (f" ({label})" if isinstance(label, str) else "")
+        if not isinstance(entry, Mapping):
+            problems.append(f"{where}: must be a [[claims]] table.")
+            continue
+        before = len(problems)
+        unknown = sorted(set(entry) - set(_CLAIM_KEYS))
+        if unknown:
+            problems.append(
+                f"{where}: unknown key(s) {', '.join(unknown)}; allowed keys are "
+                f"{', '.join(_CLAIM_KEYS)}."
+            )
+        missing = [key for key in _REQUIRED_KEYS if key not in entry]
+        if missing:
+            problems.append(f"{where}: missing required key(s) {', '.join(missing)}.")
+            continue
+        for key in ("id", "claim", "quantity", "rule"):
+            if not isinstance(entry[key], str) or not entry[key].strip():
+                problems.append(f"{where}: {key} must be non-empty text.")
+        if len(problems) > before:
+            continue
+        claim_id = entry["id"]
+        if not _ID_PATTERN.match(claim_id):
+            problems.append(
+                f"{where}: id {claim_id!r} may use only letters, digits, _, . and - (at most 64)."
+            )
+        if claim_id in seen:
+            problems.append(
+                f"{where}: duplicate id {claim_id!r} (also claim {seen[claim_id]}); ids must "
+                "be unique."
+            )
+        else:
+            seen[claim_id] = number
+        quantity, rule = entry["quantity"], entry["rule"]
+        if quantity not in QUANTITIES:
+            problems.append(
+                f"{where}: unknown quantity {quantity!r}; known quantities are "
+                f"{', '.join(QUANTITIES)}."
+            )
+        if rule not in RULES:
+            problems.append(f"{where}: unknown rule {rule!r}; use one of {', '.join(RULES)}.")
+        claimed = entry.get("claimed")
+        if claimed is not None and not (_is_number(claimed) and math.isfinite(claimed)):
+            problems.append(f"{where}: claimed must be a number, got {claimed!r}.")
+            claimed = None
+        if rule in _RULES_NEEDING_CLAIMED and "claimed" not in entry:
+            problems.append(f"{where}: rule {rule} needs a claimed value (e.g. claimed = 0.5).")
+        if (
+            rule in _DIFFERENCE_RULES
+            and quantity in QUANTITIES
+            and QUANTITIES[quantity].kind != "difference"
+        ):
+            problems.append(
+                f"{where}: rule {rule} applies to a difference; quantity {quantity} is not "
+                "one (use response_difference)."
+            )
+        min_n = entry.get("min_n")
+        if min_n is not None and (
+            not isinstance(min_n, int) or isinstance(min_n, bool) or min_n < 1
+        ):
+            problems.append(f"{where}: min_n must be a whole number >= 1, got {min_n!r}.")
+            min_n = None
+        params = (
+            _check_params(where, quantity, entry.get("params"), problems)
+            if quantity in QUANTITIES
+            else {}
+        )
+        if len(problems) == before:
+            claims.append(
+                Claim(
+                    id=claim_id,
+                    claim=entry["claim"].strip(),
+                    quantity=quantity,
+                    rule=rule,
+                    params=MappingProxyType(params),
+                    claimed=None if claimed is None else float(claimed),
+                    min_n=min_n,
+                )
+            )
+    if problems:
+        raise ClaimsFileError(
+            f"Claims file {source} has {len(problems)} problem(s):\n- " + "\n- ".join(problems)
+        )
+    return tuple(claims)
+
+
+def load_claims(path: str | Path | None = None) -> tuple[Claim, ...]:
+    """Read and validate a claims file (the packaged one by default).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A TOML claims file (format in the module docstring). ``None`` reads
+        ``katoutcomes/data/claims.toml``, the claims of DESIGN 6.
+
+    Returns
+    -------
+    tuple of Claim
+        In file order, parameters filled with their defaults.
+
+    Raises
+    ------
+    ClaimsFileError
+        The file cannot be read, is not TOML, or has invalid claims: unknown quantity,
+        rule, key or parameter, a missing required key, a rule without the claimed value
+        it needs, or duplicate ids. Every problem is listed in one message.
+
+    Examples
+    --------
+    >>> [claim.id for claim in load_claims()][:2]
+    ['response_rate_phq9', 'response_rate_gad7']
+    """
+    if path is None:
+        text, source = _default_claims_text()
+    else:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ClaimsFileError(f"Cannot read claims file {source}: {exc.strerror}.") from None
+        except UnicodeDecodeError:
+            raise ClaimsFileError(f"Claims file {source} is not UTF-8 text.") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ClaimsFileError(f"Claims file {source} is not valid TOML: {exc}.") from None
+    return _parse_claims(data, source)
+
+
+def _resolve(claim: Claim) -> Claim:
+    """A claim built in code, checked as a file's claim would be and with defaults filled."""
+    problems: list[str] = []
+    if claim.quantity not in QUANTITIES:
+        problems.append(
+            f"unknown quantity {claim.quantity!r}; known quantities are {', '.join(QUANTITIES)}."
+        )
+    if claim.rule not in RULES:
+        problems.append(f"unknown rule {claim.rule!r}; use one of {', '.join(RULES)}.")
+    if claim.rule in _RULES_NEEDING_CLAIMED and claim.claimed is None:
+        problems.append(f"rule {claim.rule} needs a claimed value.")
+    params: dict[str, Any] = {}
+    if not problems:
+        params = _check_params(f"claim {claim.id}", claim.quantity, claim.params, problems)
+    if problems:
+        raise ClaimsFileError(f"Claim {claim.id}: " + " ".join(problems))
+    return dataclasses.replace(claim, params=MappingProxyType(params))
+
+
+# --------------------------------------------------------------------------------------
+# Verdicts
+# --------------------------------------------------------------------------------------
+
+
+def _direction(higher: bool, higher_is_better: bool | None) -> str:
+    if higher_is_better is None:
+        return (
+            "the data show a higher value than claimed"
+            if higher
+            else ("the data show a lower value than claimed")
+        )
+    better = higher == higher_is_better
+    return (
+        "the clinic does better than claimed" if better else ("the clinic does worse than claimed")
+    )
+
+
+def _decide(claim: Claim, result: QuantityResult, min_n: int) -> tuple[Verdict, str]:
+    statement = result.statement[:1].upper() + result.statement[1:]
+    if result.not_estimated:
+        return "inconclusive", f"{statement}: {result.not_estimated}."
+    if result.n < min_n:
+        return "inconclusive", (
+            f"{statement}; fewer {result.counted} than the minimum of {min_n} needed for a verdict."
+        )
+    if claim.rule == "descriptive":
+        if claim.claimed is not None:
+            return "descriptive", (
+                f"{statement}; claimed {_value(claim.claimed, result.unit)} (no decision rule)."
+            )
+        return "descriptive", f"{statement}."
+    low, high = result.ci_low, result.ci_high
+    if math.isnan(low) or math.isnan(high):
+        return "inconclusive", f"{statement}; no interval could be computed."
+    unit = result.unit
+    target = 0.0 if claim.claimed is None else claim.claimed
+    said = _value(target, unit)
+    if claim.rule == "two_sided":
+        if low <= target <= high:
+            return "supported", (
+                f"{statement}; the claimed {said} lies within the interval: consistent with "
+                "the claim."
+            )
+        higher = low > target
+        side = "below" if higher else "above"
+        return "contradicted", (
+            f"{statement}; the claimed {said} lies {side} the interval: "
+            f"{_direction(higher, result.higher_is_better)}."
+        )
+    if claim.rule == "above":
+        if low > target:
+            return "supported", f"{statement}; the interval lies wholly above {said}, as claimed."
+        if high < target:
+            return "contradicted", (
+                f"{statement}; the interval lies wholly below {said}, against the claim."
+            )
+        return "inconclusive", (
+            f"{statement}; the interval includes {said}, so the data cannot tell."
+        )
+    if claim.rule == "below":
+        if high < target:
+            return "supported", (f"{statement}; the interval lies wholly below the claimed {said}.")
+        if low >= target:
+            return "contradicted", (
+                f"{statement}; even the lower limit is at or above the claimed {said}: "
+                f"{_direction(True, result.higher_is_better)}."
+            )
+        return "inconclusive", (
+            f"{statement}; the interval includes the claimed {said}, so the data cannot tell."
+        )
+    what = "0" if claim.claimed is None else said
+    if claim.rule == "difference_positive":
+        if low > target:
+            return "supported", f"{statement}; the interval lies above {what}, as claimed."
+        if high < target:
+            return "contradicted", (
+                f"{statement}; the interval lies below {what}: the difference goes the other way."
+            )
+        return "inconclusive", (f"{statement}; the interval includes {what}: no clear difference.")
+    # difference_nonzero
+    if low > target or high < target:
+        return "supported", f"{statement}; the interval excludes {what}: outcomes differ."
+    return "inconclusive", (
+        f"{statement}; the interval includes {what}: no clear difference either way."
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Engine
+# --------------------------------------------------------------------------------------
+
+
+def evaluate_claims(
+    dataset: Dataset,
+    settings: Settings | None = None,
+    claims: str | Path | Sequence[Claim] | None = None,
+) -> pd.DataFrame:
+    """Evaluate claims against a dataset: the claims scorecard.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The clinic's data. Not modified.
+    settings : Settings, optional
+        Outcome definitions and the default ``min_n``; ``Settings()`` when omitted.
+    claims : str, Path or sequence of Claim, optional
+        A claims file, claims already loaded with :func:`load_claims`, or ``None`` for the
+        packaged claims of DESIGN 6.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per claim, in file order, with the columns of :data:`CLAIM_COLUMNS`:
+        ``id, claim, quantity`` (name and parameters), ``estimate, ci_low, ci_high``
+        (float, NaN where undefined), ``n`` (nullable Int64; NA when not measurable),
+        ``claimed`` (float, NaN when absent), ``verdict`` (one of :data:`VERDICTS`) and
+        ``note`` (the result and the reason for the verdict in plain words), then
+        ``unit`` (``share``, ``difference``, ``mg/kg`` or ``usd``; empty when not
+        measurable) so that displays can format the estimate.
+
+    Raises
+    ------
+    ClaimsFileError
+        When a claims file is invalid (see :func:`load_claims`).
+
+    Notes
+    -----
+    For each claim: compute the quantity; if the data lack what it needs →
+    ``not_measurable``; if it cannot be estimated (a Kaplan–Meier time beyond the last
+    follow-up) or ``n < min_n`` → ``inconclusive``; otherwise apply the rule (module
+    docstring). The per-patient outcomes are computed once for all claims.
+
+    References
+    ----------
+    DESIGN.md section 6.
+
+    Examples
+    --------
+    >>> from katoutcomes.dataset import Dataset
+    >>> card = evaluate_claims(Dataset.demo(patients=60))
+    >>> card.loc[card["id"] == "response_rate_phq9", "verdict"].isin(VERDICTS).all()
+    np.True_
+    """
+    settings = settings or Settings()
+    if claims is None or isinstance(claims, str | Path):
+        claims = load_claims(claims)
+    ctx = _Context(dataset, settings)
+    rows = []
+    for claim in map(_resolve, claims):
+        min_n = claim.min_n if claim.min_n is not None else settings.min_n
+        spec = QUANTITIES[claim.quantity]
+        row: dict[str, Any] = {
+            "id": claim.id,
+            "claim": claim.claim,
+            "quantity": claim.quantity_label,
+            "claimed": np.nan if claim.claimed is None else claim.claimed,
+        }
+        try:
+            result = spec.function(ctx, min_n, **claim.params)
+        except NotMeasurableError as exc:
+            row |= {
+                "unit": "",
+                "estimate": np.nan,
+                "ci_low": np.nan,
+                "ci_high": np.nan,
+                "n": pd.NA,
+                "verdict": "not_measurable",
+                "note": f"Not measurable: {str(exc)[:1].lower()}{str(exc)[1:]}",
+            }
+        else:
+            verdict, note = _decide(claim, result, min_n)
+            row |= {
+                "unit": result.unit,
+                "estimate": result.estimate,
+                "ci_low": result.ci_low,
+                "ci_high": result.ci_high,
+                "n": result.n,
+                "verdict": verdict,
+                "note": note,
+            }
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=[*CLAIM_COLUMNS, "unit"])
+    return out.astype(
+        {
+            "unit": "str",
+            "id": "str",
+            "claim": "str",
+            "quantity": "str",
+            "estimate": np.float64,
+            "ci_low": np.float64,
+            "ci_high": np.float64,
+            "n": "Int64",
+            "claimed": np.float64,
+            "verdict": "str",
+            "note": "str",
+        }
+    )
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is pd.NA or value is None:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def claims_to_dict(
+    frame: pd.DataFrame,
+    settings: Settings | None = None,
+    provenance: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The scorecard as a JSON-ready dict: claims, the settings and the data provenance.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Output of :func:`evaluate_claims`.
+    settings : Settings, optional
+        The settings used (``Settings()`` when omitted), echoed for reproducibility.
+    provenance : mapping, optional
+        Where the data came from, e.g. ``dataset.provenance``.
+
+    Returns
+    -------
+    dict
+        ``{"claims": [{"id", "claim", "quantity", "estimate", "ci_low", "ci_high", "n",
+        "claimed", "verdict", "note"}, ...], "settings": {...}, "data": {...}}`` with NaN
+        and NA as ``None``; ``json.dumps`` accepts it as is.
+
+    Examples
+    --------
+    >>> import json
+    >>> from katoutcomes.dataset import Dataset
+    >>> data = Dataset.demo(patients=60)
+    >>> out = claims_to_dict(evaluate_claims(data), provenance=data.provenance)
+    >>> sorted(out), sorted(out["claims"][0])[:3]
+    (['claims', 'data', 'settings'], ['ci_high', 'ci_low', 'claim'])
+    >>> _ = json.dumps(out, allow_nan=False)
+    """
+    settings = settings or Settings()
+    claims = [
+        {column: _json_safe(record[column]) for column in CLAIM_COLUMNS}
+        for record in frame[list(CLAIM_COLUMNS)].astype(object).to_dict(orient="records")
+    ]
+    return {
+        "claims": claims,
+        "settings": _json_safe(settings.to_dict()),
+        "data": _json_safe(dict(provenance or {})),
+    }

@@ -1,0 +1,880 @@
+"""Cohort statistics: outcome rates, time to event and subgroups (DESIGN 5).
+
+Every function takes the per-patient outcome table of
+:func:`katoutcomes.outcomes.patient_outcomes` (and, for subgroups, the
+:class:`~katoutcomes.dataset.Dataset` it came from) and returns a tidy DataFrame. Nothing
+here loops over patients: counts come from group-wise pandas operations and the
+intervals from the vectorised functions of :mod:`katoutcomes.stats`.
+
+Populations
+-----------
+All cohort statistics use *eligible* patients (baseline at or above caseness, DESIGN 4).
+
+- ``"eligible"``: every eligible patient.
+- ``"itt"`` (intention to treat, the primary population): eligible patients with at least
+  one dose; every eligible patient when the dataset has no treatments table (then
+  ``n_doses`` is NA for everyone and dosing is unknown). A patient with no endpoint counts
+  as not achieving the outcome.
+- ``"completers"``: intention-to-treat patients with an endpoint (a valid assessment with
+  ``0 < t <= acute_days``). Completers are a subset of the intention-to-treat population:
+  an eligible patient who never had a dose is not a completer of treatment, even with a
+  later questionnaire.
+
+Intervals
+---------
+Wilson for shares, Newcombe (hybrid score) for differences of shares, log-scale Greenwood
+intervals for Kaplan–Meier survival probabilities; see :mod:`katoutcomes.stats` for the
+formulas and references.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from scipy import stats as sps
+
+from katoutcomes.errors import KatoutcomesError
+from katoutcomes.instruments import INSTRUMENTS, PHQ9
+from katoutcomes.stats import kaplan_meier, km_median, proportion_ci, risk_difference_ci
+
+if TYPE_CHECKING:
+    from katoutcomes.dataset import Dataset
+
+__all__ = [
+    "EVENTS",
+    "POPULATIONS",
+    "PSYCHOTHERAPY_MIN_SHARE",
+    "RATE_OUTCOMES",
+    "SUBGROUPS",
+    "TRD_MIN_FAILURES",
+    "UNKNOWN_LEVEL",
+    "MedianCI",
+    "NotMeasurableError",
+    "SurvivalPoint",
+    "in_population",
+    "median_ci",
+    "outcome_rates",
+    "patient_attributes",
+    "subgroup_rates",
+    "survival_at",
+    "time_to_event",
+    "time_to_event_medians",
+]
+
+#: Yes/no outcomes reported as rates, in display order (definitions: DESIGN 4).
+RATE_OUTCOMES: Final = (
+    "response",
+    "remission",
+    "reliable_improvement",
+    "reliable_deterioration",
+    "recovery",
+    "reliable_recovery",
+)
+
+#: Populations accepted by :func:`in_population` (see the module docstring).
+POPULATIONS: Final = ("eligible", "itt", "completers")
+
+#: Time-to-event analyses: event name -> (duration column, event-observed column).
+EVENTS: Final = {
+    "response": ("first_response_day", "response_observed"),
+    "early_improvement": ("first_early_improvement_day", "early_improvement_observed"),
+    "relapse": ("days_to_relapse", "relapse"),
+}
+
+#: Patient attributes :func:`subgroup_rates` can split by.
+SUBGROUPS: Final = (
+    "site",
+    "clinician",
+    "route",
+    "diagnosis",
+    "ssri",
+    "psychotherapy",
+    "treatment_resistance",
+)
+
+#: Attributes with two levels, ``"yes"`` compared with the reference ``"no"``.
+_TWO_LEVEL: Final = frozenset({"ssri", "psychotherapy", "treatment_resistance"})
+
+#: Treatment-resistant depression: at least two failed adequate treatment trials
+#: (Gaynes BN et al. J Clin Psychiatry 2020;81:19cs13021; the definition the
+#: esketamine trials used; DESIGN 6).
+TRD_MIN_FAILURES: Final = 2
+
+#: Integrated psychotherapy: in at least half of the patient's doses (DESIGN 6).
+PSYCHOTHERAPY_MIN_SHARE: Final = 0.5
+
+#: Patients-table column each patient-level attribute comes from.
+_PATIENT_COLUMNS: Final = {
+    "diagnosis": "primary_diagnosis",
+    "ssri": "concurrent_ssri",
+    "treatment_resistance": "prior_treatment_failures",
+}
+
+#: Level of a patient whose attribute is not recorded.
+UNKNOWN_LEVEL: Final = "unknown"
+
+_RATE_COLUMNS: Final = (
+    "instrument",
+    "outcome",
+    "population",
+    "k",
+    "n",
+    "estimate",
+    "ci_low",
+    "ci_high",
+)
+_SUBGROUP_COLUMNS: Final = (
+    "group",
+    "level",
+    "k",
+    "n",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "diff",
+    "diff_ci_low",
+    "diff_ci_high",
+    "compared_with",
+)
+
+
+class NotMeasurableError(KatoutcomesError):
+    """The data lack what a statistic needs (a table, a column's values, a diagnosis).
+
+    The message names exactly what is missing; the claims engine turns it into a
+    ``not_measurable`` verdict.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# Populations
+# --------------------------------------------------------------------------------------
+
+
+def in_population(outcomes: pd.DataFrame, population: str = "itt") -> pd.Series:
+    """Which rows of a per-patient outcome table belong to a population.
+
+    Parameters
+    ----------
+    outcomes : pandas.DataFrame
+        Output of :func:`katoutcomes.outcomes.patient_outcomes` (reads ``eligible``,
+        ``completer`` and ``n_doses``).
+    population : {"eligible", "itt", "completers"}, default "itt"
+        See the module docstring.
+
+    Returns
+    -------
+    pandas.Series of bool
+        Aligned with ``outcomes``, named after the population.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"eligible": pd.array([True, True, False, None], "boolean"),
+    ...                       "completer": pd.array([True, False, True, None], "boolean"),
+    ...                       "n_doses": pd.array([3, 0, 2, 1], "Int64")})
+    >>> in_population(frame, "itt").tolist()
+    [True, False, False, False]
+    """
+    if population not in POPULATIONS:
+        raise ValueError(f"Unknown population {population!r}; use one of {', '.join(POPULATIONS)}.")
+    eligible = outcomes["eligible"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    mask = eligible
+    if population in ("itt", "completers"):
+        doses = outcomes["n_doses"].to_numpy(dtype=np.float64, na_value=np.nan)
+        # n_doses is NA for everyone exactly when there is no treatments table.
+        started = np.isnan(doses) | (doses >= 1)
+        mask = mask & started
+    if population == "completers":
+        mask = mask & outcomes["completer"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    return pd.Series(mask, index=outcomes.index, name=population)
+
+
+def _instrument_order(names: pd.Series) -> list[str]:
+    """Instruments present, in the order of ``INSTRUMENTS`` (PHQ-9 first)."""
+    present = set(names.dropna().astype(str))
+    return [name for name in INSTRUMENTS if name in present] + sorted(present - set(INSTRUMENTS))
+
+
+def _flag(values: pd.Series) -> pd.Series:
+    """A yes/no column as 0/1 integers, NA counting as 0 (not achieved)."""
+    return values.astype("boolean").fillna(False).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------
+# Outcome rates
+# --------------------------------------------------------------------------------------
+
+
+def outcome_rates(
+    outcomes: pd.DataFrame, *, method: str = "wilson", alpha: float = 0.05
+) -> pd.DataFrame:
+    """Response, remission and reliable-change rates per instrument, ITT and completers.
+
+    Parameters
+    ----------
+    outcomes : pandas.DataFrame
+        Output of :func:`katoutcomes.outcomes.patient_outcomes`. Not modified.
+    method : {"wilson", "clopper-pearson", "exact"}, default "wilson"
+        Interval for each share (:func:`katoutcomes.stats.proportion_ci`).
+    alpha : float, default 0.05
+        1 - confidence level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``instrument, outcome, population, k, n, estimate, ci_low, ci_high``: one
+        row per instrument present (PHQ-9 first) × outcome of :data:`RATE_OUTCOMES` ×
+        population (``"itt"`` then ``"completers"``). ``k`` patients achieved the outcome
+        out of ``n`` in the population; NaN estimate and interval where ``n = 0``.
+
+    Notes
+    -----
+    Intention to treat: ``n`` = eligible patients with at least one dose (all eligible
+    patients without a treatments table); a patient without an endpoint counts as not
+    achieving the outcome. Completers: ``n`` = those of them with an endpoint.
+    Intention to treat is the primary analysis (DESIGN 5). Wilson interval::
+
+        (k + z^2/2) / (n + z^2)  -/+  z sqrt(n) / (n + z^2) * sqrt(p (1 - p) + z^2 / (4n))
+
+    References
+    ----------
+    Wilson EB. J Am Stat Assoc 1927;22:209-212. Newcombe RG. Stat Med 1998;17:857-872.
+
+    Examples
+    --------
+    >>> from katoutcomes.dataset import Dataset
+    >>> from katoutcomes.outcomes import patient_outcomes
+    >>> rates = outcome_rates(patient_outcomes(Dataset.demo(patients=60)))
+    >>> rates.columns.tolist()
+    ['instrument', 'outcome', 'population', 'k', 'n', 'estimate', 'ci_low', 'ci_high']
+    """
+    instruments = _instrument_order(outcomes["instrument"])
+    flags = pd.DataFrame({name: _flag(outcomes[name]) for name in RATE_OUTCOMES})
+    pieces = []
+    for population in ("itt", "completers"):
+        mask = in_population(outcomes, population).to_numpy()
+        by = outcomes["instrument"].to_numpy()[mask]
+        k = flags[mask].groupby(by).sum().reindex(instruments, fill_value=0)
+        n = pd.Series(1, index=by).groupby(level=0).sum().reindex(instruments, fill_value=0)
+        long = (
+            k.rename_axis("instrument")
+            .reset_index()
+            .melt(id_vars="instrument", var_name="outcome", value_name="k")
+        )
+        long["n"] = long["instrument"].map(n).astype(np.int64)
+        long["population"] = population
+        pieces.append(long)
+    counts = pd.concat(pieces, ignore_index=True)
+    counts["_i"] = counts["instrument"].map({name: i for i, name in enumerate(instruments)})
+    counts["_o"] = counts["outcome"].map({name: i for i, name in enumerate(RATE_OUTCOMES)})
+    counts["_p"] = (counts["population"] == "completers").astype(int)
+    counts = counts.sort_values(["_i", "_o", "_p"], kind="stable").reset_index(drop=True)
+    ci = proportion_ci(counts["k"].to_numpy(), counts["n"].to_numpy(), method=method, alpha=alpha)
+    out = pd.concat(
+        [counts[["instrument", "outcome", "population"]], ci.reset_index(drop=True)], axis=1
+    )
+    out["instrument"] = out["instrument"].astype("str")
+    return out[list(_RATE_COLUMNS)]
+
+
+@dataclass(frozen=True, slots=True)
+class MedianCI:
+    """A sample median with a distribution-free interval (NaN where not available).
+
+    Attributes
+    ----------
+    median : the sample median (mean of the two middle values for an even ``n``).
+    ci_low, ci_high : order statistics bracketing the median; NaN when ``n`` is too small
+        for the requested level.
+    n : number of non-missing values.
+    """
+
+    median: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+
+def median_ci(values: ArrayLike, alpha: float = 0.05) -> MedianCI:
+    """Median with its distribution-free (binomial order-statistic) confidence interval.
+
+    Parameters
+    ----------
+    values : array-like of float
+        The sample; missing values are dropped.
+    alpha : float, default 0.05
+        1 - the least acceptable confidence level.
+
+    Returns
+    -------
+    MedianCI
+        ``median``, ``ci_low``, ``ci_high`` and ``n``.
+
+    Notes
+    -----
+    With the values sorted ``x_(1) <= ... <= x_(n)`` and ``B ~ Binomial(n, 1/2)``, the
+    interval is ``(x_(l), x_(n - l + 1))`` with ``l`` the smallest whole number such that
+    ``P(B <= l) >= alpha / 2``; then ``P(B <= l - 1) < alpha / 2`` and the interval covers
+    the population median with probability ``1 - 2 P(B <= l - 1) >= 1 - alpha``. When
+    ``l = 0`` (``n < 6`` at 95%) no interval reaches the level and the limits are NaN.
+
+    References
+    ----------
+    Campbell MJ, Gardner MJ. Calculating confidence intervals for some non-parametric
+    analyses. Br Med J 1988;296:1454-1456. Conover WJ. Practical Nonparametric Statistics,
+    3rd ed. Wiley 1999, section 3.2.
+
+    Examples
+    --------
+    >>> result = median_ci([3, 1, 4, 1, 5, 9, 2, 6, 5, 3])
+    >>> result.median, result.ci_low, result.ci_high
+    (3.5, 1.0, 6.0)
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"`alpha` must be between 0 and 1 (0.05 for 95%); got {alpha}.")
+    x = np.asarray(values, dtype=np.float64).ravel()
+    x = np.sort(x[~np.isnan(x)])
+    n = int(x.size)
+    if n == 0:
+        return MedianCI(np.nan, np.nan, np.nan, 0)
+    rank = int(sps.binom.ppf(alpha / 2.0, n, 0.5))
+    if rank < 1:
+        return MedianCI(float(np.median(x)), np.nan, np.nan, n)
+    return MedianCI(float(np.median(x)), float(x[rank - 1]), float(x[n - rank]), n)
+
+
+# --------------------------------------------------------------------------------------
+# Time to event
+# --------------------------------------------------------------------------------------
+
+
+def _event_subjects(outcomes: pd.DataFrame, event: str) -> pd.DataFrame:
+    """``instrument, duration, observed`` for the patients in an event's curve."""
+    if event not in EVENTS:
+        raise ValueError(f"Unknown event {event!r}; use one of {', '.join(EVENTS)}.")
+    duration_col, observed_col = EVENTS[event]
+    mask = in_population(outcomes, "itt").to_numpy()
+    if event == "relapse":
+        # Response duration: only patients with a first response are at risk of relapse.
+        mask = mask & outcomes["response_observed"].astype("boolean").fillna(False).to_numpy(
+            dtype=bool
+        )
+    duration = outcomes[duration_col].to_numpy(dtype=np.float64, na_value=np.nan)
+    observed = outcomes[observed_col].astype("boolean")
+    mask = mask & ~np.isnan(duration) & observed.notna().to_numpy()
+    return pd.DataFrame(
+        {
+            "instrument": outcomes["instrument"].to_numpy()[mask],
+            "duration": duration[mask],
+            "observed": observed.to_numpy(dtype=bool, na_value=False)[mask],
+        }
+    )
+
+
+def time_to_event(
+    outcomes: pd.DataFrame, event: str = "response", *, alpha: float = 0.05
+) -> pd.DataFrame:
+    """Kaplan–Meier curves per instrument: time to response, early improvement or relapse.
+
+    Parameters
+    ----------
+    outcomes : pandas.DataFrame
+        Output of :func:`katoutcomes.outcomes.patient_outcomes`. Not modified.
+    event : {"response", "early_improvement", "relapse"}, default "response"
+        ``"response"`` and ``"early_improvement"``: days from the first dose to the first
+        assessment meeting the criterion (``first_response_day``,
+        ``first_early_improvement_day``), censored at the last assessment. ``"relapse"``
+        (response duration): days from the first response to a confirmed relapse
+        (``days_to_relapse``), censored at the last assessment; only patients with a
+        first response are in the curve.
+    alpha : float, default 0.05
+        1 - confidence level of the pointwise intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``instrument`` and those of :func:`katoutcomes.stats.kaplan_meier`
+        (``time, at_risk, events, survival, std_err, ci_low, ci_high``): one block of
+        rows per instrument with at least one patient in the curve, PHQ-9 first. The
+        ``at_risk`` of an instrument's first row is the number of patients in its curve.
+
+    Notes
+    -----
+    Patients are the intention-to-treat population (eligible patients who started
+    treatment; all eligible patients without a treatments table), because time is
+    counted from the first dose. A patient without any assessment after it has no
+    censoring time and is left out. ``S(t) = prod_{t_j <= t} (1 - d_j / n_j)`` with
+    Greenwood's variance and log-scale intervals ``exp(log S -/+ z sqrt(V))``; read a
+    point of the curve with :func:`survival_at`.
+
+    References
+    ----------
+    Kaplan EL, Meier P. J Am Stat Assoc 1958;53:457-481. Greenwood M. Reports on Public
+    Health and Medical Subjects 1926;33:1-26.
+
+    Examples
+    --------
+    >>> from katoutcomes.dataset import Dataset
+    >>> from katoutcomes.outcomes import patient_outcomes
+    >>> curve = time_to_event(patient_outcomes(Dataset.demo(patients=60)), "response")
+    >>> curve.columns.tolist()[:4]
+    ['instrument', 'time', 'at_risk', 'events']
+    """
+    subjects = _event_subjects(outcomes, event)
+    pieces = []
+    for name in _instrument_order(subjects["instrument"]):
+        rows = subjects[subjects["instrument"] == name]
+        curve = kaplan_meier(rows["duration"], rows["observed"], alpha=alpha)
+        curve.insert(0, "instrument", name)
+        pieces.append(curve)
+    if not pieces:
+        empty = kaplan_meier([], [], alpha=alpha)
+        empty.insert(0, "instrument", pd.Series(dtype="str"))
+        return empty
+    out = pd.concat(pieces, ignore_index=True)
+    out["instrument"] = out["instrument"].astype("str")
+    return out
+
+
+def time_to_event_medians(
+    outcomes: pd.DataFrame, event: str = "response", *, alpha: float = 0.05
+) -> pd.DataFrame:
+    """Median time to an event per instrument, with its interval read as R does.
+
+    Parameters
+    ----------
+    outcomes : pandas.DataFrame
+        Output of :func:`katoutcomes.outcomes.patient_outcomes`.
+    event : {"response", "early_improvement", "relapse"}, default "response"
+        As for :func:`time_to_event`.
+    alpha : float, default 0.05
+        1 - confidence level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``instrument, n, events, median, ci_low, ci_high``; NaN where the curve (or
+        a band) never reaches 0.5.
+
+    Notes
+    -----
+    :func:`katoutcomes.stats.km_median`: the first time ``S(t) <= 0.5``; the limits are
+    where the log-scale bands cross 0.5 (Brookmeyer & Crowley 1982).
+
+    References
+    ----------
+    Brookmeyer R, Crowley J. Biometrics 1982;38:29-41.
+
+    Examples
+    --------
+    >>> from katoutcomes.dataset import Dataset
+    >>> from katoutcomes.outcomes import patient_outcomes
+    >>> medians = time_to_event_medians(patient_outcomes(Dataset.demo(patients=60)))
+    >>> medians.columns.tolist()
+    ['instrument', 'n', 'events', 'median', 'ci_low', 'ci_high']
+    """
+    subjects = _event_subjects(outcomes, event)
+    rows = []
+    for name in _instrument_order(subjects["instrument"]):
+        part = subjects[subjects["instrument"] == name]
+        median = km_median(part["duration"], part["observed"], alpha=alpha)
+        rows.append(
+            {
+                "instrument": name,
+                "n": len(part),
+                "events": int(part["observed"].sum()),
+                "median": np.nan if median.median is None else median.median,
+                "ci_low": np.nan if median.ci_low is None else median.ci_low,
+                "ci_high": np.nan if median.ci_high is None else median.ci_high,
+            }
+        )
+    columns = ["instrument", "n", "events", "median", "ci_low", "ci_high"]
+    out = pd.DataFrame(rows, columns=columns)
+    return out.astype(
+        {"instrument": "str", "n": np.int64, "events": np.int64, "median": np.float64}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SurvivalPoint:
+    """A Kaplan–Meier curve read at one time.
+
+    Attributes
+    ----------
+    time : the time asked for.
+    survival, std_err, ci_low, ci_high : ``S(time)``, its Greenwood SE and log-scale
+        interval; NaN when ``time`` is beyond the last follow-up time (not estimated).
+    n : patients in the curve.
+    events : events observed up to and including ``time``.
+    last_time : the last event or censoring time of the curve (NaN for an empty curve).
+    """
+
+    time: float
+    survival: float
+    std_err: float
+    ci_low: float
+    ci_high: float
+    n: int
+    events: int
+    last_time: float
+
+    @property
+    def estimated(self) -> bool:
+        """False when ``time`` lies beyond the last follow-up (or the curve is empty)."""
+        return not np.isnan(self.survival)
+
+
+def survival_at(
+    curve: pd.DataFrame, time: float, *, instrument: str | None = None
+) -> SurvivalPoint:
+    """Read ``S(time)`` and its interval from a Kaplan–Meier curve.
+
+    Parameters
+    ----------
+    curve : pandas.DataFrame
+        Output of :func:`katoutcomes.stats.kaplan_meier`, or of :func:`time_to_event`
+        (then ``instrument`` picks the curve; it may be omitted when only one instrument
+        is present).
+    time : float
+        Time at which to read the curve, ``>= 0``.
+    instrument : str, optional
+        Instrument whose curve to read.
+
+    Returns
+    -------
+    SurvivalPoint
+        The value of the step function at the last curve time ``<= time``; ``S = 1``
+        (interval 1 to 1, SE 0) before the first time; NaN survival and interval when
+        ``time`` is beyond the last follow-up time, where the curve is not estimated.
+
+    Notes
+    -----
+    For the probability of the event by ``time``, ``1 - S``, the interval is
+    ``(1 - ci_high, 1 - ci_low)``.
+
+    Examples
+    --------
+    >>> from katoutcomes.stats import kaplan_meier
+    >>> point = survival_at(kaplan_meier([9, 13, 13, 18, 23], [1, 1, 0, 1, 0]), 15)
+    >>> round(point.survival, 4), point.events
+    (0.6, 2)
+    >>> survival_at(kaplan_meier([9, 13], [1, 0]), 20).estimated
+    False
+    """
+    if not np.isfinite(time) or time < 0:
+        raise ValueError(f"`time` must be a finite number >= 0; got {time}.")
+    if "instrument" in curve.columns:
+        present = _instrument_order(curve["instrument"])
+        if instrument is None:
+            if len(present) > 1:
+                raise ValueError(
+                    f"The curve holds several instruments ({', '.join(present)}); "
+                    "pass instrument=... to pick one."
+                )
+            instrument = present[0] if present else None
+        curve = curve[curve["instrument"] == instrument]
+    times = curve["time"].to_numpy(dtype=np.float64)
+    if times.size == 0:
+        return SurvivalPoint(time, np.nan, np.nan, np.nan, np.nan, 0, 0, np.nan)
+    n = int(curve["at_risk"].iloc[0])
+    last_time = float(times[-1])
+    position = int(np.searchsorted(times, time, side="right")) - 1
+    events = int(curve["events"].to_numpy()[: position + 1].sum())
+    if time > last_time:
+        return SurvivalPoint(time, np.nan, np.nan, np.nan, np.nan, n, events, last_time)
+    if position < 0:
+        return SurvivalPoint(time, 1.0, 0.0, 1.0, 1.0, n, 0, last_time)
+    row = curve.iloc[position]
+    return SurvivalPoint(
+        time=time,
+        survival=float(row["survival"]),
+        std_err=float(row["std_err"]),
+        ci_low=float(row["ci_low"]),
+        ci_high=float(row["ci_high"]),
+        n=n,
+        events=events,
+        last_time=last_time,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Subgroups
+# --------------------------------------------------------------------------------------
+
+
+def _most_frequent(pairs: pd.DataFrame, key: str, value: str) -> pd.Series:
+    """Per ``key``, its most frequent non-missing ``value`` (ties: alphabetical first)."""
+    pairs = pairs.dropna(subset=[value])
+    counts = pairs.groupby([key, value], sort=False).size().rename("count").reset_index()
+    counts[value] = counts[value].astype(str)
+    top = counts.sort_values(
+        [key, "count", value], ascending=[True, False, True], kind="stable"
+    ).drop_duplicates(key)
+    return pd.Series(top[value].to_numpy(), index=top[key].astype(str).to_numpy(), dtype="str")
+
+
+def _yes_no(flag: pd.Series) -> pd.Series:
+    """A nullable boolean per patient as ``"yes"``/``"no"`` (NA stays missing)."""
+    out = pd.Series(np.where(flag.fillna(False).to_numpy(dtype=bool), "yes", "no"), dtype="str")
+    out.index = flag.index
+    return out.mask(flag.isna().to_numpy())
+
+
+def patient_attributes(
+    dataset: Dataset,
+    by: str,
+    *,
+    min_failures: int = TRD_MIN_FAILURES,
+    psychotherapy_share: float = PSYCHOTHERAPY_MIN_SHARE,
+) -> pd.Series:
+    """One attribute per patient, derived from the dataset's tables, for subgroups.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Reads ``assessments`` and ``treatments`` (``site_id``, ``clinician_id``, ``route``,
+        ``psychotherapy``) and ``patients`` (``primary_diagnosis``, ``concurrent_ssri``,
+        ``prior_treatment_failures``). Nothing is modified.
+    by : {"site", "clinician", "route", "diagnosis", "ssri", "psychotherapy", \
+"treatment_resistance"}
+        The attribute.
+    min_failures : int, default 2
+        ``treatment_resistance`` is ``"yes"`` with at least this many prior treatment
+        failures (Gaynes 2020: two failed adequate trials).
+    psychotherapy_share : float, default 0.5
+        ``psychotherapy`` is ``"yes"`` when at least this share of the patient's doses
+        with a recorded value had integrated psychotherapy.
+
+    Returns
+    -------
+    pandas.Series of str
+        Indexed by ``patient_id``, named ``by``; only patients whose attribute is known
+        (a patient missing from the index has an unknown attribute).
+
+    Raises
+    ------
+    NotMeasurableError
+        When the table the attribute comes from is absent, or no patient has a value.
+
+    Notes
+    -----
+    - ``site`` / ``clinician``: the patient's most frequent ``site_id`` /
+      ``clinician_id`` across their assessment and treatment rows (ties broken
+      alphabetically).
+    - ``route``: the most frequent route of the patient's treatments (same tie rule).
+    - ``diagnosis``: ``patients.primary_diagnosis``.
+    - ``ssri``: ``patients.concurrent_ssri`` as ``"yes"``/``"no"``.
+    - ``psychotherapy``: ``"yes"`` when psychotherapy was given in at least
+      ``psychotherapy_share`` of the doses with a recorded value, ``"no"`` otherwise.
+    - ``treatment_resistance``: ``"yes"`` when ``prior_treatment_failures >=
+      min_failures``, ``"no"`` otherwise.
+
+    Examples
+    --------
+    >>> from katoutcomes.dataset import Dataset
+    >>> patient_attributes(Dataset.demo(patients=30), "ssri").isin(["yes", "no"]).all()
+    np.True_
+    """
+    if by not in SUBGROUPS:
+        raise ValueError(f"Unknown subgroup {by!r}; use one of {', '.join(SUBGROUPS)}.")
+    if by in ("site", "clinician"):
+        column = f"{by}_id"
+        rows = pd.concat(
+            [
+                dataset.assessments[["patient_id", column]],
+                dataset.treatments[["patient_id", column]],
+            ],
+            ignore_index=True,
+        )
+        values = _most_frequent(rows, "patient_id", column)
+        if values.empty:
+            raise NotMeasurableError(
+                f"No {column} is recorded in the assessments or treatments table."
+            )
+    elif by in ("route", "psychotherapy"):
+        if not dataset.has_treatments:
+            raise NotMeasurableError(f"There is no treatments table (needed for {by}).")
+        treatments = dataset.treatments
+        if by == "route":
+            values = _most_frequent(treatments[["patient_id", "route"]], "patient_id", "route")
+        else:
+            given = treatments["psychotherapy"].astype("boolean")
+            recorded = given.notna().to_numpy()
+            share = (
+                given[recorded]
+                .astype(np.float64)
+                .groupby(treatments["patient_id"].astype(str).to_numpy()[recorded])
+                .mean()
+            )
+            values = pd.Series(
+                np.where(share.to_numpy() >= psychotherapy_share, "yes", "no"),
+                index=share.index,
+                dtype="str",
+            )
+        if values.empty:
+            raise NotMeasurableError(f"No treatment row has a {by} value.")
+    else:
+        if not dataset.has_patients:
+            raise NotMeasurableError(
+                f"There is no patients table (needed for {_PATIENT_COLUMNS[by]})."
+            )
+        patients = dataset.patients.drop_duplicates("patient_id")
+        index = patients["patient_id"].astype(str).to_numpy()
+        if by == "diagnosis":
+            values = pd.Series(patients["primary_diagnosis"].to_numpy(), index=index, dtype="str")
+            source = "primary_diagnosis"
+        elif by == "ssri":
+            values = _yes_no(
+                pd.Series(patients["concurrent_ssri"].astype("boolean").to_numpy(), index=index)
+            )
+            source = "concurrent_ssri"
+        else:
+            failures = patients["prior_treatment_failures"].to_numpy(
+                dtype=np.float64, na_value=np.nan
+            )
+            values = pd.Series(
+                np.where(failures >= min_failures, "yes", "no"), index=index, dtype="str"
+            ).mask(np.isnan(failures))
+            source = "prior_treatment_failures"
+        values = values.dropna()
+        if values.empty:
+            raise NotMeasurableError(f"No patient has a {source} value in the patients table.")
+    values.index.name = "patient_id"
+    return values.rename(by)
+
+
+def subgroup_rates(
+    outcomes: pd.DataFrame,
+    dataset: Dataset,
+    by: str,
+    outcome: str = "response",
+    instrument: str = PHQ9.name,
+    *,
+    population: str = "itt",
+    min_failures: int = TRD_MIN_FAILURES,
+    psychotherapy_share: float = PSYCHOTHERAPY_MIN_SHARE,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """An outcome rate per level of a patient attribute, with Newcombe differences.
+
+    Parameters
+    ----------
+    outcomes : pandas.DataFrame
+        Output of :func:`katoutcomes.outcomes.patient_outcomes` for ``dataset``.
+    dataset : Dataset
+        Where the attribute comes from (see :func:`patient_attributes`).
+    by : str
+        One of :data:`SUBGROUPS`.
+    outcome : str, default "response"
+        One of :data:`RATE_OUTCOMES`.
+    instrument : str, default "PHQ-9"
+        Instrument whose outcome is counted.
+    population : {"itt", "completers", "eligible"}, default "itt"
+        Patients counted (module docstring); ``"itt"`` counts a missing endpoint as not
+        achieving the outcome.
+    min_failures, psychotherapy_share
+        Passed to :func:`patient_attributes`.
+    alpha : float, default 0.05
+        1 - confidence level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``group, level, k, n, estimate, ci_low, ci_high, diff, diff_ci_low,
+        diff_ci_high, compared_with``. ``group`` is ``by``; one row per level with at
+        least one patient, ``"unknown"`` last for patients whose attribute is not
+        recorded. Two-level attributes (``ssri``, ``psychotherapy``,
+        ``treatment_resistance``) list ``"yes"`` then ``"no"``; other levels are sorted.
+
+    Raises
+    ------
+    NotMeasurableError
+        When the data lack the table or values the attribute needs (the message says
+        which).
+
+    Notes
+    -----
+    Shares have Wilson intervals. The difference ``diff = p_level - p_other`` has the
+    Newcombe hybrid score interval (Newcombe 1998, method 10):
+
+    - two-level attributes: ``"yes"`` minus the reference ``"no"``, on the ``"yes"``
+      row (the ``"no"`` row has no difference);
+    - other attributes: each level minus all other patients with a known level.
+
+    Patients with an unknown level are shown but never enter a difference.
+
+    References
+    ----------
+    Newcombe RG. Stat Med 1998;17:873-890.
+
+    Examples
+    --------
+    >>> from katoutcomes.dataset import Dataset
+    >>> from katoutcomes.outcomes import patient_outcomes
+    >>> data = Dataset.demo(patients=60)
+    >>> subgroup_rates(patient_outcomes(data), data, "ssri")["level"].tolist()
+    ['yes', 'no']
+    """
+    if outcome not in RATE_OUTCOMES:
+        raise ValueError(f"Unknown outcome {outcome!r}; use one of {', '.join(RATE_OUTCOMES)}.")
+    attribute = patient_attributes(
+        dataset, by, min_failures=min_failures, psychotherapy_share=psychotherapy_share
+    )
+    rows = in_population(outcomes, population).to_numpy() & (
+        outcomes["instrument"].to_numpy() == instrument
+    )
+    members = outcomes.loc[rows, ["patient_id", outcome]]
+    level = members["patient_id"].astype(str).map(attribute).fillna(UNKNOWN_LEVEL)
+    table = (
+        pd.DataFrame({"level": level.to_numpy(), "k": _flag(members[outcome]).to_numpy()})
+        .groupby("level")["k"]
+        .agg(["sum", "size"])
+        .rename(columns={"sum": "k", "size": "n"})
+    )
+    if by in _TWO_LEVEL:
+        known = [name for name in ("yes", "no") if name in table.index]
+    else:
+        known = sorted(name for name in table.index if name != UNKNOWN_LEVEL)
+    order = known + ([UNKNOWN_LEVEL] if UNKNOWN_LEVEL in table.index else [])
+    table = table.reindex(order)
+    k = table["k"].to_numpy(dtype=np.int64)
+    n = table["n"].to_numpy(dtype=np.int64)
+    ci = proportion_ci(k, n, alpha=alpha)
+
+    is_known = table.index.to_numpy() != UNKNOWN_LEVEL
+    if by in _TWO_LEVEL:
+        reference = table.index.to_numpy() == "no"
+        k_ref = int(k[reference].sum())
+        n_ref = int(n[reference].sum())
+        with_diff = (table.index.to_numpy() == "yes") & (n_ref > 0)
+        k_other = np.full(k.shape, k_ref)
+        n_other = np.full(n.shape, n_ref)
+        compared_label = "no"
+    else:
+        k_other = int(k[is_known].sum()) - k
+        n_other = int(n[is_known].sum()) - n
+        with_diff = is_known & (n_other > 0)
+        compared_label = "all other patients"
+    diff = risk_difference_ci(k, n, np.where(with_diff, k_other, 0), n_other * with_diff, alpha)
+    out = pd.DataFrame(
+        {
+            "group": by,
+            "level": table.index.astype(str),
+            "k": k,
+            "n": n,
+            "estimate": ci["estimate"].to_numpy(),
+            "ci_low": ci["ci_low"].to_numpy(),
+            "ci_high": ci["ci_high"].to_numpy(),
+            "diff": np.where(with_diff, diff["estimate"], np.nan),
+            "diff_ci_low": np.where(with_diff, diff["ci_low"], np.nan),
+            "diff_ci_high": np.where(with_diff, diff["ci_high"], np.nan),
+            "compared_with": pd.Series(compared_label, index=range(len(k)), dtype="str").where(
+                with_diff
+            ),
+        }
+    )
+    return out[list(_SUBGROUP_COLUMNS)]

@@ -1,0 +1,682 @@
+"""Tests for katoutcomes.claims: the claims file, each decision rule and each claim.
+
+Small cohorts go through the real ingest (``validate_frames`` then ``Dataset.from_result``);
+times are study days with the first dose at study day 100 (``t = 0``). PHQ-9 baseline 20;
+response is a score <= 10 (a fall of at least 50%), caseness 10 (DESIGN 4). Expected
+values are counted by hand in comments; intervals are Wilson (checked against published
+values in test_stats.py) unless a comment says otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from katoutcomes.claims import (
+    CLAIM_COLUMNS,
+    QUANTITIES,
+    VERDICTS,
+    Claim,
+    ClaimsFileError,
+    claims_to_dict,
+    describe_quantities,
+    evaluate_claims,
+    load_claims,
+)
+from katoutcomes.dataset import Dataset
+from katoutcomes.ingest import validate_frames
+from katoutcomes.settings import Settings
+
+DOSE_DAY = 100.0
+CLAIM_IDS = [
+    "response_rate_phq9",
+    "response_rate_gad7",
+    "rapid_onset",
+    "transient_effects",
+    "durable_after_course",
+    "induction_protocol",
+    "side_effects",
+    "dose",
+    "monitoring",
+    "gad_treatment_resistance",
+    "psychotherapy_integration",
+    "ssri_interaction",
+    "trd_response",
+    "cost",
+]
+
+Score = tuple[str, str, float, float]
+
+
+def build(
+    scores: Sequence[Score],
+    doses: Sequence[Mapping[str, object]] | None = None,
+    *,
+    patients: Sequence[Mapping[str, object]] | None = None,
+) -> Dataset:
+    """A Dataset through the real ingest; by default one dose at ``t = 0`` per patient,
+    ``doses=[]`` for no treatments table."""
+    patient, instrument, t, total = zip(*scores, strict=True)
+    frames = {
+        "assessments": pd.DataFrame(
+            {
+                "patient_id": patient,
+                "instrument": instrument,
+                "study_day": np.asarray(t, dtype=float) + DOSE_DAY,
+                "total": total,
+            }
+        )
+    }
+    if doses is None:
+        doses = [{"patient_id": p, "t": 0.0} for p in dict.fromkeys(patient)]
+    if doses:
+        table = pd.DataFrame(list(doses))
+        frames["treatments"] = table.assign(study_day=table.pop("t") + DOSE_DAY)
+    if patients:
+        frames["patients"] = pd.DataFrame(list(patients))
+    result = validate_frames(frames)
+    assert result.n_rejected == 0, result.rejected.to_dict("records")
+    return Dataset.from_result(result)
+
+
+def patients_with_response(prefix: str, k: int, n: int) -> list[Score]:
+    """``n`` PHQ-9 patients, baseline 20; the first ``k`` respond (8 at t = 28), the
+    others do not (16 at t = 28)."""
+    scores: list[Score] = []
+    for i in range(n):
+        pid = f"{prefix}{i:03d}"
+        scores += [(pid, "PHQ-9", 0.0, 20.0), (pid, "PHQ-9", 28.0, 8.0 if i < k else 16.0)]
+    return scores
+
+
+def write_claims(folder: Path, text: str, name: str = "claims.toml") -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def one_claim(
+    quantity: str,
+    rule: str,
+    *,
+    claimed: float | None = None,
+    params: str = "",
+    min_n: int | None = None,
+) -> str:
+    lines = [
+        "[[claims]]",
+        'id = "c1"',
+        'claim = "test claim"',
+        f'quantity = "{quantity}"',
+        f'rule = "{rule}"',
+    ]
+    if claimed is not None:
+        lines.append(f"claimed = {claimed}")
+    if params:
+        lines.append(f"params = {{ {params} }}")
+    if min_n is not None:
+        lines.append(f"min_n = {min_n}")
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_one(data: Dataset, tmp_path: Path, text: str) -> pd.Series:
+    card = evaluate_claims(data, claims=write_claims(tmp_path, text))
+    assert len(card) == 1
+    return card.iloc[0]
+
+
+# --------------------------------------------------------------------------------------
+# The packaged claims on the demo cohort
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo() -> Dataset:
+    return Dataset.demo(patients=400)
+
+
+@pytest.fixture(scope="module")
+def demo_card(demo: Dataset) -> pd.DataFrame:
+    return evaluate_claims(demo)
+
+
+def test_packaged_claims_file_holds_every_claim_of_design_section_6():
+    assert [claim.id for claim in load_claims()] == CLAIM_IDS
+
+
+def test_every_claim_has_a_verdict_on_the_demo_cohort(demo_card):
+    assert list(demo_card.columns) == [*CLAIM_COLUMNS, "unit"]
+    assert demo_card["id"].tolist() == CLAIM_IDS
+    assert demo_card["verdict"].isin(VERDICTS).all()
+    assert demo_card["note"].str.len().gt(40).all()
+
+
+def test_decided_claims_on_the_demo_cohort_carry_an_interval_around_the_estimate(demo_card):
+    decided = demo_card[demo_card["verdict"].isin(["supported", "contradicted", "inconclusive"])]
+    assert len(decided) >= 8
+    for row in decided.itertuples():
+        assert row.ci_low <= row.estimate <= row.ci_high, row.id
+        assert row.n >= 10, row.id
+
+
+def test_demo_response_rate_note_reads_in_plain_words(demo_card):
+    note = demo_card.set_index("id").loc["response_rate_phq9", "note"]
+    assert "eligible patients" in note and "responded" in note and "95% CI" in note
+
+
+def test_claims_do_not_modify_the_dataset(demo):
+    before = {name: getattr(demo, name).copy() for name in ("assessments", "treatments")}
+    evaluate_claims(demo, claims=[c for c in load_claims() if c.id == "cost"])
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(getattr(demo, name), frame)
+
+
+def test_claims_to_dict_gives_json_with_nulls_settings_and_provenance(demo, demo_card):
+    out = claims_to_dict(demo_card, Settings(), demo.provenance)
+    assert set(out) == {"claims", "settings", "data"}
+    assert [c["id"] for c in out["claims"]] == CLAIM_IDS
+    assert set(out["claims"][0]) == set(CLAIM_COLUMNS)
+    assert out["settings"]["min_n"] == 10
+    assert out["data"]["source"] == demo.provenance["source"]
+    # Descriptive claims without a claimed value give null, not NaN.
+    monitoring = next(c for c in out["claims"] if c["id"] == "monitoring")
+    assert monitoring["claimed"] is None
+    assert isinstance(monitoring["n"], int)
+    json.dumps(out, allow_nan=False)
+
+
+def test_describe_quantities_lists_every_registered_quantity():
+    table = describe_quantities()
+    assert table["quantity"].tolist() == list(QUANTITIES)
+    assert "time=84" in table.set_index("quantity").loc["event_probability", "params"]
+
+
+# --------------------------------------------------------------------------------------
+# Decision rules on a response rate of 24/30
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rate_24_of_30() -> Dataset:
+    # ITT PHQ-9 response 24/30 = 0.80, Wilson 95% CI 0.6269 to 0.9049.
+    return build(patients_with_response("P", 24, 30))
+
+
+@pytest.mark.parametrize(
+    ("rule", "claimed", "verdict", "phrase"),
+    [
+        ("two_sided", 0.8, "supported", "lies within the interval"),
+        ("two_sided", 0.5, "contradicted", "the clinic does better than claimed"),
+        ("two_sided", 0.95, "contradicted", "the clinic does worse than claimed"),
+        ("above", 0.5, "supported", "wholly above 50%"),
+        ("above", 0.95, "contradicted", "wholly below 95%"),
+        ("above", 0.7, "inconclusive", "includes 70%"),
+        ("below", 0.95, "supported", "wholly below the claimed 95%"),
+        ("below", 0.6, "contradicted", "at or above the claimed 60%"),
+        ("below", 0.7, "inconclusive", "includes the claimed 70%"),
+        ("descriptive", None, "descriptive", "80%"),
+    ],
+)
+def test_each_rule_decides_as_documented(rate_24_of_30, tmp_path, rule, claimed, verdict, phrase):
+    row = evaluate_one(rate_24_of_30, tmp_path, one_claim("response_rate", rule, claimed=claimed))
+    assert row["verdict"] == verdict
+    assert phrase in row["note"]
+    assert (row["estimate"], row["n"]) == (pytest.approx(0.8), 30)
+    assert row["ci_low"] == pytest.approx(0.626943, abs=1e-6)
+    assert row["ci_high"] == pytest.approx(0.904949, abs=1e-6)
+
+
+def test_fewer_patients_than_min_n_is_inconclusive(tmp_path):
+    # 3/4 responders; min_n defaults to 10.
+    data = build(patients_with_response("P", 3, 4))
+    row = evaluate_one(data, tmp_path, one_claim("response_rate", "two_sided", claimed=0.5))
+    assert row["verdict"] == "inconclusive"
+    assert row["n"] == 4
+    assert "fewer patients than the minimum of 10" in row["note"]
+
+
+def test_min_n_comes_from_the_claim_or_else_from_the_settings(rate_24_of_30, tmp_path):
+    text = one_claim("response_rate", "two_sided", claimed=0.8, min_n=31)
+    assert evaluate_one(rate_24_of_30, tmp_path, text)["verdict"] == "inconclusive"
+    card = evaluate_claims(
+        rate_24_of_30,
+        Settings(min_n=31),
+        write_claims(tmp_path, one_claim("response_rate", "two_sided", claimed=0.8)),
+    )
+    assert card["verdict"].iloc[0] == "inconclusive"
+
+
+def test_a_custom_claims_file_with_another_p0_changes_the_verdict(demo, demo_card, tmp_path):
+    # The packaged claim (p0 = 0.50) against the same claim with p0 = 0.60.
+    packaged = demo_card.set_index("id").loc["response_rate_phq9"]
+    assert packaged["ci_low"] > 0.5 and packaged["verdict"] == "contradicted"
+    text = 'title = "Another article"\n' + one_claim(
+        "response_rate", "two_sided", claimed=0.6, params='instrument = "phq9"'
+    )
+    row = evaluate_one(demo, tmp_path, text)
+    assert row["verdict"] == "supported"
+    assert row["estimate"] == pytest.approx(packaged["estimate"])
+    assert row["quantity"] == "response_rate(instrument=PHQ-9, population=itt)"
+
+
+# --------------------------------------------------------------------------------------
+# Difference rules: psychotherapy and SSRI
+# --------------------------------------------------------------------------------------
+
+
+def split_cohort(k_yes: int, n_yes: int, k_no: int, n_no: int, by: str) -> Dataset:
+    """Patients Y* (attribute yes) and N* (no); psychotherapy is given at every dose of Y*
+    patients and none of N*, SSRI use is recorded in the patients table."""
+    scores = patients_with_response("Y", k_yes, n_yes) + patients_with_response("N", k_no, n_no)
+    ids = list(dict.fromkeys(p for p, *_ in scores))
+    doses = [{"patient_id": p, "t": 0.0, "psychotherapy": p[0] == "Y"} for p in ids]
+    patients = [{"patient_id": p, "concurrent_ssri": p[0] == "Y"} for p in ids]
+    return build(scores, doses, patients=patients if by == "ssri" else None)
+
+
+@pytest.mark.parametrize(
+    ("by", "counts", "rule", "verdict"),
+    # Newcombe 1998 (Stat Med 17:873, Table II, method 10): 56/70 - 48/80 = 0.2,
+    # 95% CI 0.0524 to 0.3339; reversed, -0.3339 to -0.0524; 5/10 - 5/10 = 0, CI
+    # -0.3725 to 0.3725 (hand: the two Wilson half-widths combined).
+    [
+        ("psychotherapy", (56, 70, 48, 80), "difference_positive", "supported"),
+        ("psychotherapy", (48, 80, 56, 70), "difference_positive", "contradicted"),
+        ("psychotherapy", (5, 10, 5, 10), "difference_positive", "inconclusive"),
+        ("ssri", (56, 70, 48, 80), "difference_nonzero", "supported"),
+        ("ssri", (48, 80, 56, 70), "difference_nonzero", "supported"),
+        ("ssri", (5, 10, 5, 10), "difference_nonzero", "inconclusive"),
+    ],
+)
+def test_difference_rules_use_the_newcombe_interval(tmp_path, by, counts, rule, verdict):
+    k_yes, n_yes, k_no, n_no = counts
+    data = split_cohort(*counts, by=by)
+    text = one_claim("response_difference", rule, params=f'by = "{by}"')
+    row = evaluate_one(data, tmp_path, text)
+    assert row["verdict"] == verdict
+    assert row["n"] == n_yes + n_no
+    assert row["estimate"] == pytest.approx(k_yes / n_yes - k_no / n_no)
+    if counts == (56, 70, 48, 80):
+        assert row["ci_low"] == pytest.approx(0.0524, abs=5e-5)
+        assert row["ci_high"] == pytest.approx(0.3339, abs=5e-5)
+
+
+def test_packaged_psychotherapy_and_ssri_claims_read_their_columns(tmp_path):
+    data = split_cohort(56, 70, 48, 80, by="ssri")
+    claims = [c for c in load_claims() if c.id in ("psychotherapy_integration", "ssri_interaction")]
+    card = evaluate_claims(data, claims=claims).set_index("id")
+    assert card.loc["psychotherapy_integration", "verdict"] == "supported"
+    assert card.loc["ssri_interaction", "verdict"] == "supported"
+    assert "on an SSRI" in card.loc["ssri_interaction", "note"]
+
+
+# --------------------------------------------------------------------------------------
+# Claim by claim
+# --------------------------------------------------------------------------------------
+
+
+def packaged(data: Dataset, claim_id: str, settings: Settings | None = None) -> pd.Series:
+    claims = [c for c in load_claims() if c.id == claim_id]
+    return evaluate_claims(data, settings, claims=claims).iloc[0]
+
+
+def test_response_rate_gad7_is_not_measurable_without_gad7_assessments(rate_24_of_30):
+    row = packaged(rate_24_of_30, "response_rate_gad7")
+    assert row["verdict"] == "not_measurable"
+    assert "no GAD-7 assessments" in row["note"]
+    assert pd.isna(row["n"]) and math.isnan(row["estimate"])
+
+
+def onset_cohort(n_within_day: int, improved: int, n_within_week: int) -> Dataset:
+    """Baseline 20. ``n_within_day`` patients assessed 6 hours after the first dose
+    (t = 0.25), the first ``improved`` of them with 16 (a fall of 20%: 16 <= 0.8 * 20),
+    the others 18. ``n_within_week`` more patients first assessed at t = 3 (15: improved)."""
+    scores: list[Score] = []
+    for i in range(n_within_day):
+        pid = f"H{i:03d}"
+        scores += [(pid, "PHQ-9", 0.0, 20.0), (pid, "PHQ-9", 0.25, 16.0 if i < improved else 18.0)]
+    for i in range(n_within_week):
+        pid = f"W{i:03d}"
+        scores += [(pid, "PHQ-9", 0.0, 20.0), (pid, "PHQ-9", 3.0, 15.0)]
+    return build(scores)
+
+
+def test_rapid_onset_counts_patients_assessed_within_a_day():
+    # 12 assessed at 6 hours, 9 improved by >= 20%: 9/12 = 0.75, Wilson 0.4677 to 0.9111,
+    # contains 0.5 -> supported. The 5 patients first seen at day 3 are not counted.
+    row = packaged(onset_cohort(12, 9, 5), "rapid_onset")
+    assert (row["estimate"], row["n"]) == (pytest.approx(0.75), 12)
+    assert row["ci_low"] == pytest.approx(0.467695, abs=1e-6)
+    assert row["verdict"] == "supported"
+    assert "widened" not in row["note"]
+
+
+def test_rapid_onset_widens_to_a_week_when_too_few_were_assessed_within_a_day():
+    # Only 3 assessed within a day (2 improved); within 7 days 3 + 9 = 12, improved
+    # 2 + 9 = 11: 11/12.
+    row = packaged(onset_cohort(3, 2, 9), "rapid_onset")
+    assert (row["estimate"], row["n"]) == (pytest.approx(11 / 12), 12)
+    assert "Only 3 patients (fewer than 10)" in row["note"]
+    assert "widened to 7 days" in row["note"]
+
+
+def test_rapid_onset_is_not_measurable_without_doses():
+    data = build([("P001", "PHQ-9", 0.0, 20.0), ("P001", "PHQ-9", 0.25, 12.0)], doses=[])
+    row = packaged(data, "rapid_onset")
+    assert row["verdict"] == "not_measurable"
+    assert "treatments table" in row["note"]
+
+
+def relapse_cohort(n_relapse: int, n_durable: int, follow_up: float = 100.0) -> Dataset:
+    """Responders at t = 7 (8 points); ``n_relapse`` relapse at t = 21 (15 and 16 at 21
+    and 28: 14 days after the first response); ``n_durable`` stay at 8 until
+    ``follow_up``, censored at ``follow_up - 7`` days."""
+    scores: list[Score] = []
+    for i in range(n_relapse):
+        pid = f"R{i:03d}"
+        scores += [(pid, "PHQ-9", t, s) for t, s in ((0, 20), (7, 8), (21, 15), (28, 16))]
+    for i in range(n_durable):
+        pid = f"D{i:03d}"
+        scores += [(pid, "PHQ-9", t, s) for t, s in ((0, 20), (7, 8), (follow_up, 8))]
+    return build(scores)
+
+
+@pytest.mark.parametrize(
+    ("n_relapse", "n_durable", "claim_id", "estimate", "low", "high", "verdict"),
+    # By hand: 30 responders, 25 relapse at 14 days, 5 censored at 193:
+    #   S(84) = 5/30 = 1/6; V = 25/(30*5) = 1/6, se(log S) = 0.4082483, z*se = 0.8001519,
+    #   exp(0.8001519) = 2.2258791; S interval = (1/6) / 2.2258791 = 0.0748768 to
+    #   (1/6) * 2.2258791 = 0.3709799; relapse by 84 days = 1 - S = 0.8333333 with
+    #   CI 1 - 0.3709799 = 0.6290201 to 1 - 0.0748768 = 0.9251232: above 0.5.
+    # 30 responders, 5 relapse, 25 censored: S = 25/30; V = 5/(30*25), se = 0.0816497,
+    #   z*se = 0.1600304, exp = 1.1735465; S interval 0.7100982 to 0.9779554;
+    #   1 - S = 0.1666667, CI 0.0220446 to 0.2899018: wholly below 0.5.
+    [
+        (25, 5, "transient_effects", 5 / 6, 0.6290201, 0.9251232, "supported"),
+        (5, 25, "transient_effects", 1 / 6, 0.0220446, 0.2899018, "contradicted"),
+        # No relapse 182 days after a first response: the same curves (last follow-up
+        # 193 days).
+        (5, 25, "durable_after_course", 5 / 6, 0.7100982, 0.9779554, "supported"),
+        (25, 5, "durable_after_course", 1 / 6, 0.0748768, 0.3709799, "contradicted"),
+    ],
+)
+def test_relapse_claims_read_the_kaplan_meier_curve(
+    n_relapse, n_durable, claim_id, estimate, low, high, verdict
+):
+    row = packaged(relapse_cohort(n_relapse, n_durable, follow_up=200.0), claim_id)
+    assert row["verdict"] == verdict
+    assert row["n"] == 30
+    assert row["estimate"] == pytest.approx(estimate)
+    assert row["ci_low"] == pytest.approx(low, abs=1e-7)
+    assert row["ci_high"] == pytest.approx(high, abs=1e-7)
+
+
+def test_a_time_beyond_the_last_follow_up_is_not_estimated():
+    # Last follow-up 60 - 7 = 53 days after the first response, short of 84.
+    row = packaged(relapse_cohort(5, 25, follow_up=60.0), "transient_effects")
+    assert row["verdict"] == "inconclusive"
+    assert math.isnan(row["estimate"])
+    assert "53 days, short of 84 days" in row["note"]
+
+
+def test_relapse_claims_with_too_few_responders_are_inconclusive():
+    row = packaged(relapse_cohort(2, 3, follow_up=200.0), "durable_after_course")
+    assert row["verdict"] == "inconclusive" and row["n"] == 5
+
+
+def dosing_cohort(schedules: Mapping[str, Sequence[float]], **columns: Sequence[object]) -> Dataset:
+    """PHQ-9 baseline 20 and 8 at t = 28 for every patient; doses on the given days, with
+    per-dose ``columns`` in the order of the schedules."""
+    scores: list[Score] = []
+    doses: list[dict[str, object]] = []
+    for pid, days in schedules.items():
+        scores += [(pid, "PHQ-9", 0.0, 20.0), (pid, "PHQ-9", 28.0, 8.0)]
+        doses += [{"patient_id": pid, "t": float(t)} for t in days]
+    for name, values in columns.items():
+        for dose, value in zip(doses, values, strict=True):
+            dose[name] = value
+    return build(scores, doses)
+
+
+def test_induction_counts_the_sixth_dose_within_21_days_of_the_first():
+    # P001: 6th dose on day 21 (counts, <= 21); P002: 6th on day 25; P003: 3 doses only.
+    data = dosing_cohort(
+        {
+            "P001": [0, 3, 7, 10, 14, 21],
+            "P002": [0, 5, 10, 15, 20, 25],
+            "P003": [0, 3, 7],
+        }
+    )
+    row = packaged(data, "induction_protocol", Settings(min_n=1))
+    assert row["verdict"] == "descriptive"
+    assert (row["estimate"], row["n"]) == (pytest.approx(1 / 3), 3)
+    # Wilson 1/3: 0.0615 to 0.7923 (descriptive claims still carry the interval).
+    assert row["ci_low"] == pytest.approx(0.061492, abs=1e-6)
+    assert "1 had fewer than 6 doses" in row["note"]
+
+
+@pytest.mark.parametrize(
+    ("with_event", "n", "verdict"),
+    # 12 patients, 6 with an event: 0.5, Wilson 0.2538 to 0.7462: ci_low >= 0.01 ->
+    # contradicted. 400 without any: 0/400, Wilson upper z^2/(n + z^2) = 3.841459/403.841459
+    # = 0.009512 < 0.01 -> supported. 5 patients: fewer than 10 -> inconclusive.
+    [(6, 12, "contradicted"), (0, 400, "supported"), (0, 5, "inconclusive")],
+)
+def test_side_effects_rule_is_ci_high_below_one_percent(with_event, n, verdict):
+    # Distinct codes per patient: katoutcomes.validation._parse_list currently keeps a
+    # repeated code only in its first row (see test_repeated_adverse_event_codes_...).
+    codes = ["nausea", "vomiting", "dizziness", "dissociation", "headache", "sedation"]
+    schedules = {f"P{i:03d}": [0.0] for i in range(n)}
+    data = dosing_cohort(schedules, adverse_events=codes[:with_event] + [None] * (n - with_event))
+    row = packaged(data, "side_effects")
+    assert (row["verdict"], row["n"]) == (verdict, n)
+    assert row["estimate"] == pytest.approx(with_event / n)
+
+
+def test_repeated_adverse_event_codes_count_in_every_patient():
+    data = dosing_cohort({f"P{i:03d}": [0.0] for i in range(12)}, adverse_events=["nausea"] * 12)
+    assert packaged(data, "side_effects")["estimate"] == 1.0
+
+
+def test_dose_is_the_median_first_dose_in_mg_per_kg():
+    # Weights 80 kg; first doses 40, 40, 44, 48 mg -> 0.50, 0.50, 0.55, 0.60 mg/kg, and
+    # the same patients' second doses 60 mg. Median (0.50 + 0.55)/2 = 0.525 mg/kg.
+    # Doses within 50-100 mg: the four 60 mg doses of 8 -> 50%.
+    schedules = {f"P{i:03d}": [0.0, 7.0] for i in range(4)}
+    data = dosing_cohort(
+        schedules,
+        dose_mg=[40, 60, 40, 60, 44, 60, 48, 60],
+        weight_kg=[80, None, 80, None, 80, None, 80, None],
+    )
+    row = packaged(data, "dose", Settings(min_n=1))
+    assert row["verdict"] == "descriptive"
+    assert (row["estimate"], row["n"], row["claimed"]) == (pytest.approx(0.525), 4, 0.507)
+    assert "50% of 8 doses" in row["note"] and "0.507 mg/kg" in row["note"]
+
+
+def test_dose_is_not_measurable_without_weights():
+    data = dosing_cohort({"P001": [0.0]}, dose_mg=[50])
+    row = packaged(data, "dose")
+    assert row["verdict"] == "not_measurable"
+    assert "weight_kg" in row["note"]
+
+
+def test_monitoring_share_counts_sessions_with_a_recorded_time():
+    # 12 sessions with a time: 9 of them >= 120 minutes (120 counts); 1 without a time.
+    minutes = [120, 150, 180, 121, 130, 125, 240, 200, 135, 90, 60, 119, None]
+    data = dosing_cohort({"P001": range(7), "P002": range(6)}, monitoring_minutes=minutes)
+    row = packaged(data, "monitoring")
+    assert (row["estimate"], row["n"]) == (pytest.approx(9 / 12), 12)
+    assert row["verdict"] == "descriptive"
+    assert "1 session without a recorded time" in row["note"]
+
+
+def test_monitoring_is_not_measurable_without_monitoring_times():
+    row = packaged(dosing_cohort({"P001": [0.0]}), "monitoring")
+    assert row["verdict"] == "not_measurable"
+    assert "monitoring_minutes" in row["note"]
+
+
+def gad_cohort(resistant: int, not_resistant: int) -> Dataset:
+    scores = patients_with_response("G", 0, resistant + not_resistant)
+    scores += patients_with_response("M", 0, 3)
+    ids = list(dict.fromkeys(p for p, *_ in scores))
+    patients = [
+        {
+            "patient_id": p,
+            "primary_diagnosis": "GAD" if p[0] == "G" else "MDD",
+            "prior_treatment_failures": 2 if p[0] == "G" and int(p[1:]) < resistant else 0,
+        }
+        for p in ids
+    ]
+    return build(scores, patients=patients)
+
+
+@pytest.mark.parametrize(
+    ("resistant", "others", "verdict"),
+    # 6/12 = 0.5 (CI 0.25 to 0.75) -> supported; 12/12 (CI 0.7575 to 1) -> contradicted;
+    # 2/4 -> fewer than 10 -> inconclusive. The MDD patients never count.
+    [(6, 6, "supported"), (12, 0, "contradicted"), (2, 2, "inconclusive")],
+)
+def test_gad_treatment_resistance_against_one_half(resistant, others, verdict):
+    row = packaged(gad_cohort(resistant, others), "gad_treatment_resistance")
+    assert (row["verdict"], row["n"]) == (verdict, resistant + others)
+
+
+def test_gad_treatment_resistance_is_not_measurable_without_gad_diagnoses():
+    scores = patients_with_response("M", 0, 3)
+    patients = [{"patient_id": f"M{i:03d}", "primary_diagnosis": "MDD"} for i in range(3)]
+    row = packaged(build(scores, patients=patients), "gad_treatment_resistance")
+    assert row["verdict"] == "not_measurable"
+    assert "primary_diagnosis GAD" in row["note"]
+
+
+def test_trd_response_is_the_response_rate_of_patients_with_two_failures():
+    # 10 TRD patients (2 failures), 7 responders; 5 others with 1 failure, all responders.
+    scores = patients_with_response("T", 7, 10) + patients_with_response("O", 5, 5)
+    ids = list(dict.fromkeys(p for p, *_ in scores))
+    patients = [{"patient_id": p, "prior_treatment_failures": 2 if p[0] == "T" else 1} for p in ids]
+    row = packaged(build(scores, patients=patients), "trd_response")
+    assert (row["verdict"], row["n"]) == ("descriptive", 10)
+    assert row["estimate"] == pytest.approx(0.7)
+
+
+def test_cost_reports_the_median_session_and_the_cost_per_responder():
+    # 10 patients, two sessions each at $300 and $500: median (300 + 500)/2 = $400; the
+    # 20 sessions total $8,000; 4 responders -> $2,000 per responder.
+    scores = patients_with_response("P", 4, 10)
+    ids = list(dict.fromkeys(p for p, *_ in scores))
+    doses = [
+        {"patient_id": p, "t": t, "cost_usd": cost} for p in ids for t, cost in ((0, 300), (7, 500))
+    ]
+    row = packaged(build(scores, doses), "cost")
+    assert (row["verdict"], row["estimate"], row["n"]) == ("descriptive", 400.0, 20)
+    assert "$2,000" in row["note"] and "$8,000" in row["note"]
+
+
+@pytest.mark.parametrize(
+    "claim_id",
+    ["induction_protocol", "side_effects", "dose", "monitoring", "cost", "rapid_onset"],
+)
+def test_treatment_claims_are_not_measurable_without_a_treatments_table(claim_id):
+    data = build(patients_with_response("P", 6, 12), doses=[])
+    row = packaged(data, claim_id)
+    assert row["verdict"] == "not_measurable"
+    assert "no treatments table" in row["note"]
+
+
+@pytest.mark.parametrize(
+    ("claim_id", "missing"),
+    [
+        ("gad_treatment_resistance", "no patients table"),
+        ("ssri_interaction", "no patients table (needed for concurrent_ssri)"),
+        ("trd_response", "no patients table (needed for prior_treatment_failures)"),
+        ("psychotherapy_integration", "no treatment row has a psychotherapy value"),
+    ],
+)
+def test_patient_claims_name_what_is_missing(claim_id, missing):
+    row = packaged(build(patients_with_response("P", 6, 12)), claim_id)
+    assert row["verdict"] == "not_measurable"
+    assert missing in row["note"].lower()
+
+
+def test_without_treatments_the_response_rate_uses_every_eligible_patient(tmp_path):
+    data = build(patients_with_response("P", 6, 12), doses=[])
+    row = packaged(data, "response_rate_phq9")
+    assert (row["estimate"], row["n"]) == (pytest.approx(0.5), 12)
+    assert "who started treatment" not in row["note"]
+
+
+def test_a_claim_can_be_passed_as_loaded_claims_with_changed_parameters(rate_24_of_30):
+    (claim,) = [c for c in load_claims() if c.id == "response_rate_phq9"]
+    changed = dataclasses.replace(claim, claimed=0.8)
+    assert evaluate_claims(rate_24_of_30, claims=[changed])["verdict"].iloc[0] == "supported"
+
+
+# --------------------------------------------------------------------------------------
+# Malformed claims files
+# --------------------------------------------------------------------------------------
+
+VALID = one_claim("response_rate", "two_sided", claimed=0.5)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (VALID.replace("response_rate", "response_rat"), "unknown quantity 'response_rat'"),
+        (VALID.replace("two_sided", "two-sided"), "unknown rule 'two-sided'"),
+        (VALID.replace('claim = "test claim"\n', ""), "missing required key.s. claim"),
+        (VALID + VALID, "duplicate id 'c1'"),
+        (VALID.replace("claimed", "claimd"), "unknown key.s. claimd"),
+        (VALID.replace("claimed = 0.5\n", ""), "rule two_sided needs a claimed value"),
+        (VALID + 'params = { instrumnt = "PHQ-9" }\n', "unknown parameter 'instrumnt'"),
+        (VALID + 'params = { instrument = "HADS" }\n', "instrument = 'HADS' is not one of"),
+        (
+            one_claim("event_probability", "above", claimed=0.5, params='time = "84"'),
+            "parameter time must be a number",
+        ),
+        (
+            one_claim("response_rate", "difference_positive"),
+            "rule difference_positive applies to a difference",
+        ),
+        (VALID + "min_n = 0\n", "min_n must be a whole number >= 1"),
+        ('title = "nothing"\n', "no claims found"),
+        ("[[claims]\n", "not valid TOML"),
+    ],
+)
+def test_malformed_claims_files_raise_a_clear_error(tmp_path, text, message):
+    with pytest.raises(ClaimsFileError, match=message):
+        load_claims(write_claims(tmp_path, text))
+
+
+def test_every_problem_of_a_claims_file_is_listed_at_once(tmp_path):
+    text = VALID.replace("two_sided", "sideways") + VALID.replace(
+        "response_rate", "nothing"
+    ).replace('"c1"', '"c2"')
+    with pytest.raises(ClaimsFileError, match="2 problem") as caught:
+        load_claims(write_claims(tmp_path, text))
+    assert "sideways" in str(caught.value) and "nothing" in str(caught.value)
+
+
+def test_claims_built_in_code_get_defaults_and_the_same_checks(rate_24_of_30):
+    # No params given: instrument PHQ-9 and population itt by default.
+    claim = Claim(id="c", claim="x", quantity="response_rate", rule="above", claimed=0.5)
+    row = evaluate_claims(rate_24_of_30, claims=[claim]).iloc[0]
+    assert (row["verdict"], row["quantity"]) == (
+        "supported",
+        "response_rate(instrument=PHQ-9, population=itt)",
+    )
+    with pytest.raises(ClaimsFileError, match="unknown rule 'sideways'"):
+        evaluate_claims(rate_24_of_30, claims=[dataclasses.replace(claim, rule="sideways")])
+
+
+def test_a_missing_claims_file_raises_a_clear_error(tmp_path):
+    with pytest.raises(ClaimsFileError, match="Cannot read claims file"):
+        load_claims(tmp_path / "absent.toml")

@@ -1,0 +1,558 @@
+"""Tests for katoutcomes.cohort: rates, time to event and subgroups on hand-built cohorts.
+
+Cohorts go through the real ingest (``validate_frames`` then ``Dataset.from_result``) and
+:func:`patient_outcomes`. Times are study days; every dose is at study day 100 + t, so a
+patient's first dose is ``t = 0`` and an assessment at study day 100 + d has ``t = d``.
+PHQ-9 caseness is 10 and response a fall of at least 50% (DESIGN 4). Every expected value
+is counted or worked out by hand in a comment, or comes from a published table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from katoutcomes.cohort import (
+    RATE_OUTCOMES,
+    NotMeasurableError,
+    in_population,
+    median_ci,
+    outcome_rates,
+    patient_attributes,
+    subgroup_rates,
+    survival_at,
+    time_to_event,
+    time_to_event_medians,
+)
+from katoutcomes.dataset import Dataset
+from katoutcomes.ingest import validate_frames
+from katoutcomes.outcomes import patient_outcomes
+from katoutcomes.stats import kaplan_meier, risk_difference_ci
+
+DOSE_DAY = 100.0
+
+Score = tuple[str, str, float, float]  # patient_id, instrument, t, total
+
+
+def build(
+    scores: Sequence[Score],
+    doses: Sequence[Mapping[str, object]] | None = None,
+    *,
+    patients: Sequence[Mapping[str, object]] | None = None,
+) -> Dataset:
+    """A Dataset through the real ingest.
+
+    ``doses`` are treatment rows (``patient_id``, ``t`` and any other columns); by default
+    every patient has one dose at ``t = 0``; an empty list means no treatments table.
+    """
+    patient, instrument, t, total = zip(*scores, strict=True)
+    frames = {
+        "assessments": pd.DataFrame(
+            {
+                "patient_id": patient,
+                "instrument": instrument,
+                "study_day": np.asarray(t, dtype=float) + DOSE_DAY,
+                "total": total,
+            }
+        )
+    }
+    if doses is None:
+        doses = [{"patient_id": p, "t": 0.0} for p in dict.fromkeys(patient)]
+    if doses:
+        table = pd.DataFrame(list(doses))
+        frames["treatments"] = table.assign(study_day=table.pop("t") + DOSE_DAY)
+    if patients:
+        frames["patients"] = pd.DataFrame(list(patients))
+    result = validate_frames(frames)
+    assert result.n_rejected == 0, result.rejected.to_dict("records")
+    return Dataset.from_result(result)
+
+
+def visits(patient: str, *points: tuple[float, float], instrument: str = "PHQ-9") -> list[Score]:
+    return [(patient, instrument, t, total) for t, total in points]
+
+
+# --------------------------------------------------------------------------------------
+# Outcome rates
+# --------------------------------------------------------------------------------------
+
+
+def rates_cohort(*, with_doses: bool = True) -> Dataset:
+    """Twelve PHQ-9 patients and one GAD-7 pair, counted by hand below.
+
+    P001        baseline 20, endpoint 4 at t = 28: response, remission, reliable
+                improvement (16 >= 6), recovery (4 < 10).
+    P002-P003   baseline 20, endpoint 8: response, reliable improvement, recovery.
+    P004-P008   baseline 20, endpoint 16: none (fall 4 < 6 points, 16 >= 10).
+    P009-P010   baseline 20, next assessment at t = 60 (after the 42-day acute window):
+                no endpoint.
+    P011        baseline 6: not eligible (caseness 10).
+    P012        baseline 20, endpoint 5, but no dose (when doses are given).
+    P001 GAD-7  baseline 15, endpoint 3: response.
+    """
+    scores: list[Score] = []
+    scores += visits("P001", (0, 20), (28, 4))
+    for p in ("P002", "P003"):
+        scores += visits(p, (0, 20), (28, 8))
+    for i in range(4, 9):
+        scores += visits(f"P00{i}", (0, 20), (28, 16))
+    for p in ("P009", "P010"):
+        scores += visits(p, (0, 20), (60, 18))
+    scores += visits("P011", (0, 6), (28, 2))
+    scores += visits("P012", (0, 20), (28, 5))
+    scores += visits("P001", (0, 15), (28, 3), instrument="GAD-7")
+    if not with_doses:
+        return build(scores, doses=[])
+    doses = [{"patient_id": f"P{i:03d}", "t": 0.0} for i in range(1, 12)]
+    return build(scores, doses=doses)
+
+
+@pytest.mark.parametrize(
+    ("instrument", "outcome", "population", "k", "n"),
+    # ITT = P001-P010 (eligible, at least one dose; P011 is not eligible, P012 had no
+    # dose); completers = P001-P008 (P009/P010 have no endpoint).
+    [
+        ("PHQ-9", "response", "itt", 3, 10),
+        ("PHQ-9", "response", "completers", 3, 8),
+        ("PHQ-9", "remission", "itt", 1, 10),
+        ("PHQ-9", "remission", "completers", 1, 8),
+        ("PHQ-9", "reliable_improvement", "itt", 3, 10),
+        ("PHQ-9", "reliable_deterioration", "itt", 0, 10),
+        ("PHQ-9", "recovery", "completers", 3, 8),
+        ("PHQ-9", "reliable_recovery", "itt", 3, 10),
+        ("GAD-7", "response", "itt", 1, 1),
+        ("GAD-7", "response", "completers", 1, 1),
+    ],
+)
+def test_outcome_rates_count_itt_and_completers_as_counted_by_hand(
+    instrument, outcome, population, k, n
+):
+    rates = outcome_rates(patient_outcomes(rates_cohort()))
+    row = rates[
+        (rates["instrument"] == instrument)
+        & (rates["outcome"] == outcome)
+        & (rates["population"] == population)
+    ]
+    assert len(row) == 1
+    assert (int(row["k"].iloc[0]), int(row["n"].iloc[0])) == (k, n)
+    assert row["estimate"].iloc[0] == pytest.approx(k / n)
+
+
+def test_outcome_rates_wilson_interval_matches_hand_calculation():
+    rates = outcome_rates(patient_outcomes(rates_cohort())).set_index(
+        ["instrument", "outcome", "population"]
+    )
+    row = rates.loc[("PHQ-9", "response", "itt")]
+    # Wilson, k = 3, n = 10, z = 1.959964, z^2 = 3.841459:
+    # centre = (3 + 1.920730) / 13.841459 = 0.3555066
+    # half = 1.959964 * sqrt(10) / 13.841459 * sqrt(0.21 + 3.841459 / 40) = 0.2477153
+    # -> 0.1077913 to 0.6032219 (R: prop.test(3, 10, correct = FALSE)$conf.int).
+    assert row["ci_low"] == pytest.approx(0.1077913, abs=1e-6)
+    assert row["ci_high"] == pytest.approx(0.6032219, abs=1e-6)
+
+
+def test_outcome_rates_exact_method_matches_r_binom_test():
+    rates = outcome_rates(patient_outcomes(rates_cohort()), method="exact")
+    row = rates[(rates["outcome"] == "response") & (rates["population"] == "itt")].iloc[0]
+    # R: binom.test(3, 10)$conf.int = 0.06673951 0.65245285.
+    assert row["ci_low"] == pytest.approx(0.06673951, abs=1e-7)
+    assert row["ci_high"] == pytest.approx(0.65245285, abs=1e-7)
+
+
+def test_outcome_rates_have_one_row_per_instrument_outcome_and_population_phq9_first():
+    rates = outcome_rates(patient_outcomes(rates_cohort()))
+    assert list(rates.columns) == [
+        "instrument",
+        "outcome",
+        "population",
+        "k",
+        "n",
+        "estimate",
+        "ci_low",
+        "ci_high",
+    ]
+    assert len(rates) == 2 * len(RATE_OUTCOMES) * 2
+    assert rates["instrument"].iloc[0] == "PHQ-9"
+    assert rates["population"].iloc[:2].tolist() == ["itt", "completers"]
+    assert rates["outcome"].iloc[::2].iloc[: len(RATE_OUTCOMES)].tolist() == list(RATE_OUTCOMES)
+
+
+def test_without_a_treatments_table_itt_is_every_eligible_patient():
+    # No dosing known: P012 joins (baseline 20 at its first assessment, endpoint 5 at
+    # t = 28: a response), so ITT = P001-P010 + P012 = 11 with 4 responders, and
+    # completers = P001-P008 + P012 = 9 with 4 responders.
+    rates = outcome_rates(patient_outcomes(rates_cohort(with_doses=False))).set_index(
+        ["instrument", "outcome", "population"]
+    )
+    assert rates.loc[("PHQ-9", "response", "itt"), ["k", "n"]].tolist() == [4, 11]
+    assert rates.loc[("PHQ-9", "response", "completers"), ["k", "n"]].tolist() == [4, 9]
+
+
+def test_completers_are_a_subset_of_the_intention_to_treat_population():
+    outcomes = patient_outcomes(rates_cohort())
+    itt = in_population(outcomes, "itt")
+    completers = in_population(outcomes, "completers")
+    assert not (completers & ~itt).any()
+    # P012 has an endpoint but never had a dose: in neither population.
+    p012 = outcomes["patient_id"] == "P012"
+    assert not itt[p012].any() and not completers[p012].any()
+
+
+def test_unknown_population_raises_a_clear_error():
+    with pytest.raises(ValueError, match="Unknown population 'all'"):
+        in_population(patient_outcomes(rates_cohort()), "all")
+
+
+def test_outcome_rates_input_data_not_modified():
+    outcomes = patient_outcomes(rates_cohort())
+    before = outcomes.copy()
+    outcome_rates(outcomes)
+    time_to_event(outcomes, "relapse")
+    pd.testing.assert_frame_equal(outcomes, before)
+
+
+# --------------------------------------------------------------------------------------
+# Time to event
+# --------------------------------------------------------------------------------------
+
+#: aml, Maintained group (R package survival; reference-data/aml.csv): time, status.
+AML_MAINTAINED = [
+    (9, 1),
+    (13, 1),
+    (13, 0),
+    (18, 1),
+    (23, 1),
+    (28, 0),
+    (31, 1),
+    (34, 1),
+    (45, 0),
+    (48, 1),
+    (161, 0),
+]
+
+
+def aml_cohort() -> Dataset:
+    """Eleven patients whose time to PHQ-9 response is the aml Maintained data.
+
+    Baseline 20 at t = 0; a responder scores 8 (<= 10) at its event time, a censored
+    patient scores 18 at its censoring time, which is its last assessment.
+    """
+    scores: list[Score] = []
+    for i, (time, status) in enumerate(AML_MAINTAINED, start=1):
+        scores += visits(f"P{i:03d}", (0, 20), (time, 8 if status else 18))
+    return build(scores)
+
+
+@pytest.mark.parametrize(
+    ("time", "survival", "std_err"),
+    # R survival 3.8, summary(survfit(Surv(time, status) ~ x, aml)), Maintained
+    # (reference-data/README.md).
+    [
+        (9, 0.909, 0.0867),
+        (13, 0.818, 0.1163),
+        (18, 0.716, 0.1397),
+        (23, 0.614, 0.1526),
+        (31, 0.491, 0.1642),
+        (34, 0.368, 0.1627),
+        (48, 0.184, 0.1535),
+    ],
+)
+def test_time_to_response_reproduces_r_survfit_on_aml(time, survival, std_err):
+    curve = time_to_event(patient_outcomes(aml_cohort()), "response")
+    point = survival_at(curve, time, instrument="PHQ-9")
+    assert point.survival == pytest.approx(survival, abs=5e-4)
+    assert point.std_err == pytest.approx(std_err, abs=5e-5)
+    assert point.n == 11
+
+
+def test_time_to_event_frame_has_instrument_and_kaplan_meier_columns():
+    curve = time_to_event(patient_outcomes(aml_cohort()), "response")
+    assert list(curve.columns) == [
+        "instrument",
+        "time",
+        "at_risk",
+        "events",
+        "survival",
+        "std_err",
+        "ci_low",
+        "ci_high",
+    ]
+    assert set(curve["instrument"]) == {"PHQ-9"}
+    assert curve["time"].tolist() == [9, 13, 18, 23, 28, 31, 34, 45, 48, 161]
+
+
+def relapse_cohort() -> Dataset:
+    """Four PHQ-9 patients with baseline 20 (response: score <= 10; relapse: two
+    consecutive assessments that fail response and are >= 10).
+
+    P001  responds at t = 7 (8), then 15 at t = 21 and 16 at t = 28: relapse at 21,
+          14 days after the first response.
+    P002  responds at t = 7 (8), still 8 at t = 35: censored at 35 - 7 = 28 days.
+    P003  responds at t = 14 (6), then 12 at 28 and 14 at 35: relapse 14 days after.
+    P004  never responds (18 at 14 and 28): not in the relapse curve.
+    """
+    scores: list[Score] = []
+    scores += visits("P001", (0, 20), (7, 8), (21, 15), (28, 16))
+    scores += visits("P002", (0, 20), (7, 8), (35, 8))
+    scores += visits("P003", (0, 20), (14, 6), (28, 12), (35, 14))
+    scores += visits("P004", (0, 20), (14, 18), (28, 18))
+    return build(scores)
+
+
+@pytest.mark.parametrize(
+    ("time", "survival", "events", "estimated"),
+    # Relapse curve, by hand: 3 responders; at 14 days 2 relapses of 3 at risk,
+    # S = 1 - 2/3 = 1/3; P002 censored at 28, the last follow-up time.
+    [
+        (0.0, 1.0, 0, True),
+        (13.9, 1.0, 0, True),
+        (14.0, 1 / 3, 2, True),
+        (20.0, 1 / 3, 2, True),
+        (28.0, 1 / 3, 2, True),
+        (28.1, math.nan, 2, False),
+    ],
+)
+def test_relapse_curve_steps_match_hand_counts(time, survival, events, estimated):
+    curve = time_to_event(patient_outcomes(relapse_cohort()), "relapse")
+    point = survival_at(curve, time)
+    assert point.n == 3
+    assert point.events == events
+    assert point.estimated is estimated
+    if estimated:
+        assert point.survival == pytest.approx(survival)
+    else:
+        assert math.isnan(point.survival) and math.isnan(point.ci_low)
+        assert point.last_time == 28.0
+
+
+def test_survival_at_gives_the_log_scale_interval_of_the_step():
+    point = survival_at(
+        kaplan_meier([t for t, _ in AML_MAINTAINED], [s for _, s in AML_MAINTAINED]), 10
+    )
+    # The step at t = 9 (hand calculation as in test_stats): S = 10/11,
+    # se(log S) = sqrt(1/110) = 0.0953463; lower = 0.9090909 * exp(-1.959964 * 0.0953463)
+    # = 0.7541338; upper = 1.0959 capped at 1.
+    assert point.survival == pytest.approx(10 / 11)
+    assert point.ci_low == pytest.approx(0.7541338, abs=1e-6)
+    assert point.ci_high == 1.0
+
+
+def test_survival_at_needs_an_instrument_when_the_curve_holds_two():
+    scores = visits("P001", (0, 20), (7, 8)) + visits("P001", (0, 15), (7, 3), instrument="GAD-7")
+    curve = time_to_event(patient_outcomes(build(scores)), "response")
+    with pytest.raises(ValueError, match="pass instrument"):
+        survival_at(curve, 7)
+    assert survival_at(curve, 7, instrument="GAD-7").survival == 0.0
+
+
+def test_time_to_event_medians_read_the_median_as_r_does():
+    medians = time_to_event_medians(patient_outcomes(aml_cohort()), "response")
+    # R: Maintained median 31 (95% CI 18 to NA), reference-data/README.md.
+    row = medians.iloc[0]
+    assert (row["instrument"], row["n"], row["events"]) == ("PHQ-9", 11, 7)
+    assert row["median"] == 31 and row["ci_low"] == 18 and math.isnan(row["ci_high"])
+
+
+def test_unknown_event_raises_a_clear_error():
+    with pytest.raises(ValueError, match="Unknown event 'death'"):
+        time_to_event(patient_outcomes(relapse_cohort()), "death")
+
+
+# --------------------------------------------------------------------------------------
+# Medians
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "median", "low", "high"),
+    # Campbell & Gardner, BMJ 1988;296:1454, table: n = 10 -> ranks 2 and 9 (97.9%);
+    # n = 6 -> ranks 1 and 6 (96.9%); n = 5 has no 95% interval (P(B <= 0) = 0.031 > 0.025).
+    [
+        ([3, 1, 4, 1, 5, 9, 2, 6, 5, 3], 3.5, 1.0, 6.0),
+        ([10, 20, 30, 40, 50, 60], 35.0, 10.0, 60.0),
+        ([1, 2, 3, 4, 5], 3.0, math.nan, math.nan),
+    ],
+)
+def test_median_interval_uses_the_published_order_statistics(values, median, low, high):
+    result = median_ci(values)
+    assert result.median == median
+    for actual, expected in ((result.ci_low, low), (result.ci_high, high)):
+        assert (math.isnan(actual) and math.isnan(expected)) or actual == expected
+
+
+# --------------------------------------------------------------------------------------
+# Subgroups
+# --------------------------------------------------------------------------------------
+
+
+def responders(prefix: str, k: int, n: int) -> list[Score]:
+    """``n`` PHQ-9 patients with baseline 20, the first ``k`` responding (8 at t = 28)."""
+    scores: list[Score] = []
+    for i in range(n):
+        scores += visits(f"{prefix}{i:03d}", (0, 20), (28, 8 if i < k else 16))
+    return scores
+
+
+def ssri_cohort() -> Dataset:
+    """Newcombe's example as an SSRI split: 56/70 responders on an SSRI, 48/80 not, and
+    three patients whose SSRI use is not recorded (2 responders)."""
+    scores = responders("S", 56, 70) + responders("N", 48, 80) + responders("U", 2, 3)
+    ids = list(dict.fromkeys(p for p, *_ in scores))
+    patients = [
+        {"patient_id": p, "concurrent_ssri": {"S": True, "N": False, "U": None}[p[0]]} for p in ids
+    ]
+    return build(scores, patients=patients)
+
+
+def test_two_level_difference_matches_newcombe_1998():
+    data = ssri_cohort()
+    table = subgroup_rates(patient_outcomes(data), data, "ssri").set_index("level")
+    assert table.index.tolist() == ["yes", "no", "unknown"]
+    assert table.loc["yes", ["k", "n"]].tolist() == [56, 70]
+    assert table.loc["no", ["k", "n"]].tolist() == [48, 80]
+    assert table.loc["unknown", ["k", "n"]].tolist() == [2, 3]
+    # Newcombe RG, Stat Med 1998;17:873-890, Table II, method 10: 56/70 - 48/80 = 0.2,
+    # 95% CI 0.0524 to 0.3339.
+    assert table.loc["yes", "diff"] == pytest.approx(0.2)
+    assert table.loc["yes", "diff_ci_low"] == pytest.approx(0.0524, abs=5e-5)
+    assert table.loc["yes", "diff_ci_high"] == pytest.approx(0.3339, abs=5e-5)
+    assert table.loc["yes", "compared_with"] == "no"
+    # The reference level and the unknown level carry no difference.
+    assert table.loc[["no", "unknown"], "diff"].isna().all()
+
+
+def test_multi_level_difference_compares_each_level_with_all_other_known_patients():
+    # Sites by hand: A 4/10, B 6/10, C 1/3 and two patients with no site (1 responder).
+    scores = responders("A", 4, 10) + responders("B", 6, 10) + responders("C", 1, 3)
+    scores += responders("X", 1, 2)
+    frame_rows = [(p, i, t, total) for p, i, t, total in scores]
+    data = build(frame_rows)
+    sites = {"A": "S1", "B": "S2", "C": "S3", "X": None}
+    data = _with_sites(data, sites)
+    table = subgroup_rates(patient_outcomes(data), data, "site").set_index("level")
+    assert table.index.tolist() == ["S1", "S2", "S3", "unknown"]
+    # S1 against S2 + S3: 4/10 vs (6 + 1)/(10 + 3) = 7/13; the unknown pair is left out.
+    expected = risk_difference_ci(4, 10, 7, 13).iloc[0]
+    assert table.loc["S1", "diff"] == pytest.approx(4 / 10 - 7 / 13)
+    assert table.loc["S1", "diff_ci_low"] == pytest.approx(expected["ci_low"])
+    assert table.loc["S1", "diff_ci_high"] == pytest.approx(expected["ci_high"])
+    assert table.loc["S1", "compared_with"] == "all other patients"
+    assert math.isnan(table.loc["unknown", "diff"])
+
+
+def _with_sites(data: Dataset, sites: Mapping[str, str | None]) -> Dataset:
+    """Rebuild ``data`` with ``site_id`` on every assessment, by the id's first letter."""
+    a = data.assessments
+    scores = list(zip(a["patient_id"], a["instrument"], a["t"], a["total"], strict=True))
+    patient, instrument, t, total = zip(*scores, strict=True)
+    frame = pd.DataFrame(
+        {
+            "patient_id": patient,
+            "instrument": instrument,
+            "study_day": np.asarray(t) + DOSE_DAY,
+            "total": total,
+            "site_id": [sites[p[0]] for p in patient],
+        }
+    )
+    doses = pd.DataFrame({"patient_id": list(dict.fromkeys(patient)), "study_day": DOSE_DAY})
+    return Dataset.from_result(validate_frames({"assessments": frame, "treatments": doses}))
+
+
+def test_site_is_the_most_frequent_site_across_assessments_and_treatments():
+    # P001: assessments at S1, S1, S2 and a dose at S2 -> S1 2, S2 2: a tie, S1 first.
+    # P002: assessments at S2, S2 and a dose at S1 -> S2.
+    frame = pd.DataFrame(
+        {
+            "patient_id": ["P001"] * 3 + ["P002"] * 2,
+            "instrument": "PHQ-9",
+            "study_day": [100.0, 110.0, 120.0, 100.0, 110.0],
+            "total": [20, 12, 8, 20, 9],
+            "site_id": ["S1", "S1", "S2", "S2", "S2"],
+        }
+    )
+    doses = pd.DataFrame(
+        {"patient_id": ["P001", "P002"], "study_day": 100.0, "site_id": ["S2", "S1"]}
+    )
+    data = Dataset.from_result(validate_frames({"assessments": frame, "treatments": doses}))
+    assert patient_attributes(data, "site").to_dict() == {"P001": "S1", "P002": "S2"}
+
+
+@pytest.mark.parametrize(
+    ("by", "dose_columns", "patient_columns", "expected"),
+    [
+        # Psychotherapy in 1 of 2 doses (half) -> yes; 1 of 3 -> no.
+        (
+            "psychotherapy",
+            {"P001": [{"psychotherapy": True}, {"psychotherapy": False}],
+             "P002": [{"psychotherapy": True}, {"psychotherapy": False},
+                      {"psychotherapy": False}]},
+            None,
+            {"P001": "yes", "P002": "no"},
+        ),
+        # Route: the most frequent of the patient's doses.
+        (
+            "route",
+            {"P001": [{"route": "IV"}, {"route": "IM"}, {"route": "IV"}],
+             "P002": [{"route": "intranasal"}]},
+            None,
+            {"P001": "IV", "P002": "intranasal"},
+        ),
+        # Two prior failures -> treatment resistant; one -> not; none recorded -> unknown.
+        (
+            "treatment_resistance",
+            None,
+            [{"patient_id": "P001", "prior_treatment_failures": 2},
+             {"patient_id": "P002", "prior_treatment_failures": 1},
+             {"patient_id": "P003", "prior_treatment_failures": None}],
+            {"P001": "yes", "P002": "no"},
+        ),
+        (
+            "diagnosis",
+            None,
+            [{"patient_id": "P001", "primary_diagnosis": "TRD"},
+             {"patient_id": "P002", "primary_diagnosis": "GAD"}],
+            {"P001": "TRD", "P002": "GAD"},
+        ),
+    ],
+)  # fmt: skip
+def test_patient_attributes_are_derived_as_documented(by, dose_columns, patient_columns, expected):
+    scores = visits("P001", (0, 20), (28, 8)) + visits("P002", (0, 20), (28, 16))
+    scores += visits("P003", (0, 20), (28, 16))
+    doses = None
+    if dose_columns:
+        doses = [
+            {"patient_id": p, "t": float(7 * j), **extra}
+            for p, rows in dose_columns.items()
+            for j, extra in enumerate(rows)
+        ]
+    data = build(scores, doses, patients=patient_columns)
+    assert patient_attributes(data, by).to_dict() == expected
+
+
+@pytest.mark.parametrize(
+    ("by", "message"),
+    [
+        ("ssri", "no patients table .needed for concurrent_ssri"),
+        ("diagnosis", "no patients table .needed for primary_diagnosis"),
+        ("route", "no treatments table .needed for route"),
+        ("psychotherapy", "no treatments table .needed for psychotherapy"),
+        ("site", "No site_id is recorded"),
+    ],
+)
+def test_subgroups_the_data_cannot_give_raise_not_measurable(by, message):
+    data = build(visits("P001", (0, 20), (28, 8)), doses=[])
+    with pytest.raises(NotMeasurableError, match=f"(?i){message}"):
+        subgroup_rates(patient_outcomes(data), data, by)
+
+
+def test_subgroup_rates_input_data_not_modified():
+    data = ssri_cohort()
+    outcomes = patient_outcomes(data)
+    before = (outcomes.copy(), data.patients.copy())
+    subgroup_rates(outcomes, data, "ssri")
+    pd.testing.assert_frame_equal(outcomes, before[0])
+    pd.testing.assert_frame_equal(data.patients, before[1])
