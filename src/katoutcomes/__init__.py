@@ -1,22 +1,67 @@
-"""katoutcomes: outcomes tracking for ketamine-assisted therapy clinics."""
+"""katoutcomes: outcomes tracking for ketamine-assisted therapy clinics.
+
+The public API, by job:
+
+- ingest: :func:`validate_path`, :func:`validate_frames`, :class:`Store`, :class:`Dataset`
+- outcomes: :func:`patient_outcomes`, :func:`outcome_rates`, :func:`time_to_event`,
+  :func:`subgroup_rates`
+- claims: :func:`evaluate_claims`, :func:`load_claims`
+- statistics: :func:`jacobson_truax`, :func:`kaplan_meier`, :func:`km_median`,
+  :func:`proportion_ci`, :func:`risk_difference_ci`
+- facts and settings: :data:`PHQ9`, :data:`GAD7`, :class:`Settings`
+"""
 
 from __future__ import annotations
 
-from katoutcomes.errors import IngestError, KatoutcomesError, SettingsError
-from katoutcomes.instruments import GAD7, INSTRUMENTS, PHQ9, Instrument
-from katoutcomes.settings import Settings, load_settings
-
 __version__ = "0.1.0"
+
+from katoutcomes.benchmarks import load_published_benchmarks
+from katoutcomes.claims import evaluate_claims, load_claims
+from katoutcomes.cohort import outcome_rates, subgroup_rates, time_to_event
+from katoutcomes.dataset import Dataset
+from katoutcomes.demo import generate_demo, write_demo
+from katoutcomes.errors import IngestError, KatoutcomesError, SettingsError
+from katoutcomes.ingest import IngestResult, validate_frames, validate_path
+from katoutcomes.instruments import GAD7, INSTRUMENTS, PHQ9, Instrument
+from katoutcomes.outcomes import patient_outcomes
+from katoutcomes.settings import Settings, load_settings
+from katoutcomes.stats import (
+    jacobson_truax,
+    kaplan_meier,
+    km_median,
+    proportion_ci,
+    risk_difference_ci,
+)
+from katoutcomes.store import Store
 
 __all__ = [
     "GAD7",
     "INSTRUMENTS",
     "PHQ9",
+    "Dataset",
     "IngestError",
+    "IngestResult",
     "Instrument",
     "KatoutcomesError",
     "Settings",
     "SettingsError",
+    "Store",
     "__version__",
+    "evaluate_claims",
+    "generate_demo",
+    "jacobson_truax",
+    "kaplan_meier",
+    "km_median",
+    "load_claims",
+    "load_published_benchmarks",
     "load_settings",
+    "outcome_rates",
+    "patient_outcomes",
+    "proportion_ci",
+    "risk_difference_ci",
+    "subgroup_rates",
+    "time_to_event",
+    "validate_frames",
+    "validate_path",
+    "write_demo",
 ]

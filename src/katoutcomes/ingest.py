@@ -28,7 +28,12 @@ from katoutcomes.errors import IngestError
 from katoutcomes.instruments import ITEM_COLUMNS
 from katoutcomes.layouts import detect_layout, split_visit_wide
 from katoutcomes.mapping import ColumnMapping
-from katoutcomes.privacy import check_column_names, check_values, patient_id_problems
+from katoutcomes.privacy import (
+    check_column_names,
+    check_problem_values,
+    check_values,
+    patient_id_problems,
+)
 from katoutcomes.readers import READABLE_SUFFIXES, RawTable, read_table
 from katoutcomes.schema import TABLES, TableSchema, load_schema
 from katoutcomes.scoring import score_assessments
@@ -291,8 +296,12 @@ def _split_units(
         renamed = mapping.rename(columns, known)
     except IngestError as exc:
         raise IngestError(f"{raw.file}: {exc}", file=raw.file, column=exc.column) from None
-    id_columns = [c for c, t in renamed.items() if t == "patient_id"]
-    check_values(raw.file, raw.frame, skip=id_columns, allowed=settings.allow_columns)
+    # Text columns are scanned for identifiers here; typed columns (numbers, dates, yes/no)
+    # only where a cell fails its type, after parsing (check_problem_values).
+    typed = {f.name for t in TABLES for f in load_schema(t).fields if f.type != "string"}
+    typed |= {"time", "age", "phq9_total", "gad7_total"}
+    skip = [c for c, t in renamed.items() if t == "patient_id" or t in typed]
+    check_values(raw.file, raw.frame, skip=skip, allowed=settings.allow_columns)
     ignored = tuple(c for c in columns if c not in renamed)
     frame = raw.frame[[*renamed, "line"]].rename(columns=renamed)
     frame = mapping.apply_values(frame)
@@ -374,6 +383,8 @@ def _validate_unit(
     """Typed good rows and problem rows for one unit."""
     schema = load_schema(unit.table)
     parsed = parse_table(unit.frame, schema, datetime_format=datetime_format)
+    # patient_id has its own row-level rule (patient_id_problems below).
+    check_problem_values(unit.raw.file, parsed.problems[parsed.problems["field"] != "patient_id"])
     typed = parsed.frame
     problems = [parsed.problems]
     if unit.table == "assessments":
@@ -385,6 +396,8 @@ def _validate_unit(
     if unit.table == "patients" and "age" in unit.frame.columns:
         extra: list[pd.DataFrame] = []
         banded = _band_ages(unit.frame["age"], unit.frame["line"], extra)
+        for problem in extra:
+            check_problem_values(unit.raw.file, problem)
         typed["age_band"] = typed["age_band"].fillna(banded) if "age_band" in typed else banded
         problems.extend(extra)
     if "patient_id" in unit.frame.columns:

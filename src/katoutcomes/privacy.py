@@ -101,6 +101,7 @@ _VALUE_PATTERNS: Final = (
     ("a US Social Security number", re.compile(rf"^(?:{_SSN})$")),
     ("a phone number", re.compile(rf"^(?:{_PHONE})$")),
 )
+_ANY_IDENTIFIER: Final = "^(?:" + "|".join(p.pattern[1:-1] for _, p in _VALUE_PATTERNS) + ")$"
 # Dates as patient ids: 2024-01-15, 15/01/2024, 1.5.1980, 19800115 (1900-2099).
 _DATE_LIKE: Final = re.compile(
     r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
@@ -171,16 +172,16 @@ def check_values(
     """Fail when any text cell looks like an e-mail address, phone number or SSN.
 
     ``skip`` names columns checked elsewhere (``patient_id`` is checked row by row by
-    :func:`patient_id_problems`).
+    :func:`patient_id_problems`; typed columns by :func:`check_problem_values`).
     """
     excluded = {c.lower() for c in skip} | {a.strip().lower() for a in allowed} | {line_column}
     for column in frame.columns:
         if column.lower() in excluded:
             continue
         values = frame[column]
-        # Identifiers are searched among distinct values: clinic columns repeat a lot.
+        # Searched among distinct values: clinic text columns repeat a lot.
         distinct = pd.Series(values.dropna().unique(), dtype="str")
-        distinct = distinct[distinct.str.contains(r"[@\d]", regex=True, na=False)]
+        distinct = distinct[distinct.str.match(_ANY_IDENTIFIER, na=False)]
         if distinct.empty:
             continue
         for what, pattern in _VALUE_PATTERNS:
@@ -198,6 +199,19 @@ def check_values(
                 file=file,
                 column=column,
             )
+
+
+def check_problem_values(file: str, problems: pd.DataFrame) -> None:
+    """Fail when a cell that failed its type check looks like an identifier.
+
+    Number, date and yes/no columns are not scanned by :func:`check_values` (a valid
+    number or date cannot be an e-mail address, phone number or SSN); their invalid cells
+    are, here, so that an identifier in any column still fails the whole ingest.
+    """
+    if problems.empty:
+        return
+    for field, rows in problems.groupby("field", sort=False):
+        check_values(file, rows[["line", "value"]].rename(columns={"value": str(field)}))
 
 
 def patient_id_problems(ids: pd.Series) -> pd.Series:

@@ -17,6 +17,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from katoutcomes.errors import IngestError
 
@@ -175,15 +177,16 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     header = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
     _check_unique([h.strip() for h in header], path.name)
     try:
-        frame = pd.read_csv(
+        table = pacsv.read_csv(
             path,
-            sep=delimiter,
-            dtype=str,
-            keep_default_na=False,
-            engine="pyarrow",
-            encoding="utf-8",
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
         )
-        return _strip(frame), None
+        return _arrow_text_frame(table), None
     except UnicodeDecodeError:
         raise IngestError(
             f"{path.name}: the file is not UTF-8 text. "
@@ -238,6 +241,14 @@ def _read_csv_tolerant(path: Path, delimiter: str) -> tuple[pd.DataFrame, pd.Dat
     # The good rows keep their own record numbers, skipping the bad ones.
     frame.attrs[_RECORD_NUMBERS] = np.asarray(good_lines, dtype="int64")
     return frame, _problems(bad)
+
+
+def _arrow_text_frame(table: pa.Table) -> pd.DataFrame:
+    """Arrow string columns, whitespace trimmed, as pandas ``str`` columns."""
+    trimmed = pa.table(
+        {name: pc.utf8_trim_whitespace(table.column(name)) for name in table.column_names}
+    )
+    return trimmed.to_pandas(types_mapper={pa.string(): pd.StringDtype(na_value=np.nan)}.get)
 
 
 def _strip(frame: pd.DataFrame) -> pd.DataFrame:

@@ -77,14 +77,14 @@ def score_assessments(parsed: pd.DataFrame, settings: Settings) -> Scored:
         instrument, {k: settings.max_missing_items(k) for k in INSTRUMENTS}, "float64"
     )
 
-    items = frame[list(ITEM_COLUMNS)].astype("float64")
-    uses_item = pd.DataFrame(
-        {item: n_items >= i for i, item in enumerate(ITEM_COLUMNS, start=1)}, index=frame.index
-    )
+    items_np = frame[list(ITEM_COLUMNS)].to_numpy(dtype="float64", na_value=np.nan)
+    items = pd.DataFrame(items_np, columns=list(ITEM_COLUMNS), index=frame.index)
+    uses = n_items.to_numpy()[:, None] >= np.arange(1, len(ITEM_COLUMNS) + 1)
+    given = ~np.isnan(items_np)
     # GAD-7 has seven items: a value in item_8 or item_9 is a mistake, not data.
-    extra = items.notna() & ~uses_item & n_items.notna().to_numpy()[:, None]
-    for item in ITEM_COLUMNS:
-        bad = extra[item]
+    extra = given & ~uses & n_items.notna().to_numpy()[:, None]
+    for col, item in enumerate(ITEM_COLUMNS):
+        bad = pd.Series(extra[:, col], index=frame.index)
         if bad.any():
             problems.append(
                 problems_frame(
@@ -94,9 +94,12 @@ def score_assessments(parsed: pd.DataFrame, settings: Settings) -> Scored:
                     items.loc[bad, item].map(lambda v: str(int(v))),
                 )
             )
-    own_items = items.where(uses_item)
-    answered = own_items.notna().sum(axis=1).astype("float64")
-    item_sum = own_items.sum(axis=1, min_count=1)
+    own = given & uses
+    answered_np = own.sum(axis=1).astype("float64")
+    sum_np = np.where(own, items_np, 0.0).sum(axis=1)
+    sum_np[answered_np == 0] = np.nan
+    answered = pd.Series(answered_np, index=frame.index)
+    item_sum = pd.Series(sum_np, index=frame.index)
     n_missing = n_items - answered
     recorded = frame["total"].astype("float64")
 
@@ -163,13 +166,13 @@ def score_assessments(parsed: pd.DataFrame, settings: Settings) -> Scored:
         [recorded, item_sum, prorated],
         default=np.nan,
     )
-    source = np.select(
-        [recorded.notna(), complete_items, proratable, partial],
-        ["recorded", "items", "prorated", "incomplete"],
-        default="",
+    source_code = np.select(
+        [recorded.notna(), complete_items, proratable, partial], [0, 1, 2, 3], default=-1
     )
     frame["total"] = total
-    frame["total_source"] = pd.Series(source, index=frame.index, dtype="str").replace("", pd.NA)
+    frame["total_source"] = pd.Series(
+        pd.Categorical.from_codes(source_code, categories=list(TOTAL_SOURCES)), index=frame.index
+    ).astype("str")
 
     is_phq9 = instrument == "PHQ-9"
     item9 = items[SELF_HARM_ITEM].where(is_phq9)

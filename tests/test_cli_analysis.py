@@ -1,0 +1,137 @@
+"""The analysis commands: outcomes and claims, with settings echoed and provenance."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from katoutcomes.cli import main
+from katoutcomes.outcomes import OUTCOME_COLUMNS
+
+CLAIM_IDS = {
+    "response_rate_phq9",
+    "response_rate_gad7",
+    "rapid_onset",
+    "transient_effects",
+    "durable_after_course",
+    "induction_protocol",
+    "side_effects",
+    "dose",
+    "monitoring",
+    "gad_treatment_resistance",
+    "psychotherapy_integration",
+    "ssri_interaction",
+    "trd_response",
+    "cost",
+}
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "katoutcomes.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", str(out), "--patients", "150", "--seed", "5"]) == 0
+    return out
+
+
+def test_outcomes_csv_has_the_documented_columns(demo_dir: Path):
+    result = _run("outcomes", str(demo_dir), "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_csv(pd.io.common.StringIO(result.stdout))
+    assert tuple(frame.columns) == OUTCOME_COLUMNS
+    assert frame["patient_id"].nunique() == 150
+    assert "settings" in result.stderr  # settings echoed beside the table
+
+
+def test_outcomes_json_echoes_settings_overrides_and_provenance(demo_dir: Path):
+    result = _run("outcomes", str(demo_dir), "--format", "json", "--set", "acute_days=28")
+    payload = json.loads(result.stdout)
+    assert payload["settings"]["acute_days"] == 28.0
+    assert len(payload["data"]["files"]) == 3
+    assert all(len(f["sha256"]) == 64 for f in payload["data"]["files"])
+    # endpoints lie within the 28-day acute window that was asked for
+    days = [r["endpoint_day"] for r in payload["rows"] if r["endpoint_day"] is not None]
+    assert days and max(days) <= 28
+
+
+def test_outcomes_parquet_carries_settings_in_its_metadata(demo_dir: Path, tmp_path: Path):
+    out = tmp_path / "outcomes.parquet"
+    assert _run("outcomes", str(demo_dir), "--format", "parquet", "--out", str(out)).returncode == 0
+    meta = json.loads(pq.read_schema(out).metadata[b"katoutcomes"])
+    assert meta["settings"]["acute_days"] == 42.0
+    assert pq.read_table(out).num_rows > 150
+
+
+def test_outcomes_from_a_store_match_outcomes_from_the_files(demo_dir: Path, tmp_path: Path):
+    db = tmp_path / "c.duckdb"
+    assert _run("ingest", str(demo_dir), "--db", str(db)).returncode == 0
+    a = pd.read_csv(pd.io.common.StringIO(_run("outcomes", str(demo_dir)).stdout))
+    b = pd.read_csv(pd.io.common.StringIO(_run("outcomes", str(db)).stdout))
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_claims_text_lists_every_claim_with_a_verdict(demo_dir: Path):
+    result = _run("claims", str(demo_dir))
+    assert result.returncode == 0, result.stderr
+    for claim_id in CLAIM_IDS:
+        assert claim_id in result.stdout
+
+
+def test_claims_json_has_the_documented_shape(demo_dir: Path):
+    payload = json.loads(_run("claims", str(demo_dir), "--format", "json").stdout)
+    assert set(payload) == {"claims", "settings", "data"}
+    assert {c["id"] for c in payload["claims"]} == CLAIM_IDS
+    keys = {
+        "id",
+        "claim",
+        "quantity",
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "n",
+        "claimed",
+        "verdict",
+        "note",
+    }
+    assert all(set(c) == keys for c in payload["claims"])
+    verdicts = {"supported", "contradicted", "inconclusive", "not_measurable", "descriptive"}
+    assert all(c["verdict"] in verdicts for c in payload["claims"])
+
+
+def test_a_researchers_claims_file_is_evaluated(demo_dir: Path, tmp_path: Path):
+    claims = tmp_path / "mine.toml"
+    claims.write_text(
+        '[[claims]]\nid = "response_90"\nclaim = "90% respond"\nquantity = "response_rate"\n'
+        'rule = "two_sided"\nclaimed = 0.9\n'
+    )
+    payload = json.loads(
+        _run("claims", str(demo_dir), "--claims", str(claims), "--format", "json").stdout
+    )
+    assert [c["id"] for c in payload["claims"]] == ["response_90"]
+    # the demo's ITT response is far below 90%
+    assert payload["claims"][0]["verdict"] == "contradicted"
+
+
+def test_assessments_only_data_make_dose_claims_not_measurable(demo_dir: Path, tmp_path: Path):
+    only = tmp_path / "assessments.csv"
+    only.write_text((demo_dir / "assessments.csv").read_text())
+    payload = json.loads(_run("claims", str(only), "--format", "json").stdout)
+    by_id = {c["id"]: c for c in payload["claims"]}
+    for claim_id in ("side_effects", "dose", "monitoring", "cost", "induction_protocol"):
+        assert by_id[claim_id]["verdict"] == "not_measurable"
+        assert "treatments" in by_id[claim_id]["note"].lower()
+    assert by_id["response_rate_phq9"]["verdict"] != "not_measurable"

@@ -1,0 +1,72 @@
+"""Settings: defaults from DESIGN 4, TOML files, --set overrides, validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from katoutcomes.errors import SettingsError
+from katoutcomes.settings import Settings, load_settings
+
+
+def test_defaults_are_those_of_the_design():
+    # DESIGN 4: baseline window 30 days, acute window 42 days, early improvement 20%,
+    # response 50%; DESIGN 3.6: prorating limits 2 (PHQ-9) and 1 (GAD-7); DESIGN 9: k = 11.
+    s = Settings()
+    assert (s.baseline_window_days, s.acute_days, s.early_improvement, s.response) == (
+        30.0,
+        42.0,
+        0.20,
+        0.50,
+    )
+    assert (s.phq9_max_missing_items, s.gad7_max_missing_items) == (2, 1)
+    assert (s.min_n, s.suppression_k) == (10, 11)
+
+
+def test_settings_load_from_toml_top_level_or_settings_table(tmp_path: Path):
+    top = tmp_path / "a.toml"
+    top.write_text("acute_days = 28\nresponse = 0.5\n")
+    table = tmp_path / "b.toml"
+    table.write_text("[settings]\nacute_days = 56\nallow_columns = ['Site Name']\n")
+    assert load_settings(top).acute_days == 28.0
+    loaded = load_settings(table)
+    assert loaded.acute_days == 56.0 and loaded.allow_columns == ("Site Name",)
+
+
+def test_set_overrides_apply_after_the_file(tmp_path: Path):
+    path = tmp_path / "s.toml"
+    path.write_text("acute_days = 28\n")
+    s = load_settings(path, ["acute_days=35", "min_n=5", "allow_columns=Site Name,Notes"])
+    assert (s.acute_days, s.min_n, s.allow_columns) == (35.0, 5, ("Site Name", "Notes"))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("acute_days", "expects KEY=VALUE"),
+        ("nonsense=1", "Unknown setting 'nonsense'"),
+        ("acute_days=soon", "expects a number"),
+        ("response=1.5", "response must be a fraction"),
+        ("acute_days=0", "acute_days must be > 0"),
+        ("suppression_k=-1", "suppression_k must be >= 0"),
+    ],
+)
+def test_bad_overrides_say_what_is_wrong(override, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings().with_overrides([override])
+
+
+def test_bad_settings_file_is_reported(tmp_path: Path):
+    path = tmp_path / "s.toml"
+    path.write_text("acute_days = [\n")
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings(path)
+    path.write_text("min_n = 2.5\n")
+    with pytest.raises(SettingsError, match="whole number"):
+        load_settings(path)
+
+
+def test_to_dict_round_trips():
+    s = Settings(acute_days=28, allow_columns=("x",))
+    assert Settings().replace(**s.to_dict()) == s
