@@ -106,3 +106,30 @@ def test_datetimes_and_study_days_give_the_same_t_for_the_same_cohort():
     np.testing.assert_allclose(left["t"], right["t"], atol=1e-6)
     assert left["total"].equals(right["total"])
     np.testing.assert_allclose(a.treatments["t"], b.treatments["t"], atol=1e-6)
+
+
+def test_patient_origins_are_the_first_dose_or_else_the_first_valid_assessment():
+    from katoutcomes.timebase import patient_origins
+
+    # P1 has doses on 03-10 09:00 and 03-13; P2 has none, so its first valid assessment
+    # (2025-04-02) is its origin.
+    ds = _dataset(
+        {
+            "patient_id": ["P1", "P1", "P2", "P2"],
+            "instrument": ["PHQ-9"] * 4,
+            "assessed_at": ["2025-03-03", "2025-03-17", "2025-04-02", "2025-04-09"],
+            "total": [20, 9, 15, 12],
+        },
+        {
+            "patient_id": ["P1", "P1"],
+            "administered_at": ["2025-03-13", "2025-03-10T09:00"],
+            "dose_mg": [35, 35],
+        },
+    )
+    origins = patient_origins(ds.assessments, ds.treatments, "datetime")
+    assert origins.loc["P1", "origin"] == pd.Timestamp("2025-03-10 09:00")
+    assert origins.loc["P1", "origin_source"] == "treatment"
+    assert not origins.loc["P1", "origin_date_only"]
+    assert origins.loc["P2", "origin"] == pd.Timestamp("2025-04-02")
+    assert origins.loc["P2", "origin_source"] == "assessment"
+    assert origins.loc["P2", "origin_date_only"]

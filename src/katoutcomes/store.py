@@ -154,13 +154,14 @@ class Store:
         return bool(rows[0][0])
 
     def table(self, name: str) -> pd.DataFrame:
-        """Accepted rows of one input table, in ingest order."""
+        """Accepted rows of one input table, in the order they were stored.
+
+        (DuckDB keeps insertion order on a plain scan; analysis code sorts as it needs.)
+        """
         if name not in TABLES:
             raise ValueError(f"Unknown table {name!r}; expected one of {', '.join(TABLES)}.")
         cols = ", ".join(f'"{c}"' for c in stored_columns(name))
-        frame = self._query(
-            f"SELECT {cols}, ingest_id FROM {name} ORDER BY ingest_id, source_file, source_line"
-        )
+        frame = self._query(f"SELECT {cols}, ingest_id FROM {name}")
         return _restore_dtypes(frame, name)
 
     def rejected(self) -> pd.DataFrame:

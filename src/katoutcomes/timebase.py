@@ -133,13 +133,12 @@ def add_relative_time(
         out_t = out_t.take(np.lexsort((np.nan_to_num(t_t, nan=np.inf), codes_t)))
 
     if representation == "study_day":
-        origin_values: pd.Series | np.ndarray = origin
+        origin_values = origin
     else:
+        # Back from float days to timestamps (plain arrays: a Series would be realigned).
         micros = np.round(origin * _US_PER_DAY)
-        origin_values = pd.Series(
-            pd.to_datetime(
-                np.where(np.isnan(micros), np.iinfo("int64").min, micros).astype("int64"), unit="us"
-            )
+        origin_values = (
+            np.where(np.isnan(micros), 0, micros).astype("int64").astype("datetime64[us]")
         )
     origins = pd.DataFrame(
         {
