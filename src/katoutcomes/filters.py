@@ -48,7 +48,12 @@ class CohortFilter:
         return self == CohortFilter()
 
     def with_levels(self, attribute: str, levels: Collection[str]) -> CohortFilter:
-        return replace(self, **{attribute: tuple(levels)})
+        if attribute not in FILTER_ATTRIBUTES:
+            raise ValueError(
+                f"Unknown filter {attribute!r}; expected one of {', '.join(FILTER_ATTRIBUTES)}."
+            )
+        changes: dict[str, tuple[str, ...]] = {attribute: tuple(levels)}
+        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 def filter_options(dataset: Dataset) -> dict[str, list[str]]:
