@@ -89,13 +89,44 @@ def test_explicitly_allowed_column_passes(tmp_path: Path):
     path = write_csv(
         tmp_path,
         "assessments.csv",
-        "patient_id,instrument,assessed_at,total,site_name\nP001,PHQ-9,2025-01-01,12,North clinic",
+        "patient_id,instrument,assessed_at,total,Referrer Name\n"
+        "P001,PHQ-9,2025-01-01,12,North clinic",
     )
     with pytest.raises(IngestError):
         validate_path(path)
-    result = validate_path(path, settings=Settings(allow_columns=("site_name",)))
+    result = validate_path(path, settings=Settings(allow_columns=("Referrer Name",)))
     assert result.n_accepted == 1
-    assert result.reports[0].ignored_columns == ("site_name",)
+    assert result.reports[0].ignored_columns == ("Referrer Name",)
+
+
+@pytest.mark.parametrize(
+    "column", ["Instrument Name", "Medication Name", "Site name", "Scale name"]
+)
+def test_names_of_things_are_not_mistaken_for_names_of_people(column):
+    assert identifier_column_reason(column) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [
+        ("call pt at 555-123-4567 re dose", "a phone number"),
+        ("sent to jane.doe@example.org", "an e-mail address"),
+        ("ssn 123-45-6789 on file", "a US Social Security number"),
+    ],
+)
+def test_identifiers_inside_free_text_fail_the_ingest(value, what):
+    frame = pd.DataFrame({**BASE, "notes": [value]})
+    with pytest.raises(IngestError, match=f"looks like {what}"):
+        validate_frames({"assessments": frame})
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["+1.25", "dose 0.5 mg/kg x 70 kg", "2025-01-15T09:30:00", "ref 20250115-0930", "v1.2.3"],
+)
+def test_numbers_and_dates_in_text_are_not_taken_for_identifiers(value):
+    frame = pd.DataFrame({**BASE, "notes": [value]})
+    assert validate_frames({"assessments": frame}).n_accepted == 1
 
 
 @pytest.mark.parametrize(

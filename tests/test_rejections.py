@@ -46,7 +46,7 @@ GOOD = "P001,PHQ-9,2025-01-01,15"
         ("1980-05-17,PHQ-9,2025-01-02,12", "patient_id", "patient_id looks like a date"),
         ("19800517,PHQ-9,2025-01-02,12", "patient_id", "patient_id looks like a date"),
         ("Jane_Doe,PHQ-9,2025-01-02,12", "patient_id", "patient_id looks like a name"),
-        ("P001,PHQ-9,2025-01-02", "", "row has 3 fields but the header has 4"),
+        ("P001,PHQ-9,2025-01-02,12,S1", "", "row has 5 fields but the header has 4"),
     ],
 )
 def test_bad_row_is_rejected_with_its_reason_and_line(tmp_path: Path, bad_row, field, reason_start):
@@ -218,8 +218,8 @@ def test_conflict_with_a_stored_row_is_rejected_and_the_stored_row_kept(tmp_path
         problem = result.rejected.iloc[0]
         assert problem["line"] == 2
         assert problem["reason"].startswith(
-            "conflicts with a stored row with the same key and other values (assessments.csv "
-            "line 2)"
+            "conflicts with an earlier row with the same key and other values (assessments.csv "
+            "line 2), which is kept"
         )
         assert store.table("assessments")["total"].tolist() == [15.0]
 

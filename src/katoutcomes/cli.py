@@ -192,16 +192,29 @@ def _write_rejected(result: IngestResult, path: str) -> None:
     write_csv(result.rejected, path)
 
 
+def _check_output(path: str | None, option: str) -> None:
+    """Fail before any work when an output file cannot be written where asked."""
+    if path and not Path(path).resolve().parent.is_dir():
+        raise KatoutcomesError(f"{option} {path}: the folder {Path(path).parent} does not exist.")
+
+
 def _run_validate(args: argparse.Namespace, *, ingest: bool) -> int:
     settings = _settings(args)
     mapping = load_mapping(args.mapping)
+    _check_output(args.rejected, "--rejected")
     stored_note = None
     if ingest:
         from katoutcomes.store import Store
 
-        with Store(args.db) as store:
-            result = validate_path(args.path, settings=settings, mapping=mapping, store=store)
-            ingest_id = store.write(result)
+        _check_output(args.db, "--db")
+        if Path(args.db).exists():
+            with Store(args.db) as store:
+                result = validate_path(args.path, settings=settings, mapping=mapping, store=store)
+                ingest_id = store.write(result)
+        else:  # validated first, so that a refused dataset leaves no store file behind
+            result = validate_path(args.path, settings=settings, mapping=mapping)
+            with Store(args.db) as store:
+                ingest_id = store.write(result)
         stored_note = (
             f"stored in {args.db} as ingest {ingest_id}"
             if ingest_id is not None
@@ -299,6 +312,7 @@ def _emit_table(frame: pd.DataFrame, args: argparse.Namespace, meta: dict[str, A
 def _run_outcomes(args: argparse.Namespace) -> int:
     from katoutcomes.outcomes import patient_outcomes
 
+    _check_output(args.out, "--out")
     dataset, settings = _load(args)
     _emit_table(patient_outcomes(dataset, settings), args, _metadata(dataset, settings))
     return EXIT_OK
@@ -348,6 +362,7 @@ def _format_claims_text(frame: pd.DataFrame) -> str:
 def _run_claims(args: argparse.Namespace) -> int:
     from katoutcomes.claims import claims_to_dict, evaluate_claims
 
+    _check_output(args.out, "--out")
     dataset, settings = _load(args)
     frame = evaluate_claims(dataset, settings, claims=args.claims)
     meta = _metadata(dataset, settings)

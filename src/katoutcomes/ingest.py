@@ -16,6 +16,8 @@ record; the counts are per record and each record keeps its visit's line.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +72,8 @@ AGE_BANDS: Final = (
     (90, "90+"),
 )
 _MAX_AGE: Final = 120
+#: Shown instead of a value that looks identifying.
+WITHHELD: Final = "(withheld: looks identifying)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +125,9 @@ class IngestResult:
     time_representation: str | None
     source: str
     settings: Settings = field(default_factory=Settings)
+    #: Fingerprint of the settings and mapping that produced this result: the same file
+    #: read another way (a corrected mapping, say) is a new ingest, not a repeat.
+    config: str = ""
 
     @property
     def rows_read(self) -> int:
@@ -165,6 +172,12 @@ class IngestResult:
 
 
 # --------------------------------------------------------------------------- files
+
+
+def ingest_fingerprint(settings: Settings, mapping: ColumnMapping) -> str:
+    """SHA-256 of the settings and mapping an ingest used."""
+    payload = {"settings": settings.to_dict(), "mapping": mapping.to_dict()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def find_dataset_files(path: str | Path) -> dict[str, Path]:
@@ -307,7 +320,7 @@ def _split_units(
     frame = mapping.apply_values(frame)
     if role != "assessments":
         return [_Unit(role, raw, frame, "long", ignored, orphan_problems=raw.problems)]
-    layout = detect_layout(list(frame.columns), raw.file, mapping.layout)
+    layout = detect_layout(list(frame.columns), raw.file, mapping.layout, original=columns)
     if layout == "long":
         return [_Unit("assessments", raw, frame, layout, ignored, orphan_problems=raw.problems)]
     assessments, treatments, empty = split_visit_wide(frame)
@@ -407,10 +420,9 @@ def _validate_unit(
         if len(bad):
             first = problems[0]
             problems[0] = first[~(first.index.isin(bad.index) & (first["field"] == "patient_id"))]
+            # The identifying value itself is never repeated in reports or in the store.
             problems.append(
-                problems_frame(
-                    unit.frame.loc[bad.index, "line"], "patient_id", bad, raw_ids[bad.index]
-                )
+                problems_frame(unit.frame.loc[bad.index, "line"], "patient_id", bad, WITHHELD)
             )
     problems = [p for p in problems if len(p)]
     all_problems = (
@@ -470,11 +482,11 @@ def _deduplicate(
                     problems_frame(
                         clash["line"],
                         key[-1],
-                        "conflicts with a stored row with the same key and other values ("
+                        "conflicts with an earlier row with the same key and other values ("
                         + clash["source_file"].astype("str")
                         + " line "
                         + clash["source_line"].astype("int64").astype("str")
-                        + "); the stored row is kept. Correct the file or remove the stored row",
+                        + "), which is kept. Correct this row or the earlier one",
                         "",
                     )
                 )
@@ -505,6 +517,7 @@ def _validate_raw(
         if unit.time_kind:
             kinds[unit.raw.file + ":" + unit.table] = unit.time_kind
     representation = _one_representation(kinds, store)
+    config = ingest_fingerprint(settings, mapping)
 
     accepted: dict[str, list[pd.DataFrame]] = {t: [] for t in TABLES}
     rejected: list[pd.DataFrame] = []
@@ -545,7 +558,7 @@ def _validate_raw(
         rows_read = len(unit.frame) + len(orphans)
         accepted[unit.table].append(new)
         rejected.append(unit_rejected[REJECTED_COLUMNS])
-        already = store.has_file(unit.raw.sha256) if store is not None else False
+        already = store.has_file(unit.raw.sha256, config) if store is not None else False
         reports.append(
             TableReport(
                 table=unit.table,
@@ -572,6 +585,7 @@ def _validate_raw(
         .reset_index(drop=True)
     )
     return IngestResult(
+        config=config,
         accepted=frames,
         rejected=rejected_frame,
         reports=tuple(reports),

@@ -22,10 +22,17 @@ __all__ = ["VISIT_SCORE_COLUMNS", "detect_layout", "split_visit_wide"]
 
 #: Score columns of the visit-wide layout and the instrument each holds.
 VISIT_SCORE_COLUMNS: Final = {"phq9_total": "PHQ-9", "gad7_total": "GAD-7"}
+#: Fields whose presence makes a visit a ketamine administration.
+DOSING_EVIDENCE: Final = ("dose_mg", "route")
 _SHARED: Final = ("patient_id", "time", "study_day", "site_id", "clinician_id", "line")
 
 
-def detect_layout(columns: list[str], file: str, declared: str | None = None) -> str:
+def detect_layout(
+    columns: list[str],
+    file: str,
+    declared: str | None = None,
+    original: list[str] | None = None,
+) -> str:
     """``"long"`` or ``"visit-wide"`` from the (renamed) columns.
 
     Raises
@@ -44,9 +51,9 @@ def detect_layout(columns: list[str], file: str, declared: str | None = None) ->
     raise IngestError(
         f"{file}: unknown layout. An assessments file needs either an 'instrument' column with "
         "'total' or item columns (long layout), or score columns such as 'phq9' and 'gad7' "
-        "(one row per visit). Found columns: "
-        + ", ".join(c for c in columns if c != "line")
-        + ". A mapping file (--mapping) can rename columns.",
+        "(one row per visit). The file's columns are: "
+        + (", ".join(repr(c) for c in (original or columns) if c != "line") or "(none)")
+        + ". A mapping file (--mapping) can say which column is which.",
         file=file,
     )
 
@@ -77,8 +84,11 @@ def split_visit_wide(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, p
         for f in load_schema("treatments").field_names
         if f in frame.columns and f not in _SHARED and f not in ("administered_at",)
     ]
-    if dose_fields:
-        dosed = (~frame[dose_fields].isin(markers)).any(axis=1)
+    # A visit is a treatment when it says what was given: a dose or a route. Weight,
+    # monitoring or "psychotherapy: no" alone do not make a screening visit a dose.
+    markers_present = [f for f in DOSING_EVIDENCE if f in frame.columns]
+    if markers_present:
+        dosed = (~frame[markers_present].isin(markers)).any(axis=1)
     else:
         dosed = pd.Series(False, index=frame.index)
     treatments = frame.loc[dosed, shared + dose_fields]

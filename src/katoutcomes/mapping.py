@@ -97,15 +97,22 @@ COLUMN_ALIASES: Final = MappingProxyType(
         "phq9_total": "phq9_total",
         "phq_9_total": "phq9_total",
         "phq9_score": "phq9_total",
+        "phq_9_score": "phq9_total",
         "gad7": "gad7_total",
         "gad_7": "gad7_total",
         "gad7_total": "gad7_total",
         "gad_7_total": "gad7_total",
         "gad7_score": "gad7_total",
+        "gad_7_score": "gad7_total",
     }
 )
 
 _ITEM_ALIAS: Final = re.compile(r"^(?:item|q|question)_?([1-9])$")
+
+
+def _time_alias(target: str) -> str:
+    """The datetime fields of both tables are read as one ``time`` column per file."""
+    return "time" if target in ("assessed_at", "administered_at") else target
 
 
 def normalise_column_name(name: str) -> str:
@@ -133,6 +140,16 @@ class ColumnMapping:
     sheet: str | int = 0
     source: str | None = None
 
+    def to_dict(self) -> dict[str, object]:
+        """Plain dict of what the mapping does (for fingerprints and provenance)."""
+        return {
+            "columns": dict(self.columns),
+            "values": {k: dict(v) for k, v in self.values.items()},
+            "layout": self.layout,
+            "datetime_format": self.datetime_format,
+            "sheet": self.sheet,
+        }
+
     def declared_columns(self, exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
         """Input columns the ``[columns]`` table maps explicitly (except to ``exclude``)."""
         return tuple(k for k, v in self.columns.items() if v not in exclude)
@@ -141,34 +158,53 @@ class ColumnMapping:
         """Map each input column to a katoutcomes name, or leave it out when unknown.
 
         ``known`` holds the canonical field names of every table. Returns
-        ``{input column: canonical name}``; two inputs mapped to one name is an error.
+        ``{input column: canonical name}``. Columns named in the mapping file come first;
+        a recognised spelling of a field the mapping already fills is left out. Two
+        unmapped columns that both look like one field are an error.
         """
         explicit = {k.strip().lower(): v for k, v in self.columns.items()}
         out: dict[str, str] = {}
         for column in columns:
             target = explicit.get(column.strip().lower())
             if target is None:
-                norm = normalise_column_name(column)
-                item = _ITEM_ALIAS.match(norm)
-                if norm in known or norm in ("time", "age", "phq9_total", "gad7_total"):
-                    target = norm
-                elif item:
-                    target = f"item_{item.group(1)}"
-                else:
-                    target = COLUMN_ALIASES.get(norm)
-            if target is None:
                 continue
-            if target in ("assessed_at", "administered_at"):
-                target = "time"
+            target = _time_alias(target)
             clash = [c for c, t in out.items() if t == target]
             if clash:
                 raise IngestError(
-                    f"columns {clash[0]!r} and {column!r} both map to {target!r}; keep one, or "
-                    "name which one to use in a mapping file ([columns] section).",
+                    f"the mapping file sends both {clash[0]!r} and {column!r} to {target!r}; "
+                    "map only one of them.",
+                    column=column,
+                )
+            out[column] = target
+        taken = set(out.values())
+        for column in columns:
+            if column in out:
+                continue
+            target = self._recognise(column, known)
+            if target is None or target in taken:
+                continue
+            clash = [c for c, t in out.items() if t == target]
+            if clash:
+                raise IngestError(
+                    f"columns {clash[0]!r} and {column!r} both look like {target!r}; keep one, "
+                    f'or say which to use in a mapping file ([columns] "{column}" = '
+                    f'"{target}").',
                     column=column,
                 )
             out[column] = target
         return out
+
+    @staticmethod
+    def _recognise(column: str, known: set[str]) -> str | None:
+        norm = normalise_column_name(column)
+        item = _ITEM_ALIAS.match(norm)
+        if norm in known or norm in ("time", "age", "phq9_total", "gad7_total"):
+            return _time_alias(norm)
+        if item:
+            return f"item_{item.group(1)}"
+        target = COLUMN_ALIASES.get(norm)
+        return _time_alias(target) if target else None
 
     def apply_values(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Replace values per the ``[values.<field>]`` tables (exact, then case-insensitive)."""
@@ -214,6 +250,18 @@ def load_mapping(path: str | Path | None) -> ColumnMapping:
             f"Mapping file {path}: layout must be one of {', '.join(LAYOUTS)}, got {layout!r}."
         )
     columns = data.get("columns", {})
+    if not isinstance(columns, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in columns.items()
+    ):
+        raise IngestError(
+            f"Mapping file {path}: [columns] must map column names to field names, both in "
+            'quotes, for example "Pseudo ID" = "patient_id".'
+        )
+    for key in ("datetime_format", "layout"):
+        if key in data and not isinstance(data[key], str):
+            raise IngestError(f"Mapping file {path}: {key} must be text in quotes.")
+    if "sheet" in data and not isinstance(data["sheet"], str | int):
+        raise IngestError(f"Mapping file {path}: sheet must be a name or a 0-based number.")
     from katoutcomes.schema import TABLES, load_schema
 
     targets = {f for t in TABLES for f in load_schema(t).field_names} | {
@@ -229,7 +277,10 @@ def load_mapping(path: str | Path | None) -> ColumnMapping:
             f"katoutcomes fields are {', '.join(sorted(targets))}."
         )
     values = data.get("values", {})
-    if not all(isinstance(v, dict) for v in values.values()):
+    if not isinstance(values, dict) or not all(
+        isinstance(v, dict) and all(isinstance(x, str | int | float) for x in v.values())
+        for v in values.values()
+    ):
         raise IngestError(
             f"Mapping file {path}: [values] must hold one table per field, "
             'for example [values.route] "KETAMINE INFUSION" = "IV".'

@@ -26,6 +26,7 @@ __all__ = [
     "check_column_names",
     "check_values",
     "identifier_column_reason",
+    "identifier_value_kind",
     "neutralise_formulas",
     "patient_id_problems",
 ]
@@ -60,6 +61,41 @@ _IDENTIFIER_TOKENS: Final = {
     "insurance": "an insurance number",
     "ip": "an IP address",
 }
+# Words before "name" that make it the name of a thing rather than of a person.
+_NOT_A_PERSON: Final = frozenset(
+    {
+        "instrument",
+        "medication",
+        "drug",
+        "scale",
+        "measure",
+        "questionnaire",
+        "site",
+        "clinic",
+        "department",
+        "route",
+        "file",
+        "test",
+        "form",
+        "flowsheet",
+        "item",
+        "event",
+        "study",
+        "program",
+        "programme",
+        "protocol",
+        "product",
+        "brand",
+        "facility",
+        "location",
+        "service",
+        "treatment",
+        "diagnosis",
+        "sheet",
+        "column",
+        "field",
+    }
+)
 # Runs of words that mark an identifier wherever they appear in the squashed name
 # ("Patient Full Name" -> "patientfullname").
 _IDENTIFIER_FRAGMENTS: Final = {
@@ -83,6 +119,8 @@ _IDENTIFIER_FRAGMENTS: Final = {
     "insuranceid": "an insurance number",
     "insurancenumber": "an insurance number",
     "memberid": "a health-plan member id",
+    "membershipid": "a health-plan member id",
+    "membershipnumber": "a health-plan member id",
     "membernumber": "a health-plan member id",
     "ipaddress": "an IP address",
 }
@@ -94,17 +132,24 @@ _EMAIL: Final = r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]
 _SSN: Final = r"\d{3}-\d{2}-\d{4}"
 _PHONE: Final = (
     r"(?:\+?1[ .-]?)?\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}"  # North American
-    r"|\+\d{1,3}(?:[ .-]?\(?\d+\)?){2,5}"  # international with a leading +
+    r"|\+\d{1,3}(?:[ .-]?\(?\d{2,}\)?){2,5}"  # international with a leading +
 )
 _VALUE_PATTERNS: Final = (
     ("an e-mail address", re.compile(rf"^(?:{_EMAIL})$")),
     ("a US Social Security number", re.compile(rf"^(?:{_SSN})$")),
     ("a phone number", re.compile(rf"^(?:{_PHONE})$")),
 )
-_ANY_IDENTIFIER: Final = "^(?:" + "|".join(p.pattern[1:-1] for _, p in _VALUE_PATTERNS) + ")$"
+# The same shapes anywhere inside a text ("call pt at 555-123-4567"), bounded so that
+# longer runs of digits (dates, codes) do not match.
+_IN_TEXT_PATTERNS: Final = (
+    ("an e-mail address", _EMAIL),
+    ("a US Social Security number", rf"(?:^|[^\d-]){_SSN}(?:$|[^\d-])"),
+    ("a phone number", rf"(?:^|[^\d.])(?:{_PHONE})(?:$|[^\d])"),
+)
+_ANY_IDENTIFIER: Final = "|".join(f"(?:{p})" for _, p in _IN_TEXT_PATTERNS)
 # Dates as patient ids: 2024-01-15, 15/01/2024, 1.5.1980, 19800115 (1900-2099).
 _DATE_LIKE: Final = re.compile(
-    r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
+    r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{2}|\d{4})"
     r"|(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))$"
 )
 # A pseudonymous code carries at least one digit; three or more letters and no digit
@@ -123,7 +168,9 @@ def identifier_column_reason(column: str) -> str | None:
     True
     """
     tokens = [t for t in re.split(r"[^a-z]+", _split_camel(column).lower()) if t]
-    for token in tokens:
+    for i, token in enumerate(tokens):
+        if token in ("name", "names") and i and tokens[i - 1] in _NOT_A_PERSON:
+            continue  # "Medication Name", "Site name": the name of a thing
         if token in _IDENTIFIER_TOKENS:
             return _IDENTIFIER_TOKENS[token]
     squashed = "".join(tokens)
@@ -135,6 +182,14 @@ def identifier_column_reason(column: str) -> str | None:
 
 def _split_camel(name: str) -> str:
     return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name)
+
+
+def identifier_value_kind(value: str) -> str | None:
+    """What a single (stripped) value looks like, when it looks like an identifier."""
+    for what, pattern in _VALUE_PATTERNS:
+        if pattern.match(value):
+            return what
+    return None
 
 
 def check_column_names(file: str, columns: Iterable[str], allowed: Iterable[str] = ()) -> None:
@@ -181,11 +236,11 @@ def check_values(
         values = frame[column]
         # Searched among distinct values: clinic text columns repeat a lot.
         distinct = pd.Series(values.dropna().unique(), dtype="str")
-        distinct = distinct[distinct.str.match(_ANY_IDENTIFIER, na=False)]
+        distinct = distinct[distinct.str.contains(_ANY_IDENTIFIER, regex=True, na=False)]
         if distinct.empty:
             continue
-        for what, pattern in _VALUE_PATTERNS:
-            found = distinct[distinct.str.match(pattern.pattern, na=False)]
+        for what, pattern in _IN_TEXT_PATTERNS:
+            found = distinct[distinct.str.contains(pattern, regex=True, na=False)]
             if found.empty:
                 continue
             hits = values.isin(found)

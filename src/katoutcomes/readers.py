@@ -127,6 +127,12 @@ def _clean_header(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     numbers = frame.attrs.pop(_RECORD_NUMBERS, None)
     frame = frame.reset_index(drop=True)
     frame[LINE] = numbers if numbers is not None else np.arange(2, len(frame) + 2, dtype="int64")
+    # A row with every cell blank is spacing, not data: it is skipped (its number is kept
+    # by the rows after it).
+    cells = frame.drop(columns=LINE)
+    blank = (cells.isna() | (cells == "")).all(axis=1) if len(cells.columns) else None
+    if blank is not None and blank.any():
+        frame = frame[~blank].reset_index(drop=True)
     return frame
 
 
@@ -179,7 +185,9 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     try:
         table = pacsv.read_csv(
             path,
-            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            # A blank line would shift every later line number: such files (and rows with
+            # a wrong number of cells) take the record-by-record path below.
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(header, pa.string()),
                 strings_can_be_null=False,
@@ -217,12 +225,16 @@ def _read_csv_tolerant(path: Path, delimiter: str) -> tuple[pd.DataFrame, pd.Dat
     good_lines: list[int] = []
     bad: list[dict[str, object]] = []
     for record_no, record in enumerate(reader, start=2):
-        if not record:  # a blank line is not a row
+        if not record:  # a blank line is not a row (but keeps its number)
             continue
+        if len(record) < len(header):
+            # Many exporters drop empty cells at the end of a row.
+            record = record + [""] * (len(header) - len(record))
         if len(record) == len(header):
             good.append(record)
             good_lines.append(record_no)
         else:
+            _refuse_identifiers(path.name, record_no, record)
             bad.append(
                 {
                     "line": record_no,
@@ -241,6 +253,22 @@ def _read_csv_tolerant(path: Path, delimiter: str) -> tuple[pd.DataFrame, pd.Dat
     # The good rows keep their own record numbers, skipping the bad ones.
     frame.attrs[_RECORD_NUMBERS] = np.asarray(good_lines, dtype="int64")
     return frame, _problems(bad)
+
+
+def _refuse_identifiers(file: str, line: int, record: list[str]) -> None:
+    """A row that cannot be split into columns is still checked for identifiers before
+    any of it is kept in the rejected-rows report."""
+    from katoutcomes.privacy import identifier_value_kind
+
+    for cell in record:
+        kind = identifier_value_kind(cell.strip())
+        if kind is not None:
+            raise IngestError(
+                f"{file}, line {line}: a value looks like {kind} (in a row with more cells "
+                "than the header). katoutcomes stores de-identified data only: remove "
+                "identifiers from the export.",
+                file=file,
+            )
 
 
 def _arrow_text_frame(table: pa.Table) -> pd.DataFrame:

@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS ingest_log (
     ingest_id INTEGER NOT NULL, file VARCHAR, table_name VARCHAR, sha256 VARCHAR,
     ingested_at TIMESTAMP, layout VARCHAR, rows_read BIGINT, accepted BIGINT,
     rejected BIGINT, duplicates BIGINT, source VARCHAR, settings VARCHAR,
-    package_version VARCHAR)
+    package_version VARCHAR, config_sha256 VARCHAR)
 """
 _REJECTED_DDL: Final = """
 CREATE TABLE IF NOT EXISTS rejected (
@@ -93,6 +93,8 @@ class Store:
 
     def __init__(self, path: str | Path, *, read_only: bool = False):
         self.path = str(path)
+        if self.path != ":memory:":
+            _refuse_non_store(Path(path))
         try:
             self._con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.Error as exc:
@@ -110,9 +112,13 @@ class Store:
                     [SCHEMA_VERSION],
                 )
                 self._con.execute("COMMIT")
-            except Exception:
+            except duckdb.Error as exc:
                 self._con.execute("ROLLBACK")
-                raise
+                self._con.close()
+                raise IngestError(
+                    f"{self.path} is not a katoutcomes store ({exc}). Give --db a new file "
+                    "name or a store written by katoutcomes ingest."
+                ) from None
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -147,9 +153,11 @@ class Store:
         frame = self._query(f"SELECT {cols} FROM {table}")
         return frame.astype({"row_hash": "uint64"})
 
-    def has_file(self, sha256: str) -> bool:
+    def has_file(self, sha256: str, config: str = "") -> bool:
+        """Whether this file was ingested before with the same settings and mapping."""
         rows = self._con.execute(
-            "SELECT count(*) FROM ingest_log WHERE sha256 = ?", [sha256]
+            "SELECT count(*) FROM ingest_log WHERE sha256 = ? AND config_sha256 = ?",
+            [sha256, config],
         ).fetchall()
         return bool(rows[0][0])
 
@@ -230,11 +238,15 @@ class Store:
         self._con.execute("COMMIT")
 
     def write(self, result: IngestResult) -> int | None:
-        """Persist a validation result; returns the ingest id, or None when every file
-        was already ingested (nothing is written then)."""
-        new_files = {r.sha256 for r in result.reports if not r.already_ingested}
-        if not new_files:
+        """Persist a validation result in one transaction; returns the ingest id, or None
+        when every file was already ingested with the same settings and mapping (nothing
+        is written then)."""
+        fresh = [r for r in result.reports if not r.already_ingested]
+        if not fresh:
             return None
+        files = {r.file for r in fresh}
+        from katoutcomes import __version__
+
         with self._transaction():
             ingest_id = int(
                 self._con.execute(
@@ -246,43 +258,27 @@ class Store:
                     "INSERT INTO meta VALUES ('time_representation', ?)",
                     [result.time_representation],
                 )
-            new_file_names = {r.file for r in result.reports if r.sha256 in new_files}
             for table, frame in result.accepted.items():
-                rows = frame[frame["source_file"].isin(new_file_names)].assign(ingest_id=ingest_id)
+                rows = frame[frame["source_file"].isin(files)]
                 if len(rows):
-                    self._insert(table, rows)
-            rejected = result.rejected[result.rejected["file"].isin(new_file_names)]
+                    self._insert(table, rows.assign(ingest_id=ingest_id))
+            rejected = result.rejected[result.rejected["file"].isin(files)]
             if len(rejected):
                 self._insert("rejected", rejected[REJECTED_COLUMNS].assign(ingest_id=ingest_id))
-            now = datetime.now(UTC).replace(tzinfo=None)
-            from katoutcomes import __version__
-
+            counts = ("file", "sha256", "layout", "rows_read", "accepted", "rejected", "duplicates")
             log = pd.DataFrame(
                 [
                     {
-                        **{
-                            k: v
-                            for k, v in r.to_dict().items()
-                            if k
-                            in (
-                                "file",
-                                "sha256",
-                                "layout",
-                                "rows_read",
-                                "accepted",
-                                "rejected",
-                                "duplicates",
-                            )
-                        },
+                        **{k: v for k, v in r.to_dict().items() if k in counts},
                         "table_name": r.table,
                         "ingest_id": ingest_id,
-                        "ingested_at": now,
+                        "ingested_at": datetime.now(UTC).replace(tzinfo=None),
                         "source": result.source,
                         "settings": json.dumps(result.settings.to_dict(), sort_keys=True),
                         "package_version": __version__,
+                        "config_sha256": result.config,
                     }
-                    for r in result.reports
-                    if r.sha256 in new_files
+                    for r in fresh
                 ]
             )
             self._insert("ingest_log", log)
@@ -294,6 +290,20 @@ class Store:
             self._con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM incoming_rows')
         finally:
             self._con.unregister("incoming_rows")
+
+
+def _refuse_non_store(path: Path) -> None:
+    """An existing file must be a DuckDB database (bytes 8-11 read ``DUCK``)."""
+    if path.exists() and (not path.is_file() or _magic(path) != b"DUCK"):
+        raise IngestError(
+            f"{path} is not a katoutcomes store. Give --db a new file name (for example "
+            "clinic.duckdb) or a store written by katoutcomes ingest."
+        )
+
+
+def _magic(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(12)[8:12]
 
 
 def _restore_dtypes(frame: pd.DataFrame, table: str) -> pd.DataFrame:

@@ -24,6 +24,10 @@ __all__ = ["PROBLEM_COLUMNS", "Parsed", "map_distinct", "parse_table", "problems
 
 PROBLEM_COLUMNS: Final = ["line", "field", "reason", "value"]
 _ISO_DATE_LENGTH: Final = 10
+#: strptime directives that carry a time of day (a format without any is date-only).
+_TIME_DIRECTIVES: Final = ("%H", "%I", "%M", "%S", "%T", "%X", "%R", "%c", "%p", "%f")
+#: A trailing UTC offset or Z on an ISO 8601 datetime.
+_UTC_OFFSET: Final = r"^(.*[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) ?(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,9 @@ def _cast_present(text: pd.Series, missing: pd.Series, to: pa.DataType) -> pd.Se
             values = pd.to_datetime(present, format="ISO8601", errors="coerce", utc=True)
             values = values.dt.tz_localize(None)
         else:
+            # Decimal commas from European spreadsheets ("35,5"); "1,000" stays invalid,
+            # because a thousands separator cannot be told from a decimal comma there.
+            present = present.str.replace(r"^(-?\d+),(\d{1,2})$", r"\1.\2", regex=True)
             values = pd.to_numeric(present, errors="coerce")
     out.loc[present.index] = values.astype(out.dtype)
     return out
@@ -259,10 +266,17 @@ def _parse_datetime(
     values = text.where(~missing)
     if datetime_format:
         parsed = pd.to_datetime(values, format=datetime_format, errors="coerce")
-        date_only = pd.Series("%H" not in datetime_format, index=text.index)
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            parsed = parsed.dt.tz_localize(None)  # keep the wall-clock time as written
+        has_time = any(d in datetime_format for d in _TIME_DIRECTIVES)
+        date_only = pd.Series(not has_time, index=text.index)
         expect = f"expected the format {datetime_format} set in the mapping file"
     else:
-        parsed = _cast_present(text, missing, pa.timestamp("us"))
+        # A UTC offset is dropped and the wall-clock time kept as written, the same reading
+        # as a time without an offset: clinic times are local, and mixing converted and
+        # unconverted times would move assessments across doses.
+        local = text.str.replace(_UTC_OFFSET, r"\1", regex=True)
+        parsed = _cast_present(local, missing, pa.timestamp("us"))
         # ISO dates without a time are exactly 10 characters (YYYY-MM-DD).
         date_only = values.str.len() == _ISO_DATE_LENGTH
         expect = (
