@@ -196,6 +196,24 @@ def test_describe_quantities_lists_every_registered_quantity():
     table = describe_quantities()
     assert table["quantity"].tolist() == list(QUANTITIES)
     assert "time=84" in table.set_index("quantity").loc["event_probability", "params"]
+    assert table.set_index("quantity")["unit"].to_dict() == {
+        name: spec.unit for name, spec in QUANTITIES.items()
+    }
+
+
+def test_every_quantity_has_a_unit_that_matches_its_kind():
+    # Shares and probabilities are shown as percentages, differences in percentage
+    # points; the two "value" quantities are in mg/kg and US dollars.
+    expected = {"share": {"share"}, "probability": {"share"}, "difference": {"difference"}}
+    for name, spec in QUANTITIES.items():
+        assert spec.unit in expected.get(spec.kind, {"mg/kg", "usd"}), name
+    assert QUANTITIES["first_dose_mg_per_kg"].unit == "mg/kg"
+    assert QUANTITIES["median_session_cost"].unit == "usd"
+
+
+def test_the_scorecard_unit_is_the_quantity_unit_on_every_row(demo_card):
+    units = {claim.id: QUANTITIES[claim.quantity].unit for claim in load_claims()}
+    assert demo_card.set_index("id")["unit"].to_dict() == units
 
 
 # --------------------------------------------------------------------------------------
@@ -506,16 +524,64 @@ def test_dose_is_not_measurable_without_weights():
     row = packaged(data, "dose")
     assert row["verdict"] == "not_measurable"
     assert "weight_kg" in row["note"]
+    # The claimed 0.507 is in mg/kg even though nothing could be measured: a display
+    # must not show it as 50.7%.
+    assert (row["unit"], row["claimed"]) == ("mg/kg", 0.507)
 
 
-def test_monitoring_share_counts_sessions_with_a_recorded_time():
-    # 12 sessions with a time: 9 of them >= 120 minutes (120 counts); 1 without a time.
-    minutes = [120, 150, 180, 121, 130, 125, 240, 200, 135, 90, 60, 119, None]
-    data = dosing_cohort({"P001": range(7), "P002": range(6)}, monitoring_minutes=minutes)
+def test_not_measurable_rows_carry_the_unit_of_their_quantity():
+    # No treatments table: six treatment claims and the GAD-7 rate are not measurable.
+    card = evaluate_claims(build(patients_with_response("P", 6, 12), doses=[]))
+    quantity = {claim.id: claim.quantity for claim in load_claims()}
+    missing = card[card["verdict"] == "not_measurable"]
+    assert len(missing) >= 7
+    for row in missing.itertuples():
+        assert row.unit == QUANTITIES[quantity[row.id]].unit, row.id
+    assert missing.set_index("id").loc["cost", "unit"] == "usd"
+
+
+def test_monitoring_n_counts_patients_so_two_patients_with_16_sessions_are_inconclusive():
+    # P001: 8 sessions, all >= 120 minutes (120 counts); P002: 8 sessions, 4 of them.
+    # Share of sessions 12/16 = 0.75, but n = 2 patients < min_n 10 -> inconclusive.
+    # Interval clustered by patient: residuals k_i - p m_i = 8 - 6 = 2 and 4 - 6 = -2;
+    # V = G/(G-1) * (4 + 4) / M^2 = 2 * 8 / 256 = 0.0625; binomial p(1-p)/M = 0.1875/16
+    # = 0.01171875, deff = 5.3333, n_eff = 16 / 5.3333 = 3. Wilson with p = 0.75, n = 3,
+    # z^2 = 3.8414588: shrink = 1 + z^2/3 = 2.2804863; centre = (0.75 + 0.6402431) /
+    # 2.2804863 = 0.6096257; half = z / shrink * sqrt(0.0625 + z^2/36)
+    # = 0.8594500 * sqrt(0.1692072) = 0.3535331: 0.2560927 to 0.9631588 (the Wilson
+    # interval of 12/16 sessions taken as independent would be 0.5050 to 0.8983).
+    p001 = [120, 150, 180, 121, 130, 125, 240, 200]
+    p002 = [90, 60, 119, 150, 125, 130, 200, 10]
+    minutes = [*p001, *p002]
+    data = dosing_cohort({"P001": range(8), "P002": range(8)}, monitoring_minutes=minutes)
     row = packaged(data, "monitoring")
-    assert (row["estimate"], row["n"]) == (pytest.approx(9 / 12), 12)
-    assert row["verdict"] == "descriptive"
-    assert "1 session without a recorded time" in row["note"]
+    assert (row["verdict"], row["n"]) == ("inconclusive", 2)
+    assert row["estimate"] == pytest.approx(0.75)
+    assert row["ci_low"] == pytest.approx(0.2560927, abs=1e-7)
+    assert row["ci_high"] == pytest.approx(0.9631588, abs=1e-7)
+    assert "of 16 sessions with a recorded monitoring time, from 2 " in row["note"]
+    assert "fewer patients than the minimum of 10" in row["note"]
+
+
+def test_monitoring_share_counts_sessions_with_a_recorded_time_and_explains_the_interval():
+    # P001: 4 sessions, all >= 120 minutes; P002: 2 of 4 (and a fifth without a time);
+    # P003: 0 of 2. 6 of 10 recorded sessions = 0.6 over 3 patients. By hand (as in
+    # test_cohort.py): V = 1.5 * (1.6^2 + 0.4^2 + 1.2^2) / 10^2 = 0.0624, SE 25.0%,
+    # deff 2.6, n_eff 3.85, Wilson interval 0.2001396 to 0.8999215.
+    minutes = [*(120, 150, 180, 240), *(130, 125, 90, 60, None), *(100, 30)]
+    data = dosing_cohort(
+        {"P001": range(4), "P002": range(5), "P003": range(2)}, monitoring_minutes=minutes
+    )
+    row = packaged(data, "monitoring", Settings(min_n=3))
+    assert (row["verdict"], row["n"]) == ("descriptive", 3)
+    assert row["estimate"] == pytest.approx(0.6)
+    assert row["ci_low"] == pytest.approx(0.2001396, abs=1e-7)
+    assert row["ci_high"] == pytest.approx(0.8999215, abs=1e-7)
+    note = row["note"]
+    assert "60% (95% CI 20% to 90%) of 10 sessions" in note
+    assert "1 session without a recorded time" in note
+    assert "cluster-robust" in note and "design effect of 2.60" in note
+    assert "effective 4 sessions" in note
 
 
 def test_monitoring_is_not_measurable_without_monitoring_times():
@@ -570,15 +636,34 @@ def test_trd_response_is_the_response_rate_of_patients_with_two_failures():
 
 def test_cost_reports_the_median_session_and_the_cost_per_responder():
     # 10 patients, two sessions each at $300 and $500: median (300 + 500)/2 = $400; the
-    # 20 sessions total $8,000; 4 responders -> $2,000 per responder.
+    # 20 sessions total $8,000; 4 responders -> $2,000 per responder. n = 10 patients.
+    # Every patient has the same two costs, so every resample of patients has median
+    # $400: the cluster bootstrap interval is $400 to $400.
     scores = patients_with_response("P", 4, 10)
     ids = list(dict.fromkeys(p for p, *_ in scores))
     doses = [
         {"patient_id": p, "t": t, "cost_usd": cost} for p in ids for t, cost in ((0, 300), (7, 500))
     ]
     row = packaged(build(scores, doses), "cost")
-    assert (row["verdict"], row["estimate"], row["n"]) == ("descriptive", 400.0, 20)
+    assert (row["verdict"], row["estimate"], row["n"]) == ("descriptive", 400.0, 10)
+    assert (row["ci_low"], row["ci_high"]) == (400.0, 400.0)
+    assert "over 20 sessions with a recorded cost, from 10 " in row["note"]
     assert "$2,000" in row["note"] and "$8,000" in row["note"]
+    assert "bootstrap resampling patients" in row["note"] and "2,000 resamples" in row["note"]
+
+
+def test_cost_interval_resamples_patients_and_n_counts_patients():
+    # Three patients with 20 sessions each at $100, $200 and $300. n = 3 patients < 10 ->
+    # inconclusive, although there are 60 sessions. A resample of three patients has as
+    # median the cost of its middle patient: $100 with probability 7/27 (at least two
+    # draws of the first), $300 likewise, so the 95% interval is $100 to $300. (The
+    # order-statistic interval of 60 independent sessions would be $200 to $200.)
+    schedules = {f"P{i:03d}": range(20) for i in range(3)}
+    data = dosing_cohort(schedules, cost_usd=[100] * 20 + [200] * 20 + [300] * 20)
+    row = packaged(data, "cost")
+    assert (row["verdict"], row["n"], row["estimate"]) == ("inconclusive", 3, 200.0)
+    assert (row["ci_low"], row["ci_high"]) == (100.0, 300.0)
+    assert "over 60 sessions with a recorded cost, from 3 " in row["note"]
 
 
 @pytest.mark.parametrize(
@@ -647,6 +732,24 @@ VALID = one_claim("response_rate", "two_sided", claimed=0.5)
             "rule difference_positive applies to a difference",
         ),
         (VALID + "min_n = 0\n", "min_n must be a whole number >= 1"),
+        (
+            VALID.replace("claimed = 0.5", "claimed = 50"),
+            r"claimed = 50 is out of range: quantity response_rate is a share, written as a "
+            r"fraction between 0 and 1; for 50% write claimed = 0.50",
+        ),
+        (
+            one_claim("event_probability", "above", claimed=-0.1),
+            "claimed = -0.1 is out of range: quantity event_probability is a probability",
+        ),
+        (
+            one_claim("event_free_probability", "above", claimed=150),
+            r"between 0 and 1; 50% is claimed = 0.50\.",
+        ),
+        (
+            one_claim("response_difference", "difference_positive", claimed=20),
+            r"a difference of shares, written as a fraction between -1 and 1; for 20% "
+            r"write claimed = 0.20",
+        ),
         ('title = "nothing"\n', "no claims found"),
         ("[[claims]\n", "not valid TOML"),
     ],
@@ -654,6 +757,31 @@ VALID = one_claim("response_rate", "two_sided", claimed=0.5)
 def test_malformed_claims_files_raise_a_clear_error(tmp_path, text, message):
     with pytest.raises(ClaimsFileError, match=message):
         load_claims(write_claims(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("quantity", "claimed"),
+    # Bounds are allowed; a value quantity (mg/kg, US dollars) has no range to check.
+    [
+        ("response_rate", 0.0),
+        ("response_rate", 1.0),
+        ("response_difference", -1.0),
+        ("first_dose_mg_per_kg", 50.0),
+        ("median_session_cost", 600.0),
+    ],
+)
+def test_claimed_values_within_the_range_of_their_quantity_are_accepted(
+    tmp_path, quantity, claimed
+):
+    rule = "difference_positive" if quantity == "response_difference" else "descriptive"
+    (claim,) = load_claims(write_claims(tmp_path, one_claim(quantity, rule, claimed=claimed)))
+    assert claim.claimed == claimed
+
+
+def test_a_claim_built_in_code_with_a_percentage_for_a_share_is_rejected(rate_24_of_30):
+    claim = Claim(id="c", claim="x", quantity="response_rate", rule="two_sided", claimed=50)
+    with pytest.raises(ClaimsFileError, match=r"Claim c: claimed = 50 is out of range.*0\.50"):
+        evaluate_claims(rate_24_of_30, claims=[claim])
 
 
 def test_every_problem_of_a_claims_file_is_listed_at_once(tmp_path):

@@ -17,8 +17,12 @@ import pandas as pd
 import pytest
 
 from katoutcomes.cohort import (
+    BOOTSTRAP_REPLICATES,
+    BOOTSTRAP_SEED,
     RATE_OUTCOMES,
     NotMeasurableError,
+    cluster_bootstrap_median,
+    clustered_share,
     in_population,
     median_ci,
     outcome_rates,
@@ -91,7 +95,8 @@ def rates_cohort(*, with_doses: bool = True) -> Dataset:
     P009-P010   baseline 20, next assessment at t = 60 (after the 42-day acute window):
                 no endpoint.
     P011        baseline 6: not eligible (caseness 10).
-    P012        baseline 20, endpoint 5, but no dose (when doses are given).
+    P012        baseline 20, endpoint 5 (response, reliable improvement, recovery; not
+                remission: 5 is not < 5), but no dose (when doses are given).
     P001 GAD-7  baseline 15, endpoint 3: response.
     """
     scores: list[Score] = []
@@ -114,15 +119,17 @@ def rates_cohort(*, with_doses: bool = True) -> Dataset:
 @pytest.mark.parametrize(
     ("instrument", "outcome", "population", "k", "n"),
     # ITT = P001-P010 (eligible, at least one dose; P011 is not eligible, P012 had no
-    # dose); completers = P001-P008 (P009/P010 have no endpoint).
+    # dose). Completers = eligible with an endpoint (DESIGN 5), doses or not: P001-P008
+    # and P012 (P009/P010 have no endpoint) = 9. Responders among them: P001-P003 and
+    # P012 = 4; remission: P001 only (P012's 5 is not < 5); recovery: P001-P003, P012.
     [
         ("PHQ-9", "response", "itt", 3, 10),
-        ("PHQ-9", "response", "completers", 3, 8),
+        ("PHQ-9", "response", "completers", 4, 9),
         ("PHQ-9", "remission", "itt", 1, 10),
-        ("PHQ-9", "remission", "completers", 1, 8),
+        ("PHQ-9", "remission", "completers", 1, 9),
         ("PHQ-9", "reliable_improvement", "itt", 3, 10),
         ("PHQ-9", "reliable_deterioration", "itt", 0, 10),
-        ("PHQ-9", "recovery", "completers", 3, 8),
+        ("PHQ-9", "recovery", "completers", 4, 9),
         ("PHQ-9", "reliable_recovery", "itt", 3, 10),
         ("GAD-7", "response", "itt", 1, 1),
         ("GAD-7", "response", "completers", 1, 1),
@@ -192,14 +199,19 @@ def test_without_a_treatments_table_itt_is_every_eligible_patient():
     assert rates.loc[("PHQ-9", "response", "completers"), ["k", "n"]].tolist() == [4, 9]
 
 
-def test_completers_are_a_subset_of_the_intention_to_treat_population():
+def test_completers_are_eligible_patients_with_an_endpoint_whatever_their_doses():
+    # DESIGN 5: completers are "eligible with an endpoint". P012 (eligible, endpoint at
+    # t = 28, no dose) is a completer but not in ITT; P009/P010 (dosed, no endpoint) are
+    # in ITT but not completers; P011 (baseline 6) is in neither.
     outcomes = patient_outcomes(rates_cohort())
-    itt = in_population(outcomes, "itt")
-    completers = in_population(outcomes, "completers")
-    assert not (completers & ~itt).any()
-    # P012 has an endpoint but never had a dose: in neither population.
-    p012 = outcomes["patient_id"] == "P012"
-    assert not itt[p012].any() and not completers[p012].any()
+    phq9 = outcomes[outcomes["instrument"] == "PHQ-9"].set_index("patient_id")
+    itt = in_population(phq9, "itt")
+    completers = in_population(phq9, "completers")
+    assert sorted(completers.index[completers]) == [f"P{i:03d}" for i in (*range(1, 9), 12)]
+    assert sorted(itt.index[itt]) == [f"P{i:03d}" for i in range(1, 11)]
+    eligible = phq9["eligible"].astype("boolean").fillna(False)
+    endpoint = phq9["completer"].astype("boolean").fillna(False)
+    assert completers.tolist() == (eligible & endpoint).tolist()
 
 
 def test_unknown_population_raises_a_clear_error():
@@ -213,6 +225,127 @@ def test_outcome_rates_input_data_not_modified():
     outcome_rates(outcomes)
     time_to_event(outcomes, "relapse")
     pd.testing.assert_frame_equal(outcomes, before)
+
+
+# --------------------------------------------------------------------------------------
+# Statistics over sessions, clustered by patient
+# --------------------------------------------------------------------------------------
+
+#: Three patients: A 4 sessions, all with the event; B 2 of 4; C 0 of 2.
+THREE_PATIENTS = ([1, 1, 1, 1, 1, 1, 0, 0, 0, 0], ["A"] * 4 + ["B"] * 4 + ["C"] * 2)
+
+
+def test_clustered_share_matches_the_ratio_estimator_worked_by_hand():
+    # M = 10 sessions, K = 6, p = 0.6; G = 3 patients with (k_i, m_i) = (4, 4), (2, 4),
+    # (0, 2). Residuals k_i - p m_i = 4 - 2.4 = 1.6, 2 - 2.4 = -0.4, 0 - 1.2 = -1.2;
+    # squares 2.56 + 0.16 + 1.44 = 4.16.
+    # V = G/(G-1) * 4.16 / M^2 = 1.5 * 4.16 / 100 = 0.0624; SE = sqrt(0.0624) = 0.2497999.
+    # Binomial variance p(1-p)/M = 0.024, so deff = 0.0624 / 0.024 = 2.6 and
+    # n_eff = 10 / 2.6 = 3.8461538.
+    # Wilson on n_eff, z^2 = 3.8414588: shrink = 1 + z^2/n_eff = 1.9987793;
+    # centre = (0.6 + z^2/(2 n_eff)) / shrink = (0.6 + 0.4993896) / 1.9987793 = 0.5500305;
+    # half = z / shrink * sqrt(0.24 / n_eff + z^2 / (4 n_eff^2))
+    #      = 0.9805801 * sqrt(0.0624 + 0.0649203) = 0.3498909;
+    # interval 0.2001396 to 0.8999215.
+    result = clustered_share(*THREE_PATIENTS)
+    assert (result.k, result.n_units, result.n_clusters) == (6, 10, 3)
+    assert result.estimate == pytest.approx(0.6)
+    assert result.std_err == pytest.approx(math.sqrt(0.0624))
+    assert result.design_effect == pytest.approx(2.6)
+    assert result.effective_n == pytest.approx(10 / 2.6)
+    assert result.ci_low == pytest.approx(0.2001396, abs=1e-7)
+    assert result.ci_high == pytest.approx(0.8999215, abs=1e-7)
+
+
+def test_clustered_share_standard_error_equals_statsmodels_cluster_robust_ols():
+    # The ratio-estimator variance is the sandwich variance of the mean of the 0/1 values
+    # with the G/(G-1) factor: statsmodels' OLS on a constant with cov_type="cluster"
+    # (its correction G/(G-1) * (N-1)/(N-K) has K = 1).
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(7)
+    sizes = rng.integers(1, 12, size=25)
+    labels = np.repeat([f"P{i:02d}" for i in range(25)], sizes)
+    patient_rate = np.repeat(rng.uniform(0.1, 0.9, size=25), sizes)
+    events = rng.random(labels.size) < patient_rate
+    fit = sm.OLS(events.astype(float), np.ones(labels.size)).fit(
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(labels)[0]}
+    )
+    result = clustered_share(events, labels)
+    assert result.estimate == pytest.approx(fit.params[0])
+    assert result.std_err == pytest.approx(fit.bse[0], rel=1e-12)
+
+
+def test_clustered_share_with_one_session_per_patient_has_g_minus_1_effective_sessions():
+    # m_i = 1: V = G/(G-1) * sum (k_i - p)^2 / G^2 = G/(G-1) * G p(1-p) / G^2
+    # = p(1-p)/(G-1), so deff = G/(G-1) and n_eff = G - 1 (3 of 12: 12/11 and 11).
+    result = clustered_share([1, 1, 1] + [0] * 9, [f"P{i:02d}" for i in range(12)])
+    assert result.design_effect == pytest.approx(12 / 11)
+    assert result.effective_n == pytest.approx(11)
+
+
+def test_clustered_share_of_zero_keeps_the_binomial_wilson_interval_of_the_sessions():
+    # p = 0: the design effect cannot be estimated and is 1 (Korn & Graubard 1998), so
+    # the limits are Wilson's for 0 of M = 10: 0 to z^2/(M + z^2) = 3.8414588/13.8414588
+    # = 0.2775328.
+    result = clustered_share([0] * 10, list("AAAABBBBCC"))
+    assert (result.estimate, result.ci_low, result.design_effect) == (0.0, 0.0, 1.0)
+    assert result.ci_high == pytest.approx(0.2775328, abs=1e-7)
+
+
+def test_clustered_share_needs_two_patients_for_an_interval():
+    result = clustered_share([1, 0, 1, 1], ["A"] * 4)
+    assert result.estimate == pytest.approx(0.75)
+    assert math.isnan(result.ci_low) and math.isnan(result.ci_high)
+    assert result.n_clusters == 1
+
+
+def test_clustered_share_rejects_clusters_of_another_length():
+    with pytest.raises(ValueError, match="one cluster label"):
+        clustered_share([1, 0, 1], ["A", "B"])
+
+
+def test_cluster_bootstrap_median_resamples_patients_not_sessions():
+    # Three patients with 20 sessions each at $100, $200 and $300. A resample of three
+    # patients has 60 sessions in blocks of 20, so its median (the 30th and 31st values)
+    # is the cost of the middle patient drawn. P(median = 100) = P(at least two of three
+    # draws are the $100 patient) = 3 (1/3)^2 (2/3) + (1/3)^3 = 7/27 = 0.26, likewise
+    # $300, and $200 with 13/27: the 2.5% and 97.5% quantiles are $100 and $300.
+    # Counting sessions as independent gives the order-statistic interval of 60 values:
+    # ranks 23 and 38 (Binomial(60, 1/2)), both $200.
+    costs = np.repeat([100.0, 200.0, 300.0], 20)
+    patients = np.repeat(["A", "B", "C"], 20)
+    result = cluster_bootstrap_median(costs, patients)
+    assert (result.median, result.ci_low, result.ci_high) == (200.0, 100.0, 300.0)
+    assert (result.n_units, result.n_clusters) == (60, 3)
+    naive = median_ci(costs)
+    assert (naive.ci_low, naive.ci_high) == (200.0, 200.0)
+
+
+def test_cluster_bootstrap_median_of_two_patients_enumerated_by_hand():
+    # A = {$300, $300}, B = {$500, $500}: resamples AA (1/4, median 300), BB (1/4, 500)
+    # and AB or BA (1/2, (300 + 500)/2 = 400): quantiles 2.5% = 300 and 97.5% = 500.
+    result = cluster_bootstrap_median([300, 300, 500, 500], ["A", "A", "B", "B"])
+    assert (result.median, result.ci_low, result.ci_high) == (400.0, 300.0, 500.0)
+
+
+def test_cluster_bootstrap_median_is_reproducible_and_ignores_row_order():
+    rng = np.random.default_rng(3)
+    patients = np.repeat([f"P{i:02d}" for i in range(30)], rng.integers(1, 8, size=30))
+    costs = rng.normal(500, 80, size=patients.size).round()
+    first = cluster_bootstrap_median(costs, patients)
+    order = rng.permutation(patients.size)
+    again = cluster_bootstrap_median(costs[order], patients[order])
+    assert (first.ci_low, first.ci_high) == (again.ci_low, again.ci_high)
+    assert first.ci_low < first.median < first.ci_high
+    assert (first.replicates, first.seed) == (BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED)
+
+
+def test_cluster_bootstrap_median_drops_missing_values_and_needs_two_patients():
+    result = cluster_bootstrap_median([200.0, np.nan, 400.0, np.nan], ["A", "A", "A", "B"])
+    # B has no value: one patient, so no interval.
+    assert (result.median, result.n_units, result.n_clusters) == (300.0, 2, 1)
+    assert math.isnan(result.ci_low) and math.isnan(result.ci_high)
 
 
 # --------------------------------------------------------------------------------------

@@ -21,8 +21,10 @@ Top-level keys ``title``, ``source`` and ``description`` (optional text) and an 
     Inline table of the quantity's parameters, e.g. ``{ instrument = "GAD-7", time = 84 }``;
     omitted parameters take their defaults.
 ``claimed`` (required by the rules ``two_sided``, ``above`` and ``below``)
-    The value the claim states, on the quantity's scale (a share as a fraction: 50% is
-    ``0.5``; a difference of shares likewise; mg/kg; US dollars).
+    The value the claim states, in the quantity's unit (:attr:`QuantitySpec.unit`): a
+    share or a probability as a fraction between 0 and 1 (50% is ``0.5``), a difference of
+    shares as a fraction between -1 and 1, mg/kg, US dollars. A share outside [0, 1] is
+    rejected (``claimed = 50`` is almost always meant as ``0.50``).
 ``rule`` (required)
     One of :data:`RULES`:
 
@@ -38,8 +40,8 @@ Top-level keys ``title``, ``source`` and ``description`` (optional text) and an 
       otherwise inconclusive.
     - ``descriptive``: no decision; the estimate is reported.
 ``min_n`` (optional)
-    Fewer than this many patients (sessions, for a session-level quantity) →
-    ``inconclusive``; default the ``min_n`` setting (10).
+    Fewer than this many patients (for a session-level quantity, patients contributing
+    sessions) → ``inconclusive``; default the ``min_n`` setting (10).
 
 Verdicts
 --------
@@ -51,9 +53,18 @@ Populations and intervals follow :mod:`katoutcomes.cohort`: eligible patients; i
 treat (eligible patients with at least one dose, or all eligible patients without a
 treatments table) for rates; Wilson intervals for shares, Newcombe for differences,
 log-scale Greenwood intervals for Kaplan–Meier probabilities (``1 - S`` has the interval
-``1 -`` that of ``S``), binomial order-statistic intervals for medians. ``n`` is the number
-of patients the quantity is computed over (for a Kaplan–Meier quantity, the patients in the
-curve; for a difference, both groups together; for a session-level quantity, sessions).
+``1 -`` that of ``S``), binomial order-statistic intervals for medians over patients.
+``n`` is the number of patients the quantity is computed over (for a Kaplan–Meier
+quantity, the patients in the curve; for a difference, both groups together; for a
+session-level quantity, the patients contributing sessions, the number of sessions being
+given in the note).
+
+Session-level quantities (``monitoring_share``, ``median_session_cost``) take the patient
+as the unit, because sessions of one patient are alike: the share of sessions has a
+patient-level (cluster-robust) standard error and a Wilson interval on the effective
+sample size (:func:`katoutcomes.cohort.clustered_share`); the median per session has a
+percentile interval from resampling patients with a fixed seed
+(:func:`katoutcomes.cohort.cluster_bootstrap_median`).
 """
 
 from __future__ import annotations
@@ -79,7 +90,10 @@ from katoutcomes.cohort import (
     RATE_OUTCOMES,
     TRD_MIN_FAILURES,
     UNKNOWN_LEVEL,
+    ClusteredShare,
     NotMeasurableError,
+    cluster_bootstrap_median,
+    clustered_share,
     in_population,
     median_ci,
     subgroup_rates,
@@ -137,6 +151,10 @@ RULES: Final = (
     "descriptive",
 )
 _RULES_NEEDING_CLAIMED: Final = frozenset({"two_sided", "above", "below"})
+
+#: Range of a claimed value by quantity kind: shares and probabilities are fractions, a
+#: difference of two shares lies between -1 and 1.
+_CLAIMED_RANGE: Final = {"share": (0.0, 1.0), "probability": (0.0, 1.0), "difference": (-1.0, 1.0)}
 _DIFFERENCE_RULES: Final = frozenset({"difference_positive", "difference_nonzero"})
 
 _CLAIM_KEYS: Final = ("id", "claim", "quantity", "params", "claimed", "rule", "min_n")
@@ -205,14 +223,14 @@ class QuantityResult:
 
     Attributes
     ----------
-    estimate, ci_low, ci_high : the value and its 95% interval (NaN where undefined).
-    n : patients (or sessions) the value is computed over.
+    estimate, ci_low, ci_high : the value and its 95% interval (NaN where undefined), in
+        the unit of the quantity (:attr:`QuantitySpec.unit`).
+    n : patients the value is computed over (for a session-level quantity, the patients
+        contributing sessions; ``min_n`` applies to them).
     statement : the result in plain words, without a verdict.
-    unit : ``"share"``, ``"difference"`` (of shares), ``"mg/kg"`` or ``"usd"``.
     higher_is_better : whether a higher value means better care (None when neither).
     not_estimated : why the value could not be estimated (e.g. a time beyond the last
         follow-up); the verdict is then ``inconclusive``.
-    counted : what ``n`` counts, for the notes (``"patients"`` or ``"sessions"``).
     """
 
     estimate: float
@@ -220,10 +238,8 @@ class QuantityResult:
     ci_high: float
     n: int
     statement: str
-    unit: Unit = "share"
     higher_is_better: bool | None = None
     not_estimated: str | None = None
-    counted: str = "patients"
 
 
 QuantityFunction = Callable[..., QuantityResult]
@@ -236,10 +252,15 @@ class QuantitySpec:
     Attributes
     ----------
     function : ``function(context, min_n, **params) -> QuantityResult``.
-    kind : ``"share"``, ``"probability"``, ``"difference"`` or ``"value"``.
+    kind : ``"share"``, ``"probability"``, ``"difference"`` or ``"value"``; a claimed
+        share or probability must lie in [0, 1], a claimed difference in [-1, 1].
     defaults : every parameter with its default (its type is the accepted type).
     choices : allowed values of parameters that take one of a few values.
     summary : one line for :func:`describe_quantities`.
+    unit : the unit of the estimate, its interval and the claimed value, fixed for the
+        quantity and known without data: ``"share"`` (a fraction shown as a
+        percentage; probabilities too), ``"difference"`` (of shares, shown in
+        percentage points), ``"mg/kg"`` or ``"usd"``.
     """
 
     function: QuantityFunction
@@ -247,6 +268,7 @@ class QuantitySpec:
     defaults: Mapping[str, Any]
     choices: Mapping[str, tuple[Any, ...]]
     summary: str
+    unit: Unit
 
 
 # --------------------------------------------------------------------------------------
@@ -369,18 +391,11 @@ def _share_statement(k: int, n: int, who: str, what: str) -> str:
 
 
 def _share_result(
-    k: int, n: int, who: str, what: str, *, higher_is_better: bool | None, counted: str = "patients"
+    k: int, n: int, who: str, what: str, *, higher_is_better: bool | None
 ) -> QuantityResult:
     estimate, low, high = _share(k, n)
     return QuantityResult(
-        estimate,
-        low,
-        high,
-        n,
-        _share_statement(k, n, who, what),
-        "share",
-        higher_is_better,
-        counted=counted,
+        estimate, low, high, n, _share_statement(k, n, who, what), higher_is_better
     )
 
 
@@ -491,7 +506,6 @@ def _early_change_share(
         result.ci_high,
         n,
         prefix + result.statement,
-        "share",
         True,
     )
 
@@ -537,7 +551,6 @@ def _km_point(
             np.nan,
             0,
             f"{label}: no {group} in the curve",
-            "share",
             higher_is_better,
         )
     if not point.estimated:
@@ -547,7 +560,6 @@ def _km_point(
             np.nan,
             point.n,
             f"{label}: not estimated from {_count(point.n, group)}",
-            "share",
             higher_is_better,
             not_estimated=(
                 f"the longest follow-up after {origin} is {_days(point.last_time)}, short of "
@@ -558,7 +570,7 @@ def _km_point(
         f"{label}: {_pct(estimate)} ({_interval(low, high, 'share')}), from "
         f"{_count(point.n, group)} ({instrument}; {point.events} {events_word} by then)"
     )
-    return QuantityResult(estimate, low, high, point.n, statement, "share", higher_is_better)
+    return QuantityResult(estimate, low, high, point.n, statement, higher_is_better)
 
 
 def _event_probability(
@@ -662,42 +674,57 @@ def _first_dose_mg_per_kg(
         f"were within {_plain(low_mg)}–{_plain(high_mg)} mg "
         f"(0.23 mg/lb = {0.23 / _KG_PER_LB:.3f} mg/kg)"
     )
-    return QuantityResult(
-        result.median, result.ci_low, result.ci_high, result.n, statement, "mg/kg", None
-    )
+    return QuantityResult(result.median, result.ci_low, result.ci_high, result.n, statement, None)
 
 
 def _monitoring_share(
     ctx: _Context, min_n: int, *, minutes: float, instrument: str, population: str
 ) -> QuantityResult:
-    """Share of sessions with ``monitoring_minutes >= minutes``; n = sessions.
+    """Share of sessions with ``monitoring_minutes >= minutes``; n = patients.
 
-    Sessions without a recorded time are left out (and counted in the note). The Wilson
-    interval treats sessions as independent, which they are not within a patient: read
-    it as descriptive.
+    Sessions without a recorded time are left out (and counted in the note). ``n`` is the
+    number of patients contributing sessions with a recorded time, and ``min_n`` applies
+    to them; the note gives the number of sessions. Sessions of one patient are not
+    independent, so the interval is :func:`katoutcomes.cohort.clustered_share`'s: the
+    ratio estimator ``K / M`` with a patient-level (cluster-robust) variance
+    ``G / (G - 1) * sum_i (k_i - p m_i)^2 / M^2`` and a Wilson interval on the effective
+    sample size ``M / deff``.
     """
     treatments = ctx.require_treatments("monitoring_minutes")
     if treatments["monitoring_minutes"].notna().sum() == 0:
         raise NotMeasurableError("no treatment row has a monitoring_minutes value.")
     ids, who = ctx.treated_patients(instrument, population)
     rows = _patient_doses(treatments, ids)
-    recorded = rows["monitoring_minutes"].dropna().to_numpy(dtype=np.float64)
-    k = int((recorded >= minutes).sum())
-    n = int(recorded.size)
-    patients = rows.loc[rows["monitoring_minutes"].notna(), "patient_id"].nunique()
-    blank = len(rows) - n
-    what = (
-        f"were monitored for at least {_plain(minutes)} minutes (sessions of "
-        f"{_count(patients, who)}; {_count(blank, 'sessions')} without a recorded time are "
-        "left out)"
+    times = rows["monitoring_minutes"].to_numpy(dtype=np.float64, na_value=np.nan)
+    recorded = ~np.isnan(times)
+    share = clustered_share(
+        times[recorded] >= minutes, rows["patient_id"].to_numpy()[recorded], alpha=_ALPHA
     )
-    return _share_result(
-        k,
-        n,
-        "sessions with a recorded monitoring time",
-        what,
-        higher_is_better=True,
-        counted="sessions",
+    blank = len(rows) - share.n_units
+    left_out = f"{_count(blank, 'sessions')} without a recorded time are left out"
+    if share.n_units == 0:
+        statement = f"no session of {who} has a recorded monitoring time ({left_out})"
+    else:
+        statement = (
+            f"{_pct(share.estimate)} ({_interval(share.ci_low, share.ci_high, 'share')}) of "
+            f"{_count(share.n_units, 'sessions')} with a recorded monitoring time, from "
+            f"{_count(share.n_clusters, who)}, were monitored for at least "
+            f"{_plain(minutes)} minutes ({left_out}); {_clustered_share_words(share)}"
+        )
+    return QuantityResult(
+        share.estimate, share.ci_low, share.ci_high, share.n_clusters, statement, True
+    )
+
+
+def _clustered_share_words(share: ClusteredShare) -> str:
+    """How the interval of a share of sessions was computed, for the note."""
+    if share.n_clusters < 2:
+        return "no interval can allow for clustering with fewer than 2 patients"
+    return (
+        "the interval counts patients, not sessions, as independent: a patient-level "
+        f"(cluster-robust) standard error of {_pct(share.std_err)} and a design effect of "
+        f"{share.design_effect:.2f}, giving a Wilson interval on an effective "
+        f"{share.effective_n:,.0f} sessions"
     )
 
 
@@ -814,7 +841,7 @@ def _response_difference(
             f"{instrument} {outcome} among {who}: {part(yes, 'yes')} vs {part(no, 'no')}; "
             f"no difference can be estimated{left_out}"
         )
-        return QuantityResult(np.nan, np.nan, np.nan, n, statement, "difference", True)
+        return QuantityResult(np.nan, np.nan, np.nan, n, statement, True)
     estimate, low, high = float(yes["diff"]), float(yes["diff_ci_low"]), float(yes["diff_ci_high"])
     statement = (
         f"{_pct(float(yes['estimate']))} of {int(yes['n']):,} {who} "
@@ -824,7 +851,7 @@ def _response_difference(
         f"{_points(estimate)} percentage points ({_interval(low, high, 'difference')})"
         f"{left_out}"
     )
-    return QuantityResult(estimate, low, high, n, statement, "difference", True)
+    return QuantityResult(estimate, low, high, n, statement, True)
 
 
 def _subgroup_rate(
@@ -854,10 +881,15 @@ def _subgroup_rate(
 def _median_session_cost(
     ctx: _Context, min_n: int, *, instrument: str, population: str, low: float, high: float
 ) -> QuantityResult:
-    """Median ``cost_usd`` per session (order-statistic interval); n = sessions.
+    """Median ``cost_usd`` per session with a patient-level bootstrap interval; n = patients.
 
-    The note adds the share of sessions costing ``low``-``high`` and the cost per
-    responder: the recorded cost of the population's sessions divided by the number of
+    ``n`` is the number of patients contributing sessions with a recorded cost, and
+    ``min_n`` applies to them; the note gives the number of sessions. Sessions of one
+    patient are not independent, so the interval is the percentile interval of
+    :func:`katoutcomes.cohort.cluster_bootstrap_median`: patients resampled with
+    replacement (2000 resamples, fixed seed), each with all their sessions. The note adds
+    the share of sessions costing ``low``-``high`` and the cost per responder: the
+    recorded cost of the population's sessions divided by the number of
     intention-to-treat responders on ``instrument``.
     """
     treatments = ctx.require_treatments("cost_usd")
@@ -865,8 +897,10 @@ def _median_session_cost(
         raise NotMeasurableError("no treatment row has a cost_usd value.")
     ids, who = ctx.treated_patients(instrument, population)
     rows = _patient_doses(treatments, ids)
-    costs = rows["cost_usd"].dropna().to_numpy(dtype=np.float64)
-    result = median_ci(costs, alpha=_ALPHA)
+    all_costs = rows["cost_usd"].to_numpy(dtype=np.float64, na_value=np.nan)
+    recorded = ~np.isnan(all_costs)
+    costs = all_costs[recorded]
+    result = cluster_bootstrap_median(costs, rows["patient_id"].to_numpy()[recorded], alpha=_ALPHA)
     blank = len(rows) - costs.size
     in_range = int(((costs >= low) & (costs <= high)).sum())
     responders = int(ctx.members(instrument)["response"].astype("boolean").fillna(False).sum())
@@ -878,23 +912,25 @@ def _median_session_cost(
         )
     else:
         per_responder = "no responders, so no cost per responder"
+    if result.n_clusters < 2:
+        method = "no interval can allow for clustering with fewer than 2 patients"
+    else:
+        method = (
+            "the interval counts patients, not sessions, as independent: a bootstrap "
+            f"resampling patients with all their sessions ({result.replicates:,} resamples, "
+            f"seed {result.seed})"
+        )
     statement = (
         f"median cost per session ${result.median:,.0f} "
         f"({_interval(result.ci_low, result.ci_high, 'usd')}) over "
-        f"{_count(int(costs.size), 'sessions')} of {who} with a recorded cost "
-        f"({_count(blank, 'sessions')} without one); "
+        f"{_count(int(costs.size), 'sessions')} with a recorded cost, from "
+        f"{_count(result.n_clusters, who)} ({_count(blank, 'sessions')} without one); "
+        f"{method}; "
         f"{_pct(in_range / costs.size) if costs.size else '0%'} cost ${low:,.0f}–${high:,.0f}; "
         f"{per_responder}"
     )
     return QuantityResult(
-        result.median,
-        result.ci_low,
-        result.ci_high,
-        result.n,
-        statement,
-        "usd",
-        None,
-        counted="sessions",
+        result.median, result.ci_low, result.ci_high, result.n_clusters, statement, None
     )
 
 
@@ -912,6 +948,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
             {"instrument": PHQ9.name, "population": "itt"},
             {"instrument": _INSTRUMENT_CHOICES, "population": _RATE_POPULATIONS},
             "Share of eligible patients who responded at endpoint (ITT by default).",
+            unit="share",
         ),
         "outcome_rate": QuantitySpec(
             _outcome_rate,
@@ -923,6 +960,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
                 "population": _RATE_POPULATIONS,
             },
             "Share of eligible patients achieving an outcome (response, remission, ...).",
+            unit="share",
         ),
         "early_change_share": QuantitySpec(
             _early_change_share,
@@ -931,6 +969,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
             {"instrument": _INSTRUMENT_CHOICES},
             "Share of ITT patients assessed in (0, window] days with a fall >= threshold then; "
             "widened to fallback_window when fewer than min_n were assessed.",
+            unit="share",
         ),
         "event_probability": QuantitySpec(
             _event_probability,
@@ -938,6 +977,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
             {"event": "relapse", "instrument": PHQ9.name, "time": 84.0},
             {"event": tuple(EVENTS), "instrument": _INSTRUMENT_CHOICES},
             "Kaplan–Meier probability of the event by `time` days (1 - S(time)).",
+            unit="share",
         ),
         "event_free_probability": QuantitySpec(
             _event_free_probability,
@@ -945,6 +985,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
             {"event": "relapse", "instrument": PHQ9.name, "time": 182.0},
             {"event": tuple(EVENTS), "instrument": _INSTRUMENT_CHOICES},
             "Kaplan–Meier probability of no event by `time` days (S(time)).",
+            unit="share",
         ),
         "nth_dose_within": QuantitySpec(
             _nth_dose_within,
@@ -952,6 +993,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
             {"doses": 6, "days": 21.0, "instrument": PHQ9.name, "population": "itt"},
             {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
             "Share of treated patients whose dose number `doses` came within `days` of the first.",
+            unit="share",
         ),
         "adverse_event_share": QuantitySpec(
             _adverse_event_share,
@@ -959,6 +1001,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
             {"instrument": PHQ9.name, "population": "itt"},
             {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
             "Share of treated patients with any recorded adverse event.",
+            unit="share",
         ),
         "first_dose_mg_per_kg": QuantitySpec(
             _first_dose_mg_per_kg,
@@ -966,13 +1009,16 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
             {"instrument": PHQ9.name, "population": "itt", "low_mg": 50.0, "high_mg": 100.0},
             {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
             "Median first dose in mg/kg; the note gives the share of doses in low_mg-high_mg.",
+            unit="mg/kg",
         ),
         "monitoring_share": QuantitySpec(
             _monitoring_share,
             "share",
             {"minutes": 120.0, "instrument": PHQ9.name, "population": "itt"},
             {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
-            "Share of sessions (with a recorded time) monitored for at least `minutes`.",
+            "Share of sessions (with a recorded time) monitored for at least `minutes`; "
+            "n = patients, interval clustered by patient.",
+            unit="share",
         ),
         "treatment_resistance_share": QuantitySpec(
             _treatment_resistance_share,
@@ -985,6 +1031,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
             },
             {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
             "Share of patients with a diagnosis who have >= min_failures prior failures.",
+            unit="share",
         ),
         "response_difference": QuantitySpec(
             _response_difference,
@@ -1002,6 +1049,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
                 "population": _RATE_POPULATIONS,
             },
             "Difference in an outcome rate, 'yes' minus 'no' level of a two-level attribute.",
+            unit="difference",
         ),
         "subgroup_rate": QuantitySpec(
             _subgroup_rate,
@@ -1026,14 +1074,16 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
                 ),
             },
             "Outcome rate within one level of a patient attribute (see cohort.subgroup_rates).",
+            unit="share",
         ),
         "median_session_cost": QuantitySpec(
             _median_session_cost,
             "value",
             {"instrument": PHQ9.name, "population": "itt", "low": 400.0, "high": 800.0},
             {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
-            "Median cost per session (USD); the note gives the share in low-high and the "
-            "cost per responder.",
+            "Median cost per session (USD), patient-level bootstrap interval, n = patients; "
+            "the note gives the share in low-high and the cost per responder.",
+            unit="usd",
         ),
     }
 )
@@ -1045,7 +1095,8 @@ def describe_quantities() -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``quantity, kind, params, summary``; ``params`` reads
+        Columns ``quantity, kind, unit, params, summary``; ``unit`` is the unit of the
+        estimate and of a claimed value (:attr:`QuantitySpec.unit`); ``params`` reads
         ``name=default`` (choices in brackets).
 
     Examples
@@ -1065,11 +1116,12 @@ def describe_quantities() -> pd.DataFrame:
             {
                 "quantity": name,
                 "kind": spec.kind,
+                "unit": spec.unit,
                 "params": ", ".join(params),
                 "summary": spec.summary,
             }
         )
-    return pd.DataFrame(rows, columns=["quantity", "kind", "params", "summary"])
+    return pd.DataFrame(rows, columns=["quantity", "kind", "unit", "params", "summary"])
 
 
 # --------------------------------------------------------------------------------------
@@ -1084,6 +1136,27 @@ def _default_claims_text() -> tuple[str, str]:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_claimed(prefix: str, quantity: str, claimed: float, problems: list[str]) -> None:
+    """A claimed share or probability must be a fraction; a difference of shares too."""
+    kind = QUANTITIES[quantity].kind
+    if kind not in _CLAIMED_RANGE:
+        return
+    low, high = _CLAIMED_RANGE[kind]
+    if low <= claimed <= high:
+        return
+    what = "a difference of shares" if kind == "difference" else f"a {kind}"
+    # A percentage typed as a number (claimed = 50 for 50%) is the usual slip.
+    hint = (
+        f"for {_plain(claimed)}% write claimed = {claimed / 100:.2f}"
+        if low <= claimed / 100 <= high
+        else "50% is claimed = 0.50"
+    )
+    problems.append(
+        f"{prefix}claimed = {_plain(claimed)} is out of range: quantity {quantity} is "
+        f"{what}, written as a fraction between {_plain(low)} and {_plain(high)}; {hint}."
+    )
 
 
 def _check_params(where: str, quantity: str, given: Any, problems: list[str]) -> dict[str, Any]:
@@ -1190,6 +1263,8 @@ def _parse_claims(data: Mapping[str, Any], source: str) -> tuple[Claim, ...]:
         if claimed is not None and not (_is_number(claimed) and math.isfinite(claimed)):
             problems.append(f"{where}: claimed must be a number, got {claimed!r}.")
             claimed = None
+        if claimed is not None and quantity in QUANTITIES:
+            _check_claimed(f"{where}: ", quantity, float(claimed), problems)
         if rule in _RULES_NEEDING_CLAIMED and "claimed" not in entry:
             problems.append(f"{where}: rule {rule} needs a claimed value (e.g. claimed = 0.5).")
         if (
@@ -1250,7 +1325,8 @@ def load_claims(path: str | Path | None = None) -> tuple[Claim, ...]:
     ClaimsFileError
         The file cannot be read, is not TOML, or has invalid claims: unknown quantity,
         rule, key or parameter, a missing required key, a rule without the claimed value
-        it needs, or duplicate ids. Every problem is listed in one message.
+        it needs, a claimed share or probability outside [0, 1] (or a difference outside
+        [-1, 1]), or duplicate ids. Every problem is listed in one message.
 
     Examples
     --------
@@ -1285,6 +1361,8 @@ def _resolve(claim: Claim) -> Claim:
         problems.append(f"unknown rule {claim.rule!r}; use one of {', '.join(RULES)}.")
     if claim.rule in _RULES_NEEDING_CLAIMED and claim.claimed is None:
         problems.append(f"rule {claim.rule} needs a claimed value.")
+    if claim.claimed is not None and claim.quantity in QUANTITIES:
+        _check_claimed("", claim.quantity, float(claim.claimed), problems)
     params: dict[str, Any] = {}
     if not problems:
         params = _check_params(f"claim {claim.id}", claim.quantity, claim.params, problems)
@@ -1311,24 +1389,23 @@ def _direction(higher: bool, higher_is_better: bool | None) -> str:
     )
 
 
-def _decide(claim: Claim, result: QuantityResult, min_n: int) -> tuple[Verdict, str]:
+def _decide(claim: Claim, result: QuantityResult, min_n: int, unit: Unit) -> tuple[Verdict, str]:
     statement = result.statement[:1].upper() + result.statement[1:]
     if result.not_estimated:
         return "inconclusive", f"{statement}: {result.not_estimated}."
     if result.n < min_n:
         return "inconclusive", (
-            f"{statement}; fewer {result.counted} than the minimum of {min_n} needed for a verdict."
+            f"{statement}; fewer patients than the minimum of {min_n} needed for a verdict."
         )
     if claim.rule == "descriptive":
         if claim.claimed is not None:
             return "descriptive", (
-                f"{statement}; claimed {_value(claim.claimed, result.unit)} (no decision rule)."
+                f"{statement}; claimed {_value(claim.claimed, unit)} (no decision rule)."
             )
         return "descriptive", f"{statement}."
     low, high = result.ci_low, result.ci_high
     if math.isnan(low) or math.isnan(high):
         return "inconclusive", f"{statement}; no interval could be computed."
-    unit = result.unit
     target = 0.0 if claim.claimed is None else claim.claimed
     said = _value(target, unit)
     if claim.rule == "two_sided":
@@ -1411,8 +1488,9 @@ def evaluate_claims(
         (float, NaN where undefined), ``n`` (nullable Int64; NA when not measurable),
         ``claimed`` (float, NaN when absent), ``verdict`` (one of :data:`VERDICTS`) and
         ``note`` (the result and the reason for the verdict in plain words), then
-        ``unit`` (``share``, ``difference``, ``mg/kg`` or ``usd``; empty when not
-        measurable) so that displays can format the estimate.
+        ``unit`` (``share``, ``difference``, ``mg/kg`` or ``usd``: the quantity's fixed
+        :attr:`QuantitySpec.unit`, filled for every row, ``not_measurable`` ones too) so
+        that displays can format the estimate and the claimed value.
 
     Raises
     ------
@@ -1455,7 +1533,7 @@ def evaluate_claims(
             result = spec.function(ctx, min_n, **claim.params)
         except NotMeasurableError as exc:
             row |= {
-                "unit": "",
+                "unit": spec.unit,
                 "estimate": np.nan,
                 "ci_low": np.nan,
                 "ci_high": np.nan,
@@ -1464,9 +1542,9 @@ def evaluate_claims(
                 "note": f"Not measurable: {str(exc)[:1].lower()}{str(exc)[1:]}",
             }
         else:
-            verdict, note = _decide(claim, result, min_n)
+            verdict, note = _decide(claim, result, min_n, spec.unit)
             row |= {
-                "unit": result.unit,
+                "unit": spec.unit,
                 "estimate": result.estimate,
                 "ci_low": result.ci_low,
                 "ci_high": result.ci_high,

@@ -15,26 +15,32 @@ All cohort statistics use *eligible* patients (baseline at or above caseness, DE
   one dose; every eligible patient when the dataset has no treatments table (then
   ``n_doses`` is NA for everyone and dosing is unknown). A patient with no endpoint counts
   as not achieving the outcome.
-- ``"completers"``: intention-to-treat patients with an endpoint (a valid assessment with
-  ``0 < t <= acute_days``). Completers are a subset of the intention-to-treat population:
-  an eligible patient who never had a dose is not a completer of treatment, even with a
-  later questionnaire.
+- ``"completers"``: eligible patients with an endpoint (a valid assessment with
+  ``0 < t <= acute_days``), whatever their doses (DESIGN 5). An eligible patient with an
+  endpoint but no recorded dose is a completer without being in the intention-to-treat
+  population, so completers are not always a subset of it.
 
 Intervals
 ---------
 Wilson for shares, Newcombe (hybrid score) for differences of shares, log-scale Greenwood
 intervals for Kaplan–Meier survival probabilities; see :mod:`katoutcomes.stats` for the
 formulas and references.
+
+Statistics over sessions (doses) treat the patient as the unit: sessions of one patient are
+not independent. :func:`clustered_share` gives a share of sessions with a patient-level
+(cluster-robust) standard error, :func:`cluster_bootstrap_median` a median over sessions
+with a patient-level bootstrap interval.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from scipy import stats as sps
 
 from katoutcomes.errors import KatoutcomesError
@@ -45,6 +51,8 @@ if TYPE_CHECKING:
     from katoutcomes.dataset import Dataset
 
 __all__ = [
+    "BOOTSTRAP_REPLICATES",
+    "BOOTSTRAP_SEED",
     "EVENTS",
     "POPULATIONS",
     "PSYCHOTHERAPY_MIN_SHARE",
@@ -52,9 +60,13 @@ __all__ = [
     "SUBGROUPS",
     "TRD_MIN_FAILURES",
     "UNKNOWN_LEVEL",
+    "ClusteredMedian",
+    "ClusteredShare",
     "MedianCI",
     "NotMeasurableError",
     "SurvivalPoint",
+    "cluster_bootstrap_median",
+    "clustered_share",
     "in_population",
     "median_ci",
     "outcome_rates",
@@ -117,6 +129,13 @@ _PATIENT_COLUMNS: Final = {
 #: Level of a patient whose attribute is not recorded.
 UNKNOWN_LEVEL: Final = "unknown"
 
+#: Resamples of :func:`cluster_bootstrap_median`; Efron & Tibshirani (1993) advise at
+#: least 1000 for the limits of a percentile interval.
+BOOTSTRAP_REPLICATES: Final = 2000
+
+#: Fixed seed of the bootstrap, so that a scorecard is reproducible.
+BOOTSTRAP_SEED: Final = 20240601
+
 _RATE_COLUMNS: Final = (
     "instrument",
     "outcome",
@@ -171,24 +190,31 @@ def in_population(outcomes: pd.DataFrame, population: str = "itt") -> pd.Series:
     pandas.Series of bool
         Aligned with ``outcomes``, named after the population.
 
+    Notes
+    -----
+    ``eligible`` = eligible; ``itt`` = eligible and (``n_doses >= 1`` or ``n_doses`` NA,
+    i.e. no treatments table); ``completers`` = eligible and ``completer`` (an endpoint),
+    regardless of doses (DESIGN 5: "eligible with an endpoint").
+
     Examples
     --------
     >>> frame = pd.DataFrame({"eligible": pd.array([True, True, False, None], "boolean"),
-    ...                       "completer": pd.array([True, False, True, None], "boolean"),
+    ...                       "completer": pd.array([True, True, True, None], "boolean"),
     ...                       "n_doses": pd.array([3, 0, 2, 1], "Int64")})
     >>> in_population(frame, "itt").tolist()
     [True, False, False, False]
+    >>> in_population(frame, "completers").tolist()
+    [True, True, False, False]
     """
     if population not in POPULATIONS:
         raise ValueError(f"Unknown population {population!r}; use one of {', '.join(POPULATIONS)}.")
-    eligible = outcomes["eligible"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    mask = eligible
-    if population in ("itt", "completers"):
+    mask = outcomes["eligible"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    if population == "itt":
         doses = outcomes["n_doses"].to_numpy(dtype=np.float64, na_value=np.nan)
         # n_doses is NA for everyone exactly when there is no treatments table.
         started = np.isnan(doses) | (doses >= 1)
         mask = mask & started
-    if population == "completers":
+    elif population == "completers":
         mask = mask & outcomes["completer"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     return pd.Series(mask, index=outcomes.index, name=population)
 
@@ -235,7 +261,8 @@ def outcome_rates(
     -----
     Intention to treat: ``n`` = eligible patients with at least one dose (all eligible
     patients without a treatments table); a patient without an endpoint counts as not
-    achieving the outcome. Completers: ``n`` = those of them with an endpoint.
+    achieving the outcome. Completers: ``n`` = eligible patients with an endpoint, whether
+    or not a dose is recorded.
     Intention to treat is the primary analysis (DESIGN 5). Wilson interval::
 
         (k + z^2/2) / (n + z^2)  -/+  z sqrt(n) / (n + z^2) * sqrt(p (1 - p) + z^2 / (4n))
@@ -345,6 +372,249 @@ def median_ci(values: ArrayLike, alpha: float = 0.05) -> MedianCI:
     if rank < 1:
         return MedianCI(float(np.median(x)), np.nan, np.nan, n)
     return MedianCI(float(np.median(x)), float(x[rank - 1]), float(x[n - rank]), n)
+
+
+# --------------------------------------------------------------------------------------
+# Statistics over sessions, clustered by patient
+# --------------------------------------------------------------------------------------
+
+
+def _cluster_codes(clusters: ArrayLike, length: int) -> tuple[NDArray[np.intp], int]:
+    """Cluster labels as codes ``0..G-1`` in sorted label order, and ``G``."""
+    labels = pd.Series(np.asarray(clusters, dtype=object).ravel())
+    if len(labels) != length:
+        raise ValueError(
+            f"`clusters` has {len(labels)} labels for {length} values; give one cluster "
+            "label (patient id) per value."
+        )
+    # Sorted labels: the result does not depend on the order of the rows.
+    codes, uniques = pd.factorize(labels, sort=True)
+    if (codes < 0).any():
+        raise ValueError("`clusters` has missing labels; every value needs its patient id.")
+    return codes.astype(np.intp), len(uniques)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusteredShare:
+    """A share of sessions when sessions are clustered in patients.
+
+    Attributes
+    ----------
+    estimate : ``K / M``, sessions with the event over all sessions (NaN when ``M = 0``).
+    ci_low, ci_high : Wilson limits with the effective sample size; NaN with fewer than
+        two patients (no between-patient variance).
+    std_err : cluster-robust (sandwich) standard error of ``estimate``.
+    design_effect : ``std_err^2 / (p (1 - p) / M)``, at least 1; 1 when ``p`` is 0 or 1.
+    effective_n : ``M / design_effect``, the number of independent sessions worth as much.
+    k : sessions with the event (``K``).
+    n_units : sessions (``M``).
+    n_clusters : patients with at least one session (``G``).
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    std_err: float
+    design_effect: float
+    effective_n: float
+    k: int
+    n_units: int
+    n_clusters: int
+
+
+def clustered_share(
+    events: ArrayLike, clusters: ArrayLike, *, alpha: float = 0.05
+) -> ClusteredShare:
+    """Share of sessions with an event, with an interval that respects patients.
+
+    Parameters
+    ----------
+    events : array-like of bool
+        One value per session: whether it had the event. Leave out sessions where it is
+        not recorded.
+    clusters : array-like
+        The patient of each session (same length).
+    alpha : float, default 0.05
+        1 - confidence level.
+
+    Returns
+    -------
+    ClusteredShare
+        Estimate, interval, standard error, design effect and counts.
+
+    Notes
+    -----
+    Ratio estimator over ``G`` patients with ``m_i`` sessions of which ``k_i`` had the
+    event, ``M = sum m_i``, ``K = sum k_i``::
+
+        p = K / M
+        V = G / (G - 1) * sum_i (k_i - p m_i)^2 / M^2        (cluster-robust variance)
+
+    ``V`` is the linearisation variance of a ratio estimator (Cochran 1977, chapter 6)
+    and equals the cluster-robust sandwich variance of the mean of the 0/1 session values
+    with the ``G / (G - 1)`` small-sample factor (Stata ``regress y, vce(cluster id)``;
+    statsmodels ``OLS(...).fit(cov_type="cluster")``). The interval is Wilson's with
+    ``n`` replaced by the effective sample size ``n_eff = M / deff``, where
+    ``deff = V / (p (1 - p) / M)`` (Kish's design effect), so it stays within [0, 1]
+    (Dean & Pagano 2015). As Korn & Graubard (1998) do, ``n_eff`` is never more than
+    ``M`` (``deff >= 1``), and ``deff = 1`` when ``p`` is 0 or 1, where it cannot be
+    estimated::
+
+        (p + z^2 / (2 n_eff)) / (1 + z^2 / n_eff)
+            -/+ z / (1 + z^2 / n_eff) * sqrt(p (1 - p) / n_eff + z^2 / (4 n_eff^2))
+
+    References
+    ----------
+    Cochran WG. Sampling Techniques, 3rd ed. Wiley 1977, chapter 6. Liang KY, Zeger SL.
+    Biometrika 1986;73:13-22. Kish L. Survey Sampling. Wiley 1965. Korn EL, Graubard BI.
+    Survey Methodology 1998;24:193-201. Dean N, Pagano M. J Surv Stat Methodol
+    2015;3:484-503.
+
+    Examples
+    --------
+    >>> result = clustered_share([1, 1, 1, 1, 1, 1, 0, 0, 0, 0], list("AAAABBBBCC"))
+    >>> round(result.estimate, 2), round(result.std_err, 4), round(result.design_effect, 2)
+    (0.6, 0.2498, 2.6)
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"`alpha` must be between 0 and 1 (0.05 for 95%); got {alpha}.")
+    flags = np.asarray(events, dtype=bool).ravel()
+    codes, n_clusters = _cluster_codes(clusters, flags.size)
+    m = np.bincount(codes, minlength=n_clusters).astype(np.float64)
+    k = np.bincount(codes, weights=flags.astype(np.float64), minlength=n_clusters)
+    total, hits = float(m.sum()), int(flags.sum())
+    if total == 0:
+        return ClusteredShare(np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, 0, 0, 0)
+    p = hits / total
+    if n_clusters < 2:
+        return ClusteredShare(
+            p, np.nan, np.nan, np.nan, np.nan, np.nan, hits, int(total), n_clusters
+        )
+    variance = n_clusters / (n_clusters - 1) * float(np.sum((k - p * m) ** 2)) / total**2
+    binomial = p * (1.0 - p) / total
+    deff = 1.0 if binomial == 0.0 else max(1.0, variance / binomial)
+    n_eff = total / deff
+    z = float(sps.norm.ppf(1.0 - alpha / 2.0))
+    shrink = 1.0 + z * z / n_eff
+    centre = (p + z * z / (2.0 * n_eff)) / shrink
+    half = z / shrink * math.sqrt(p * (1.0 - p) / n_eff + z * z / (4.0 * n_eff**2))
+    # As for the binomial Wilson interval, the limit is exactly 0 or 1 at p = 0 or 1.
+    low = 0.0 if hits == 0 else min(max(centre - half, 0.0), 1.0)
+    high = 1.0 if hits == total else min(max(centre + half, 0.0), 1.0)
+    return ClusteredShare(
+        p, low, high, math.sqrt(variance), deff, n_eff, hits, int(total), n_clusters
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ClusteredMedian:
+    """A median over sessions with a patient-level (cluster) bootstrap interval.
+
+    Attributes
+    ----------
+    median : the median of all sessions' values.
+    ci_low, ci_high : percentile interval of the medians of ``replicates`` resamples of
+        patients; NaN with fewer than two patients.
+    n_units : sessions with a value.
+    n_clusters : patients with at least one such session.
+    replicates, seed : the bootstrap resamples drawn and the random seed (fixed, so the
+        interval is reproducible).
+    """
+
+    median: float
+    ci_low: float
+    ci_high: float
+    n_units: int
+    n_clusters: int
+    replicates: int
+    seed: int
+
+
+def cluster_bootstrap_median(
+    values: ArrayLike,
+    clusters: ArrayLike,
+    *,
+    alpha: float = 0.05,
+    replicates: int = BOOTSTRAP_REPLICATES,
+    seed: int = BOOTSTRAP_SEED,
+) -> ClusteredMedian:
+    """Median over sessions with a percentile interval from resampling patients.
+
+    Parameters
+    ----------
+    values : array-like of float
+        One value per session; missing values are dropped.
+    clusters : array-like
+        The patient of each session (same length).
+    alpha : float, default 0.05
+        1 - confidence level.
+    replicates : int, default 2000
+        Bootstrap resamples.
+    seed : int, default 20240601
+        Seed of :func:`numpy.random.default_rng`; the same data give the same interval.
+
+    Returns
+    -------
+    ClusteredMedian
+        Median, interval and counts.
+
+    Notes
+    -----
+    Each resample draws ``G`` patients with replacement out of the ``G`` with a value and
+    takes every session of each drawn patient (as often as the patient is drawn); its
+    median is the ordinary median of those sessions. The interval is the ``alpha / 2``
+    and ``1 - alpha / 2`` quantiles of the resampled medians (percentile method).
+    Resampling whole patients keeps the dependence between a patient's sessions, which
+    an order-statistic interval over sessions would ignore (Davison & Hinkley 1997,
+    section 3.8; Field & Welsh 2007). Patients are taken in sorted id order, so the row
+    order does not change the result.
+
+    References
+    ----------
+    Efron B, Tibshirani RJ. An Introduction to the Bootstrap. Chapman & Hall 1993,
+    chapter 13. Davison AC, Hinkley DV. Bootstrap Methods and their Application.
+    Cambridge University Press 1997, section 3.8. Field CA, Welsh AH. J R Stat Soc B
+    2007;69:369-390.
+
+    Examples
+    --------
+    >>> result = cluster_bootstrap_median([100, 100, 200, 200, 300, 300], list("AABBCC"))
+    >>> result.median, result.ci_low, result.ci_high
+    (200.0, 100.0, 300.0)
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"`alpha` must be between 0 and 1 (0.05 for 95%); got {alpha}.")
+    if replicates < 1:
+        raise ValueError(f"`replicates` must be at least 1; got {replicates}.")
+    x = np.asarray(values, dtype=np.float64).ravel()
+    codes, _ = _cluster_codes(clusters, x.size)
+    keep = ~np.isnan(x)
+    x, codes = x[keep], codes[keep]
+    # Renumber so that patients without any value are not drawn.
+    present, codes = np.unique(codes, return_inverse=True)
+    n_clusters = int(present.size)
+    if x.size == 0:
+        return ClusteredMedian(np.nan, np.nan, np.nan, 0, 0, replicates, seed)
+    median = float(np.median(x))
+    if n_clusters < 2:
+        return ClusteredMedian(median, np.nan, np.nan, int(x.size), 1, replicates, seed)
+    order = np.argsort(x, kind="stable")
+    sorted_x, sorted_codes = x[order], codes[order]
+    rng = np.random.default_rng(seed)
+    medians = np.empty(replicates)
+    for b in range(replicates):
+        # A resample's sessions are the sorted values, each weighted by how often its
+        # patient was drawn; the median is read from the cumulative weights.
+        drawn = np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)
+        cumulative = np.cumsum(drawn[sorted_codes])
+        size = int(cumulative[-1])
+        lower = np.searchsorted(cumulative, (size - 1) // 2, side="right")
+        upper = np.searchsorted(cumulative, size // 2, side="right")
+        medians[b] = (sorted_x[lower] + sorted_x[upper]) / 2.0
+    low, high = np.quantile(medians, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return ClusteredMedian(
+        median, float(low), float(high), int(x.size), n_clusters, replicates, seed
+    )
 
 
 # --------------------------------------------------------------------------------------
