@@ -24,6 +24,7 @@ __all__ = ["PROBLEM_COLUMNS", "Parsed", "map_distinct", "parse_table", "problems
 
 PROBLEM_COLUMNS: Final = ["line", "field", "reason", "value"]
 _ISO_DATE_LENGTH: Final = 10
+_ISO_SECONDS_LENGTH: Final = 19
 #: strptime directives that carry a time of day (a format without any is date-only).
 _TIME_DIRECTIVES: Final = ("%H", "%I", "%M", "%S", "%T", "%X", "%R", "%c", "%p", "%f")
 #: A trailing UTC offset or Z on an ISO 8601 datetime.
@@ -275,7 +276,11 @@ def _parse_datetime(
         # A UTC offset is dropped and the wall-clock time kept as written, the same reading
         # as a time without an offset: clinic times are local, and mixing converted and
         # unconverted times would move assessments across doses.
-        local = text.str.replace(_UTC_OFFSET, r"\1", regex=True)
+        # Only values longer than YYYY-MM-DDTHH:MM:SS, or ending in Z, can carry one.
+        maybe = (text.str.len() > _ISO_SECONDS_LENGTH) | text.str.endswith("Z")
+        local = text.copy()
+        if maybe.any():
+            local[maybe] = text[maybe].str.replace(_UTC_OFFSET, r"\1", regex=True)
         parsed = _cast_present(local, missing, pa.timestamp("us"))
         # ISO dates without a time are exactly 10 characters (YYYY-MM-DD).
         date_only = values.str.len() == _ISO_DATE_LENGTH
