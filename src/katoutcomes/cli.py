@@ -140,6 +140,15 @@ def _parser() -> argparse.ArgumentParser:
         "for CSV, into the file's metadata for Parquet)",
     )
 
+    dashboard = sub.add_parser(
+        "dashboard",
+        help="open the dashboard (demo cohort when no data is given)",
+        description="Start the Streamlit dashboard on 127.0.0.1 (no usage statistics).",
+    )
+    dashboard.add_argument("path", nargs="?", help="dataset folder or file (optional)")
+    dashboard.add_argument("--db", metavar="FILE", help="DuckDB store written by ingest")
+    dashboard.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+
     claims = sub.add_parser(
         "claims",
         help="score clinic claims against the data",
@@ -378,6 +387,46 @@ def _run_claims(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def app_path() -> Path:
+    """The dashboard's entry script: in the installed package, or the source checkout."""
+    packaged = Path(__file__).resolve().parent / "_app" / "app.py"
+    if packaged.is_file():
+        return packaged
+    checkout = Path(__file__).resolve().parents[2] / "app.py"
+    if checkout.is_file():
+        return checkout
+    raise KatoutcomesError("the dashboard files are missing from this installation.")
+
+
+def _run_dashboard(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    env = dict(os.environ)
+    if args.path and args.db:
+        raise KatoutcomesError("give a dataset PATH or --db FILE, not both.")
+    if args.path:
+        if not Path(args.path).exists():
+            raise KatoutcomesError(f"{args.path}: no such file or folder.")
+        env["KATOUTCOMES_DATA"] = str(Path(args.path).resolve())
+    if args.db:
+        if not Path(args.db).is_file():
+            raise KatoutcomesError(f"{args.db}: no such store.")
+        env["KATOUTCOMES_DB"] = str(Path(args.db).resolve())
+    app = app_path()
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.address=127.0.0.1",
+        f"--server.port={args.port}",
+        "--browser.gatherUsageStats=false",
+    ]
+    return subprocess.call(command, env=env, cwd=app.parent)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``katoutcomes`` console script."""
     parser = _parser()
@@ -392,6 +441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_outcomes(args)
         if args.command == "claims":
             return _run_claims(args)
+        if args.command == "dashboard":
+            return _run_dashboard(args)
         return _run_validate(args, ingest=args.command == "ingest")
     except KatoutcomesError as exc:
         sys.stderr.write(f"katoutcomes {args.command}: error: {exc}\n")
