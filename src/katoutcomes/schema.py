@@ -99,7 +99,7 @@ class TableSchema:
 
 def schema_dir() -> Path:
     """Folder holding the schema JSON files (in the wheel, or the source checkout)."""
-    packaged = resources.files("katoutcomes") / "schema"
+    packaged = resources.files("katoutcomes") / "table_schemas"
     if packaged.is_dir():
         return Path(str(packaged))
     return Path(__file__).resolve().parents[2] / "data" / "schema"
