@@ -1,0 +1,337 @@
+"""Tests for katoutcomes.report: one self-contained, offline, de-identified HTML document.
+
+Reports are built from ``Dataset.demo(patients=150)`` and read back with the standard
+library's ``html.parser``. The "small route" dataset gives exactly 5 intention-to-treat
+PHQ-9 patients the oral route, so with the default k = 11 that route must show as
+suppressed (CMS rule: counts 1-10 hidden).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from plotly.offline import get_plotlyjs
+
+from katoutcomes.claims import evaluate_claims, load_claims
+from katoutcomes.cohort import in_population
+from katoutcomes.dataset import Dataset
+from katoutcomes.outcomes import patient_outcomes
+from katoutcomes.plots import verdict_color
+from katoutcomes.report import build_report, write_report
+from katoutcomes.settings import Settings
+from katoutcomes.suppression import suppression_note
+
+#: Figures of the demo report: trajectories (2), waterfall, cumulative response, response
+#: duration, forest, adverse events, subgroups by route and by site.
+FIGURE_IDS = (
+    "fig-trajectory-phq-9",
+    "fig-trajectory-gad-7",
+    "fig-waterfall-phq-9",
+    "fig-cumulative-response",
+    "fig-response-duration",
+    "fig-forest",
+    "fig-adverse-events",
+    "fig-subgroup-route",
+    "fig-subgroup-site",
+)
+
+
+class _Tables(HTMLParser):
+    """Collects every table with an id: rows of (row class, [cell texts])."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[tuple[str, list[str]]]] = {}
+        self._table: str | None = None
+        self._row: list[str] | None = None
+        self._row_class = ""
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "table" and found.get("id"):
+            self._table = str(found["id"])
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table:
+            self._row, self._row_class = [], str(found.get("class") or "")
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+        elif tag == "br" and self._cell is not None:
+            self._cell.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._row is not None and self._cell is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._table and self._row is not None:
+            self.tables[self._table].append((self._row_class, self._row))
+            self._row = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _tables(page: str) -> dict[str, list[tuple[str, list[str]]]]:
+    parser = _Tables()
+    parser.feed(page)
+    return parser.tables
+
+
+def _row(table: list[tuple[str, list[str]]], first_cell: str) -> tuple[str, list[str]]:
+    return next(row for row in table if row[1] and row[1][0] == first_cell)
+
+
+def _small_route(dataset: Dataset, oral_patients: int = 5) -> Dataset:
+    """Routes by patient: ``oral_patients`` ITT PHQ-9 patients oral, the rest IV or IM."""
+    outcomes = patient_outcomes(dataset)
+    itt = outcomes[in_population(outcomes, "itt") & (outcomes["instrument"] == "PHQ-9")]
+    ids = sorted(itt["patient_id"].astype(str))
+    oral = set(ids[:oral_patients])
+    patient = dataset.treatments["patient_id"].astype(str)
+    rank = patient.map({pid: i for i, pid in enumerate(sorted(set(patient)))})
+    route = np.where(patient.isin(oral), "oral", np.where(rank % 2 == 0, "IV", "IM"))
+    treatments = dataset.treatments.assign(route=pd.Series(route, dtype="str"))
+    return dataclasses.replace(dataset, treatments=treatments)
+
+
+@pytest.fixture(scope="module")
+def demo() -> Dataset:
+    return Dataset.demo(patients=150)
+
+
+@pytest.fixture(scope="module")
+def page(demo: Dataset) -> str:
+    # acute_days = 28 so that the settings table is seen to echo a changed value.
+    return build_report(demo, Settings(acute_days=28))
+
+
+@pytest.fixture(scope="module")
+def small_route_page(demo: Dataset) -> str:
+    return build_report(_small_route(demo))
+
+
+# --------------------------------------------------------------------------------------
+# One self-contained, offline document
+# --------------------------------------------------------------------------------------
+
+
+def test_report_is_one_html_document(page: str):
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.count("<html") == 1 and page.rstrip().endswith("</html>")
+    assert page.count("<body") == 1
+
+
+def test_every_figure_is_present_once(page: str):
+    divs = re.findall(r'<div id="([^"]+)" class="plotly-graph-div"', page)
+    assert divs == list(FIGURE_IDS)
+
+
+def test_plotly_js_is_embedded_exactly_once(page: str):
+    bundle_start = get_plotlyjs()[:300]
+    assert page.count(bundle_start) == 1
+    assert len(re.findall(r"\* plotly\.js v\d", page)) == 1
+    # It comes before the first figure is drawn.
+    assert page.index(bundle_start) < page.index("Plotly.newPlot")
+
+
+def test_no_external_script_stylesheet_or_font(page: str):
+    assert not re.search(r"<script[^>]*\bsrc\s*=", page, re.IGNORECASE)
+    assert not re.search(r"<link\b", page, re.IGNORECASE)
+    assert not re.search(r"@import", page, re.IGNORECASE)
+    assert not re.search(r"url\(\s*['\"]?https?:", page, re.IGNORECASE)
+    assert "cdn.plot.ly/plotly" not in page
+    assert "fonts.googleapis" not in page
+    # A Content-Security-Policy forbids loading anything from the network.
+    assert "default-src &#x27;none&#x27;" in page
+
+
+def test_print_styles_are_included(page: str):
+    assert "@media print" in page
+    assert "beforeprint" in page
+
+
+def test_no_patient_id_appears_anywhere(demo: Dataset, page: str):
+    ids = set(demo.assessments["patient_id"].astype(str)) | set(
+        demo.treatments["patient_id"].astype(str)
+    )
+    assert "P00001" in ids
+    leaked = [pid for pid in ids if pid in page]
+    assert leaked == []
+
+
+def test_input_data_not_modified(demo: Dataset):
+    small = Dataset.demo(patients=40)
+    before = small.assessments.copy()
+    build_report(small, Settings(suppression_k=0))
+    pd.testing.assert_frame_equal(small.assessments, before)
+
+
+# --------------------------------------------------------------------------------------
+# Contents
+# --------------------------------------------------------------------------------------
+
+
+def test_header_names_the_data_source_patients_and_sessions(demo: Dataset, page: str):
+    assert "demo cohort (patients=150" in page
+    assert f">{demo.assessments['patient_id'].nunique():,}<" in page
+    assert f">{len(demo.treatments):,}<" in page
+    assert "Synthetic demonstration data" in page
+
+
+def test_scorecard_lists_every_claim_with_its_verdict_colour(demo: Dataset, page: str):
+    rows = _tables(page)["scorecard"]
+    listed = [cells[0] for _, cells in rows[1:]]
+    ids = [claim.id for claim in load_claims()]
+    for claim_id in ids:
+        assert any(text.endswith(claim_id) for text in listed), claim_id
+    card = evaluate_claims(demo, Settings(acute_days=28))
+    for verdict in set(card["verdict"]):
+        assert f"color:{verdict_color(verdict)}" in page
+    assert "Rule: Supported if the 95% CI contains the claimed 50%" in page
+
+
+def test_headline_rates_are_in_the_rates_table(page: str):
+    rows = _tables(page)["rates-table"]
+    header = rows[0][1]
+    assert header[:3] == ["Outcome", "PHQ-9 intention to treat", "PHQ-9 completers"]
+    outcomes = [cells[0] for _, cells in rows[1:]]
+    assert outcomes[:4] == [
+        "Response",
+        "Remission",
+        "Reliable improvement",
+        "Reliable deterioration",
+    ]
+    response = _row(rows, "Response")[1]
+    assert re.fullmatch(r"\d+\.\d% \(\d+\.\d–\d+\.\d%\) \d+ of \d+", response[1])
+
+
+def test_methods_list_the_settings_used(page: str):
+    settings = {cells[0]: cells[1] for _, cells in _tables(page)["settings-table"][1:]}
+    assert settings["acute_days"] == "28"
+    assert settings["suppression_k"] == "11"
+    assert settings["response"] == "0.5 (50%)"
+    assert set(settings) >= set(Settings().to_dict())
+
+
+def test_methods_take_thresholds_from_the_instrument_facts(page: str):
+    rows = _tables(page)["definitions-table"]
+    remission = _row(rows, "Remission")[1]
+    assert remission[2:4] == ["< 5", "< 5"]
+    reliable = _row(rows, "Reliable improvement / deterioration")[1]
+    assert reliable[2:4] == ["6 points", "4 points"]
+    endpoint = _row(rows, "Endpoint")[1]
+    assert "within 28 days" in endpoint[1]
+
+
+def test_methods_record_provenance_with_file_hashes(demo: Dataset, page: str):
+    files = _tables(page)["files-table"]
+    hashes = [cells[2] for _, cells in files[1:]]
+    assert hashes == [entry["sha256"] for entry in demo.provenance["files"]]
+    assert "Report generated" in page and "katoutcomes" in page
+
+
+def test_benchmarks_table_lists_the_published_studies(page: str):
+    rows = _tables(page)["benchmarks-table"]
+    studies = " ".join(cells[0] for _, cells in rows[1:])
+    for name in ("Hull 2022", "Oliver 2022", "McInnes 2022", "Murrough 2013"):
+        assert name in studies
+
+
+# --------------------------------------------------------------------------------------
+# Small-cell suppression
+# --------------------------------------------------------------------------------------
+
+
+def test_suppression_rule_is_stated_at_the_top(page: str):
+    note = suppression_note(11)
+    assert note == "Cells based on fewer than 11 patients are suppressed (counts 1–10)."
+    assert page.index(note) < page.index('id="headline"')
+
+
+def test_a_route_with_fewer_than_k_patients_is_shown_as_suppressed(small_route_page: str):
+    table = _tables(small_route_page)["subgroup-table-route"]
+    css, cells = _row(table, "Oral")
+    assert css == "suppressed"
+    assert cells[1] == "fewer than 11"
+    assert cells[2:] == ["suppressed"] * 3
+    # The next smallest route is hidden too (else: oral = total - the other route), and
+    # differences are left out for the whole attribute.
+    hidden = [row[1][0] for row in table[1:] if row[0] == "suppressed"]
+    assert len(hidden) == 2 and "Oral" in hidden
+    shown = [row[1] for row in table[1:] if row[0] != "suppressed"]
+    assert all(cells[4] == "—" for cells in shown)
+    # The figure does not draw it; the rule is stated beside it.
+    assert "Oral (n =" not in small_route_page
+    assert "Not shown: Oral (fewer than 11 patients)" in small_route_page
+
+
+def test_adverse_event_types_in_fewer_than_k_patients_are_suppressed(demo: Dataset, page: str):
+    from katoutcomes.plots import adverse_events_data
+
+    data = adverse_events_data(demo)
+    small = data[(data["patients"] >= 1) & (data["patients"] < 11)]
+    assert not small.empty  # the demo has rare events (hand-checked: sedation, 1 patient)
+    table = _tables(page)["adverse-events-table"]
+    for label in small["label"]:
+        css, cells = _row(table, label)
+        assert css == "suppressed" and cells[1] == "fewer than 11"
+    assert "suppressed (fewer than 11 patients)" in page
+
+
+def test_k_zero_turns_suppression_off_and_escapes_claim_text(demo: Dataset):
+    card = evaluate_claims(demo, claims=load_claims()[:1])
+    card.loc[0, "claim"] = "<script>alert(1)</script> & more"
+    page = build_report(
+        _small_route(demo),
+        Settings(suppression_k=0),
+        claims=card,
+        title="Report <b>for</b> board",
+    )
+    assert "Small-cell suppression is off" in page
+    css, cells = _row(_tables(page)["subgroup-table-route"], "Oral")
+    assert css == "" and cells[1] == "5"
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page
+    assert "<title>Report &lt;b&gt;for&lt;/b&gt; board</title>" in page
+
+
+def test_write_report_writes_the_file(tmp_path: Path):
+    small = Dataset.demo(patients=40)
+    path = write_report(small, tmp_path / "out" / "report.html", Settings(suppression_k=0))
+    assert path == tmp_path / "out" / "report.html"
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.count('class="plotly-graph-div"') >= 7
+
+
+def test_a_claim_resting_on_fewer_than_k_patients_shows_its_verdict_but_no_numbers(page: str):
+    # Demo of 150: 6 GAD-diagnosed eligible patients (hand-checked with evaluate_claims).
+    rows = _tables(page)["scorecard"]
+    css, cells = next(row for row in rows if row[1][0].endswith("gad_treatment_resistance"))
+    assert css == "suppressed"
+    assert cells[1] == "Inconclusive"
+    assert cells[2].startswith("suppressed")
+    assert "of 6 GAD-diagnosed" not in page
+    # A claim on 137 patients keeps its numbers.
+    css, cells = next(row for row in rows if row[1][0].endswith("response_rate_phq9"))
+    assert css == "" and "n = 137" in cells[2]
+
+
+def test_a_clinic_smaller_than_k_shows_no_rate_and_no_waterfall():
+    page = build_report(Dataset.demo(patients=10))
+    assert ">fewer than 11<" in page  # the patient count in the header
+    rates = _tables(page)["rates-table"]
+    assert all(cell == "suppressed" for _, cells in rates[1:] for cell in cells[1:])
+    assert page.count('class="card suppressed"') == 8  # 4 cards × PHQ-9, GAD-7
+    assert 'id="fig-waterfall-phq-9"' not in page
+    assert "The waterfall is not shown: fewer than 11 PHQ-9 completers." in page
+    scorecard = _tables(page)["scorecard"]
+    assert all(cells[2].startswith(("suppressed", "—")) for _, cells in scorecard[1:])
