@@ -135,3 +135,19 @@ def test_assessments_only_data_make_dose_claims_not_measurable(demo_dir: Path, t
         assert by_id[claim_id]["verdict"] == "not_measurable"
         assert "treatments" in by_id[claim_id]["note"].lower()
     assert by_id["response_rate_phq9"]["verdict"] != "not_measurable"
+
+
+def test_report_command_writes_one_self_contained_html_file(demo_dir: Path, tmp_path: Path):
+    out = tmp_path / "r.html"
+    result = _run("report", str(demo_dir), "--out", str(out), "--set", "acute_days=28")
+    assert result.returncode == 0, result.stderr
+    html = out.read_text(encoding="utf-8")
+    assert html.count("plotly.js v") >= 1 and "<script src=" not in html
+    assert "acute_days" in html and "28" in html
+    for claim_id in CLAIM_IDS:
+        assert claim_id in html
+
+
+def test_report_needs_a_path_or_demo(tmp_path: Path):
+    result = _run("report", "--out", str(tmp_path / "r.html"))
+    assert result.returncode == 2 and "--demo" in result.stderr

@@ -45,10 +45,14 @@ _DATA_HELP = (
 
 
 def _add_common_options(
-    p: argparse.ArgumentParser, path_help: str, formats: tuple[str, ...]
+    p: argparse.ArgumentParser,
+    path_help: str,
+    formats: tuple[str, ...],
+    *,
+    path_optional: bool = False,
 ) -> None:
     """Options every data command shares: input, mapping, settings, output format."""
-    p.add_argument("path", help=path_help)
+    p.add_argument("path", help=path_help, nargs="?" if path_optional else None)
     p.add_argument(
         "--mapping",
         metavar="FILE",
@@ -67,12 +71,13 @@ def _add_common_options(
         action="append",
         help="let a column through the de-identification guard (repeatable)",
     )
-    p.add_argument(
-        "--format",
-        choices=formats,
-        default=formats[0],
-        help=f"output format (default: {formats[0]})",
-    )
+    if formats:
+        p.add_argument(
+            "--format",
+            choices=formats,
+            default=formats[0],
+            help=f"output format (default: {formats[0]})",
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -139,6 +144,29 @@ def _parser() -> argparse.ArgumentParser:
         help="write to FILE (settings and provenance go to FILE.provenance.json "
         "for CSV, into the file's metadata for Parquet)",
     )
+
+    report = sub.add_parser(
+        "report",
+        help="write the self-contained HTML outcomes report",
+        description="One HTML file (works offline) with the scorecard, figures, benchmarks, "
+        "methods and provenance; small cells suppressed (setting suppression_k).",
+    )
+    _add_common_options(report, analysis_help + " (omit with --demo)", (), path_optional=True)
+    report.add_argument(
+        "--demo",
+        action="store_true",
+        help="report on the built-in synthetic demo cohort instead of PATH",
+    )
+    report.add_argument(
+        "--out",
+        metavar="FILE",
+        required=True,
+        help="HTML file to write, e.g. reports/clinic-2026-11.html",
+    )
+    report.add_argument(
+        "--claims", metavar="FILE", help="TOML claims file (default: the packaged DESIGN 6 claims)"
+    )
+    report.add_argument("--title", help="title at the top of the report")
 
     dashboard = sub.add_parser(
         "dashboard",
@@ -387,6 +415,24 @@ def _run_claims(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run_report(args: argparse.Namespace) -> int:
+    from katoutcomes.dataset import Dataset
+    from katoutcomes.report import write_report
+
+    _check_output(args.out, "--out")
+    if args.demo:
+        if args.path:
+            raise KatoutcomesError("give a dataset PATH or --demo, not both.")
+        dataset, settings = Dataset.demo(), _settings(args)
+    elif not args.path:
+        raise KatoutcomesError("give a dataset PATH (or --demo for the demo cohort).")
+    else:
+        dataset, settings = _load(args)
+    path = write_report(dataset, args.out, settings, claims=args.claims, title=args.title)
+    sys.stdout.write(f"report: {path} ({path.stat().st_size / 1e6:.1f} MB)\n")
+    return EXIT_OK
+
+
 def app_path() -> Path:
     """The dashboard's entry script: in the installed package, or the source checkout."""
     packaged = Path(__file__).resolve().parent / "_app" / "app.py"
@@ -443,6 +489,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_claims(args)
         if args.command == "dashboard":
             return _run_dashboard(args)
+        if args.command == "report":
+            return _run_report(args)
         return _run_validate(args, ingest=args.command == "ingest")
     except KatoutcomesError as exc:
         sys.stderr.write(f"katoutcomes {args.command}: error: {exc}\n")
