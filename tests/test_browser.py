@@ -1,0 +1,114 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright.
+
+Starts the app on a free local port, waits for the clinic overview, switches to the
+patient view, selects a patient and downloads the report. Skips, saying why, where
+Chromium is not installed (``.ci/run`` installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, chromium_path
+
+CHROMIUM = chromium_path()
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="Debian's chromium is not installed (apt-get install chromium); .ci/run installs it",
+    ),
+]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def app_url() -> Iterator[str]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KATOUTCOMES_")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.headless=true",
+            f"--server.port={port}",
+            "--server.address=127.0.0.1",
+            "--browser.gatherUsageStats=false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the dashboard did not answer /_stcore/health within 90 s")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_overview_patient_view_and_report_download(app_url: str, tmp_path: Path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        page.goto(app_url)
+        page.get_by_text("Claims scorecard").first.wait_for(timeout=120_000)
+
+        page.get_by_role("link", name="Patient").first.click()
+        picker = page.get_by_role("combobox", name="Patient (pseudonymous id; type to search)")
+        picker.wait_for(timeout=60_000)
+        picker.click()
+        page.keyboard.type("P00002")
+        page.keyboard.press("Enter")
+        page.get_by_text("P00002").first.wait_for(timeout=60_000)
+        page.get_by_text("Sessions").first.wait_for(timeout=60_000)
+
+        page.get_by_role("link", name="Clinic overview").first.click()
+        button = page.get_by_role("button", name="Download report")
+        button.wait_for(timeout=120_000)
+        with page.expect_download(timeout=120_000) as download:
+            button.click()
+        target = tmp_path / "report.html"
+        download.value.save_as(target)
+        browser.close()
+    html = target.read_text(encoding="utf-8")
+    assert "Claims scorecard" in html and "<script src=" not in html

@@ -1,0 +1,267 @@
+"""Clinic overview (the director's view): headline rates, claims scorecard, cohort figures,
+benchmarks, safety and protocol adherence."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from katoutcomes import plots, report
+from katoutcomes.instruments import INSTRUMENTS
+from views import common
+
+view = common.current_view()
+settings = view.settings
+
+st.title("Clinic overview")
+st.caption(
+    f"{view.source.label} · {common.describe_filter(view.cohort)} · response = a fall of at "
+    f"least {settings.response:.0%} from baseline by day {settings.acute_days:.0f}; rates are "
+    "intention to treat (eligible patients who started treatment; no endpoint counts as no "
+    "response) with 95% Wilson intervals."
+)
+if view.is_demo:
+    st.info(
+        "You are looking at the built-in demo cohort: synthetic patients, not real outcomes. "
+        "Load your clinic's data on the Data page.",
+        icon=":material/science:",
+    )
+
+if view.n_patients == 0:
+    st.warning("No patient matches the filters in the sidebar. Clear a filter to see results.")
+    st.stop()
+
+st.download_button(
+    "Download report (HTML)",
+    data=lambda: report.build_report(view.dataset, settings, claims=common.packaged_claims()),
+    file_name="katoutcomes_report.html",
+    mime="text/html",
+    icon=":material/description:",
+    help="One self-contained file to hand on: these patients (sidebar filters applied), "
+    f"with cells of fewer than {settings.suppression_k} patients suppressed and no patient "
+    "ids. Built when you click, which takes a few seconds.",
+)
+
+frame = common.outcomes(view)
+rates = common.rates(view)
+
+# ---------------------------------------------------------------- headline cards
+top = st.columns(4)
+top[0].metric("Patients", f"{view.n_patients:,}", border=True)
+top[1].metric("Dosing sessions", f"{len(view.dataset.treatments):,}", border=True)
+top[2].metric("Assessments", f"{len(view.dataset.assessments):,}", border=True)
+present = [name for name in INSTRUMENTS if (frame["instrument"] == name).any()]
+top[3].metric(
+    "Eligible patients",
+    f"{common.eligible_patients(frame):,}",
+    help="Baseline at or above caseness (PHQ-9 ≥ 10 or GAD-7 ≥ 8) on at least one instrument.",
+    border=True,
+)
+
+CARDS = (
+    ("response", "Response"),
+    ("remission", "Remission"),
+    ("reliable_improvement", "Reliable improvement"),
+    ("reliable_deterioration", "Reliable deterioration"),
+)
+if present:
+    for tab, name in zip(st.tabs(present), present, strict=True):
+        with tab:
+            rows = common.headline(rates, name)
+            n = int(rows["response"]["n"]) if "response" in rows else 0
+            if n == 0:
+                st.info(f"No eligible {name} patient started treatment, so there is no rate.")
+                continue
+            cards = st.columns(len(CARDS))
+            for column, (outcome, label) in zip(cards, CARDS, strict=True):
+                row = rows[outcome]
+                with column:
+                    st.metric(
+                        f"{name} {label.lower()}",
+                        common.pct(row["estimate"]),
+                        border=True,
+                        help=f"{int(row['k']):,} of {int(row['n']):,} eligible patients who "
+                        "started treatment (intention to treat).",
+                    )
+                    st.caption(
+                        f"95% CI {common.pct(row['ci_low'])} to {common.pct(row['ci_high'])}"
+                        f" · {int(row['k']):,} of {int(row['n']):,} patients"
+                    )
+else:
+    st.info("No PHQ-9 or GAD-7 assessment is recorded for these patients.")
+
+# ---------------------------------------------------------------- claims scorecard
+st.header("Claims scorecard", divider="gray")
+st.caption(
+    "Public claims about ketamine treatment, each tested against this clinic's data. "
+    "Supported and contradicted need enough patients (at least "
+    f"{settings.min_n}) and an interval that decides; descriptive claims give no number to "
+    "test, so the clinic's figure is reported."
+)
+card = common.claims(view)
+claim_list = common.packaged_claims()
+rules = {claim.id: claim.rule for claim in claim_list}
+counts = card["verdict"].value_counts()
+badges = " ".join(
+    f":{colour}-badge[{plots.VERDICT_LABELS[v]}: {int(counts.get(v, 0))}]"
+    for v, colour in (
+        ("supported", "green"),
+        ("contradicted", "red"),
+        ("inconclusive", "orange"),
+        ("not_measurable", "gray"),
+        ("descriptive", "blue"),
+    )
+    if counts.get(v, 0)
+)
+st.markdown(badges)
+st.table(common.scorecard_table(card, claim_list))
+with st.expander("The decision rules in full"):
+    for rule, text in common.RULE_TEXT.items():
+        if rule in rules.values():
+            st.markdown(f"- **{common.RULE_SHORT[rule]}**: {text}")
+common.download_csv(card, "claims_scorecard.csv", label="Download the scorecard (CSV)")
+
+# ---------------------------------------------------------------- outcomes over time
+st.header("Scores over time", divider="gray")
+if present:
+    for tab, name in zip(st.tabs(present), present, strict=True):
+        with tab:
+            fig, trajectory = common.figure(
+                view,
+                f"trajectory_{name}",
+                lambda name=name: (
+                    plots.cohort_trajectory(view.dataset, name, settings, outcomes=frame),
+                    plots.cohort_trajectory_data(view.dataset, name, settings, outcomes=frame),
+                ),
+            )
+            common.chart(
+                fig,
+                trajectory,
+                f"trajectory_{name}",
+                empty=f"No week has at least 10 {name} patients with a score, so there is no "
+                "mean to draw.",
+                formats={"first_day": "%.0f", "last_day": "%.0f", "n": "%d", "se": "%.2f"},
+            )
+            fig, bars = common.figure(
+                view,
+                f"waterfall_{name}",
+                lambda name=name: (
+                    plots.waterfall(frame, name, settings),
+                    plots.waterfall_data(frame, name),
+                ),
+            )
+            common.chart(
+                fig,
+                bars,
+                f"waterfall_{name}",
+                empty=f"No eligible {name} patient has an endpoint yet (a score within "
+                f"{settings.acute_days:.0f} days of the first dose).",
+                percent=("pct_change",),
+                formats={"baseline": "%.0f", "endpoint": "%.0f"},
+            )
+else:
+    st.info("No PHQ-9 or GAD-7 assessment is recorded for these patients.")
+
+# ---------------------------------------------------------------- time to response, duration
+st.header("Onset and durability", divider="gray")
+response_curves = common.curves(view, "response")
+fig, numbers = common.figure(
+    view,
+    "cumulative_response",
+    lambda: (
+        plots.cumulative_response(response_curves),
+        plots.cumulative_response_data(response_curves),
+    ),
+)
+common.chart(
+    fig,
+    numbers,
+    "cumulative_response",
+    empty="No eligible patient has an assessment after the first dose, so time to response "
+    "cannot be estimated.",
+    percent=("estimate", "ci_low", "ci_high"),
+)
+duration_curves = common.curves(view, "relapse")
+fig, numbers = common.figure(
+    view,
+    "response_duration",
+    lambda: (
+        plots.response_duration(duration_curves),
+        plots.response_duration_data(duration_curves),
+    ),
+)
+common.chart(
+    fig,
+    numbers,
+    "response_duration",
+    empty="No patient has responded yet, so there is no response whose duration to follow.",
+    percent=("estimate", "ci_low", "ci_high"),
+)
+
+# ---------------------------------------------------------------- benchmarks
+st.header("Compared with published studies", divider="gray")
+published = common.benchmarks()
+fig, numbers = common.figure(
+    view,
+    "benchmarks",
+    lambda: (plots.forest(rates, published), plots.forest_data(rates, published)),
+)
+common.chart(
+    fig,
+    numbers,
+    "benchmarks",
+    empty="Neither the clinic nor the benchmark file has a response or remission rate to show.",
+    percent=("estimate", "ci_low", "ci_high"),
+    hide=("group", "source", "has_interval"),
+)
+
+# ---------------------------------------------------------------- safety
+st.header("Safety", divider="gray")
+if not view.dataset.has_treatments:
+    st.info("No treatment sessions are recorded, so adverse events cannot be counted.")
+else:
+    events = common.adverse_events_table(view.dataset)
+    any_event = events.iloc[0]
+    cols = st.columns(3)
+    cols[0].metric("Adverse events per 100 sessions", f"{any_event['per_100']:.1f}", border=True)
+    cols[1].metric(
+        "Patients with any adverse event",
+        common.pct(any_event["share_of_patients"], 1),
+        help=f"{int(any_event['patients'])} of "
+        f"{view.dataset.treatments['patient_id'].nunique():,} treated patients.",
+        border=True,
+    )
+    cols[2].metric("Sessions", f"{int(any_event['sessions']):,}", border=True)
+    fig, _ = common.figure(
+        view, "adverse_events", lambda: (plots.adverse_events(view.dataset), events)
+    )
+    common.chart(
+        fig,
+        events,
+        "adverse_events",
+        empty="No treatment sessions are recorded.",
+        percent=("share_of_patients",),
+        formats={"per_100": "%.1f"},
+        hide=("event",),
+    )
+
+# ---------------------------------------------------------------- protocol adherence
+st.header("Protocol adherence", divider="gray")
+adherence = common.adherence(view)
+if adherence.empty:
+    st.info("No treatment sessions are recorded, so dosing and monitoring cannot be described.")
+else:
+    st.table(
+        adherence.rename(
+            columns={
+                "measure": "Measure",
+                "value": "Value",
+                "interval": "95% CI",
+                "patients": "Patients",
+                "note": "How it is counted",
+            }
+        )
+        .style.hide(axis="index")
+        .set_properties(subset=["Measure"], **{"font-weight": "600"})
+        .set_properties(subset=["How it is counted"], **{"font-size": "0.85em"})
+    )
+    common.download_csv(adherence, "protocol_adherence.csv")

@@ -1,0 +1,99 @@
+"""Patient view (the therapist's): one patient's scores, doses and safety flags."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from katoutcomes import plots
+from views import common
+
+view = common.current_view()
+dataset, settings = view.dataset, view.settings
+
+st.title("Patient")
+ids = common.patient_ids(dataset)
+if not ids:
+    st.warning("No patient matches the filters in the sidebar. Clear a filter to pick a patient.")
+    st.stop()
+
+# ?patient=P00012 in the address opens that patient (a link a therapist can bookmark).
+asked = st.query_params.get("patient")
+patient_id = st.selectbox(
+    "Patient (pseudonymous id; type to search)",
+    ids,
+    index=ids.index(asked) if asked in ids else 0,
+    key=f"patient_{view.source.short_key}",
+    help="Only patients matching the sidebar filters are listed.",
+)
+frame = common.outcomes(view)
+
+flags = common.item9_flags(dataset, patient_id)
+if len(flags):
+    listed = "\n".join(
+        f"- **{common.when(row, dataset, 'assessed_at')}**: item 9 = {row['item_9']:.0f}"
+        f"{' (high)' if common.is_yes(row['item9_high']) else ''}, PHQ-9 total {row['total']:.0f}"
+        for _, row in flags.iterrows()
+    )
+    st.error(
+        f"**PHQ-9 item 9 (thoughts of self-harm or of being better off dead) was scored "
+        f"at least 1 on {len(flags)} occasion{'s' if len(flags) > 1 else ''}.** Review risk "
+        f"before the next session.\n\n{listed}",
+        icon=":material/warning:",
+    )
+
+sessions = common.patient_sessions(dataset, patient_id)
+n_doses = int((dataset.treatments["patient_id"].astype(str) == patient_id).sum())
+n_assessments = int((dataset.assessments["patient_id"].astype(str) == patient_id).sum())
+mine = frame[frame["patient_id"].astype(str) == patient_id].set_index("instrument")
+
+cols = st.columns(4)
+cols[0].metric("Dosing sessions", f"{n_doses}", border=True)
+cols[1].metric("Questionnaires", f"{n_assessments}", border=True)
+for column, name in zip(cols[2:], ("PHQ-9", "GAD-7"), strict=True):
+    if name in mine.index and pd.notna(mine.loc[name, "baseline"]):
+        row = mine.loc[name]
+        latest = common.patient_latest_score(dataset, patient_id, name)
+        column.metric(
+            f"{name}: baseline → latest",
+            f"{common.score_text(row['baseline'])} → {common.score_text(latest)}",
+            border=True,
+            help="Baseline: the last score in the "
+            f"{settings.baseline_window_days:.0f} days up to the first dose.",
+        )
+    else:
+        column.metric(f"{name}: baseline → latest", "–", border=True, help="No baseline score.")
+
+fig = plots.patient_trajectory(dataset, patient_id, frame, settings)
+st.plotly_chart(fig, key="patient_trajectory", theme=None, config={"displaylogo": False})
+with st.expander("Numbers behind this chart"):
+    numbers = plots.patient_trajectory_data(dataset, patient_id, frame, settings)
+    common.show_table(numbers, formats={"day": "%.1f", "value": "%.2f"})
+    common.download_csv(numbers, f"patient_{patient_id}_chart.csv")
+
+st.subheader("Sessions and questionnaires")
+st.caption("One row per day with a questionnaire or a dose; day 0 is the first dose.")
+if sessions.empty:
+    st.info("No session or questionnaire is recorded for this patient.")
+else:
+    st.dataframe(
+        sessions,
+        hide_index=True,
+        column_config={
+            "Day": st.column_config.NumberColumn(format="%d"),
+            "Dose (mg)": st.column_config.NumberColumn(format="%.0f"),
+            "Dose (mg/kg)": st.column_config.NumberColumn(format="%.2f"),
+            "Monitoring (min)": st.column_config.NumberColumn(format="%.0f"),
+        },
+        placeholder="",
+        key="patient_sessions",
+    )
+
+st.download_button(
+    "Printable one-page summary (HTML)",
+    data=lambda: common.patient_summary_html(view, patient_id),
+    file_name=f"patient_{patient_id}_summary.html",
+    mime="text/html",
+    icon=":material/print:",
+    help="A self-contained page (chart included) to print or save as PDF from the browser.",
+)

@@ -1,0 +1,270 @@
+"""Research view: settings, the per-patient outcome table, subgroups and exports."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from katoutcomes import plots
+from katoutcomes.cohort import RATE_OUTCOMES, SUBGROUPS, NotMeasurableError
+from katoutcomes.errors import SettingsError
+from katoutcomes.exports import csv_text
+from katoutcomes.instruments import INSTRUMENTS
+from katoutcomes.settings import Settings
+from views import common
+
+view = common.current_view()
+settings = view.settings
+
+st.title("Research")
+st.caption(f"{view.source.label} · {common.describe_filter(view.cohort)}")
+if view.n_patients == 0:
+    st.warning("No patient matches the filters in the sidebar. Clear a filter to see results.")
+    st.stop()
+
+# ---------------------------------------------------------------- settings
+st.header("Settings", divider="gray")
+
+_FIELDS = (
+    # key, label, kind, help
+    (
+        "acute_days",
+        "Acute window (days)",
+        float,
+        "Endpoint: the last score within this many days after the first dose.",
+    ),
+    ("response", "Response: fall of at least (%)", "percent", "Share of the baseline score."),
+    (
+        "baseline_window_days",
+        "Baseline window (days before first dose)",
+        float,
+        "Baseline: the last score in this window up to the first dose.",
+    ),
+    (
+        "early_improvement",
+        "Early improvement: fall of at least (%)",
+        "percent",
+        "Share of the baseline score.",
+    ),
+    ("min_n", "Minimum patients for a claim verdict", int, "Fewer → inconclusive."),
+    (
+        "suppression_k",
+        "Small-cell suppression k (shared outputs)",
+        int,
+        "Cells with fewer patients are suppressed in shared reports; 0 turns it off.",
+    ),
+)
+
+
+def _apply_settings() -> None:
+    changes = {}
+    for key, _label, kind, _help in _FIELDS:
+        value = st.session_state[f"setting_{key}"]
+        if kind == "percent":
+            value = value / 100.0
+        elif kind is int:
+            value = int(value)
+        else:
+            value = float(value)
+        changes[key] = value
+    try:
+        common.use_settings(common.current_settings().replace(**changes))
+        st.session_state.pop("settings_error", None)
+    except SettingsError as exc:
+        st.session_state["settings_error"] = str(exc)
+
+
+def _reset_settings() -> None:
+    common.use_settings(Settings())
+    st.session_state.pop("settings_error", None)
+    for key, *_ in _FIELDS:
+        st.session_state.pop(f"setting_{key}", None)
+
+
+with st.form("settings_form"):
+    st.caption("Every page uses these settings. Submit to recompute outcomes, claims and figures.")
+    cols = st.columns(3)
+    for i, (key, label, kind, help_text) in enumerate(_FIELDS):
+        value = getattr(settings, key)
+        with cols[i % 3]:
+            if kind == "percent":
+                st.number_input(
+                    label,
+                    1.0,
+                    100.0,
+                    value * 100.0,
+                    5.0,
+                    format="%.0f",
+                    help=help_text,
+                    key=f"setting_{key}",
+                )
+            elif kind is int:
+                st.number_input(
+                    label, 0, 10_000, int(value), 1, help=help_text, key=f"setting_{key}"
+                )
+            else:
+                st.number_input(
+                    label,
+                    0.0,
+                    3650.0,
+                    float(value),
+                    1.0,
+                    format="%.0f",
+                    help=help_text,
+                    key=f"setting_{key}",
+                )
+    st.form_submit_button("Recompute with these settings", on_click=_apply_settings, type="primary")
+if st.session_state.get("settings_error"):
+    st.error(st.session_state["settings_error"])
+if settings != Settings():
+    st.button("Back to the default settings", on_click=_reset_settings)
+with st.expander("All settings in use (as saved in exports)"):
+    st.json(settings.to_dict())
+
+# ---------------------------------------------------------------- outcome table
+st.header("Per-patient outcomes", divider="gray")
+frame = common.outcomes(view)
+st.caption(
+    f"One row per patient and instrument ({len(frame):,} rows). Internal use: per-patient "
+    "rows are never suppressed, so do not share them outside the clinic."
+)
+search = st.text_input("Search patient ids", placeholder="e.g. P0001", key="outcome_search")
+shown = (
+    frame[frame["patient_id"].astype(str).str.contains(search.strip(), case=False, regex=False)]
+    if search.strip()
+    else frame
+)
+if shown.empty:
+    st.info(f"No patient id contains “{search}”.")
+else:
+    common.show_table(
+        shown,
+        percent=("pct_change",),
+        formats={
+            "baseline_day": "%.2f",
+            "baseline": "%.0f",
+            "endpoint": "%.0f",
+            "change": "%.0f",
+            "jt_rci": "%.2f",
+        },
+        height=380,
+        key="outcome_table",
+    )
+cols = st.columns(4)
+cols[0].download_button(
+    "CSV",
+    data=lambda: csv_text(frame),
+    file_name="patient_outcomes.csv",
+    mime="text/csv",
+    icon=":material/download:",
+)
+cols[1].download_button(
+    "Parquet",
+    data=lambda: common.parquet_bytes(frame),
+    file_name="patient_outcomes.parquet",
+    mime="application/vnd.apache.parquet",
+    icon=":material/download:",
+)
+cols[2].download_button(
+    "JSON",
+    data=lambda: common.json_text(frame),
+    file_name="patient_outcomes.json",
+    mime="application/json",
+    icon=":material/download:",
+)
+cols[3].download_button(
+    "Everything (zip with provenance)",
+    data=lambda: common.research_zip(view),
+    file_name="katoutcomes_research_export.zip",
+    mime="application/zip",
+    icon=":material/folder_zip:",
+    type="primary",
+    help="Outcomes (CSV, Parquet), rates, claims, Kaplan–Meier curves, subgroup rates and "
+    "provenance.json (settings, data files and their SHA-256, package version).",
+)
+st.download_button(
+    "Shareable summary (aggregates only, small cells suppressed)",
+    data=lambda: common.shareable_zip(view),
+    file_name="katoutcomes_shareable_summary.zip",
+    mime="application/zip",
+    icon=":material/shield:",
+    help=f"Rates, subgroup rates and the scorecard without per-patient rows; cells of fewer "
+    f"than {view.settings.suppression_k} patients are suppressed (setting suppression_k).",
+)
+
+st.subheader("Rates with 95% intervals")
+common.show_table(
+    common.rates(view).assign(
+        outcome=lambda d: d["outcome"].map(common.OUTCOME_LABELS),
+        population=lambda d: d["population"].map(common.POPULATION_LABELS),
+    ),
+    percent=("estimate", "ci_low", "ci_high"),
+    key="rates_table",
+)
+
+# ---------------------------------------------------------------- subgroups
+st.header("Subgroups", divider="gray")
+cols = st.columns(4)
+by = cols[0].selectbox(
+    "Compare by", SUBGROUPS, format_func=common.SUBGROUP_LABELS.get, key="subgroup_by"
+)
+outcome = cols[1].selectbox(
+    "Outcome", RATE_OUTCOMES, format_func=common.OUTCOME_LABELS.get, key="subgroup_outcome"
+)
+instrument = cols[2].selectbox("Instrument", list(INSTRUMENTS), key="subgroup_instrument")
+population = cols[3].selectbox(
+    "Patients",
+    ("itt", "completers"),
+    format_func=common.POPULATION_LABELS.get,
+    key="subgroup_population",
+)
+try:
+    table = common.subgroups(view, by, outcome, instrument, population)
+except NotMeasurableError as exc:
+    st.info(f"Cannot compare by {common.SUBGROUP_LABELS[by].lower()}: {exc}")
+else:
+    common.chart(
+        plots.subgroup_forest(table, outcome=outcome, instrument=instrument, population=population),
+        plots.subgroup_forest_data(table),
+        f"subgroups_{by}_{outcome}_{instrument}",
+        empty=f"No eligible {instrument} patient in this population, so there is no rate.",
+        percent=(
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "diff",
+            "diff_ci_low",
+            "diff_ci_high",
+            "group_rate",
+        ),
+        hide=("group", "level", "group_label"),
+    )
+
+    st.subheader("Kaplan–Meier by subgroup")
+    event = st.radio(
+        "Curve",
+        ("response", "early_improvement", "relapse"),
+        format_func=common.EVENT_LABELS.get,
+        horizontal=True,
+        key="km_event",
+    )
+    km = common.subgroup_curves(view, by, instrument, event)
+    if km.empty:
+        st.info(f"No {instrument} patient is in a {common.EVENT_LABELS[event].lower()} curve.")
+    else:
+        if event == "relapse":
+            fig = plots.response_duration(km)
+            numbers = plots.response_duration_data(km)
+        else:
+            fig = plots.cumulative_response(km, event_label=event.replace("_", " "))
+            numbers = plots.cumulative_response_data(km)
+        fig.update_layout(
+            title_text=f"{common.EVENT_LABELS[event]} by {common.SUBGROUP_LABELS[by].lower()} "
+            f"({instrument})"
+        )
+        common.chart(
+            common.recolour_groups(fig),
+            numbers.rename(columns={"instrument": "level"}),
+            f"km_{by}_{instrument}_{event}",
+            empty="No curve to draw.",
+            percent=("estimate", "ci_low", "ci_high"),
+        )
