@@ -172,7 +172,7 @@ cols[2].download_button(
     icon=":material/download:",
 )
 cols[3].download_button(
-    "Everything (zip with provenance)",
+    "Everything (zip)",
     data=lambda: common.research_zip(view),
     file_name="katoutcomes_research_export.zip",
     mime="application/zip",

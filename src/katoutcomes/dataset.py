@@ -119,6 +119,8 @@ class Dataset:
 
         cohort = generate_demo(patients=patients, seed=seed, time=time)  # type: ignore[arg-type]
         result = validate_frames(
-            cohort.tables(), source=f"demo cohort (patients={patients}, seed={seed})"
+            cohort.tables(),
+            source=f"demo cohort (patients={patients}, seed={seed})",
+            file_names={table: f"demo {table}" for table in cohort.tables()},
         )
         return cls.from_result(result)
