@@ -13,29 +13,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from conftest import CLAIM_IDS, ROOT
 from katoutcomes.dataset import Dataset
 from katoutcomes.demo import write_demo
 from katoutcomes.filters import CohortFilter, filter_dataset
 
 APP = str(ROOT / "app.py")
 PAGES = ("views/overview.py", "views/patient.py", "views/research.py", "views/data.py")
-CLAIM_IDS = (
-    "response_rate_phq9",
-    "response_rate_gad7",
-    "rapid_onset",
-    "transient_effects",
-    "durable_after_course",
-    "induction_protocol",
-    "side_effects",
-    "dose",
-    "monitoring",
-    "gad_treatment_resistance",
-    "psychotherapy_integration",
-    "ssri_interaction",
-    "trd_response",
-    "cost",
-)
 
 
 @pytest.fixture(scope="module", autouse=True)

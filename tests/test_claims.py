@@ -15,10 +15,10 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import CLAIM_IDS, Score, build
 from katoutcomes.claims import (
     CLAIM_COLUMNS,
     QUANTITIES,
@@ -31,59 +31,7 @@ from katoutcomes.claims import (
     load_claims,
 )
 from katoutcomes.dataset import Dataset
-from katoutcomes.ingest import validate_frames
 from katoutcomes.settings import Settings
-
-DOSE_DAY = 100.0
-CLAIM_IDS = [
-    "response_rate_phq9",
-    "response_rate_gad7",
-    "rapid_onset",
-    "transient_effects",
-    "durable_after_course",
-    "induction_protocol",
-    "side_effects",
-    "dose",
-    "monitoring",
-    "gad_treatment_resistance",
-    "psychotherapy_integration",
-    "ssri_interaction",
-    "trd_response",
-    "cost",
-]
-
-Score = tuple[str, str, float, float]
-
-
-def build(
-    scores: Sequence[Score],
-    doses: Sequence[Mapping[str, object]] | None = None,
-    *,
-    patients: Sequence[Mapping[str, object]] | None = None,
-) -> Dataset:
-    """A Dataset through the real ingest; by default one dose at ``t = 0`` per patient,
-    ``doses=[]`` for no treatments table."""
-    patient, instrument, t, total = zip(*scores, strict=True)
-    frames = {
-        "assessments": pd.DataFrame(
-            {
-                "patient_id": patient,
-                "instrument": instrument,
-                "study_day": np.asarray(t, dtype=float) + DOSE_DAY,
-                "total": total,
-            }
-        )
-    }
-    if doses is None:
-        doses = [{"patient_id": p, "t": 0.0} for p in dict.fromkeys(patient)]
-    if doses:
-        table = pd.DataFrame(list(doses))
-        frames["treatments"] = table.assign(study_day=table.pop("t") + DOSE_DAY)
-    if patients:
-        frames["patients"] = pd.DataFrame(list(patients))
-    result = validate_frames(frames)
-    assert result.n_rejected == 0, result.rejected.to_dict("records")
-    return Dataset.from_result(result)
 
 
 def patients_with_response(prefix: str, k: int, n: int) -> list[Score]:
@@ -148,12 +96,12 @@ def demo_card(demo: Dataset) -> pd.DataFrame:
 
 
 def test_packaged_claims_file_holds_every_claim_of_design_section_6():
-    assert [claim.id for claim in load_claims()] == CLAIM_IDS
+    assert [claim.id for claim in load_claims()] == list(CLAIM_IDS)
 
 
 def test_every_claim_has_a_verdict_on_the_demo_cohort(demo_card):
     assert list(demo_card.columns) == [*CLAIM_COLUMNS, "unit"]
-    assert demo_card["id"].tolist() == CLAIM_IDS
+    assert demo_card["id"].tolist() == list(CLAIM_IDS)
     assert demo_card["verdict"].isin(VERDICTS).all()
     assert demo_card["note"].str.len().gt(40).all()
 
@@ -181,7 +129,7 @@ def test_claims_do_not_modify_the_dataset(demo):
 def test_claims_to_dict_gives_json_with_nulls_settings_and_provenance(demo, demo_card):
     out = claims_to_dict(demo_card, Settings(), demo.provenance)
     assert set(out) == {"claims", "settings", "data"}
-    assert [c["id"] for c in out["claims"]] == CLAIM_IDS
+    assert [c["id"] for c in out["claims"]] == list(CLAIM_IDS)
     assert set(out["claims"][0]) == set(CLAIM_COLUMNS)
     assert out["settings"]["min_n"] == 10
     assert out["data"]["source"] == demo.provenance["source"]

@@ -10,12 +10,13 @@ is counted or worked out by hand in a comment, or comes from a published table.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import AML_MAINTAINED_R, DOSE_DAY, Score, build
 from katoutcomes.cohort import (
     BOOTSTRAP_REPLICATES,
     BOOTSTRAP_SEED,
@@ -36,44 +37,6 @@ from katoutcomes.dataset import Dataset
 from katoutcomes.ingest import validate_frames
 from katoutcomes.outcomes import patient_outcomes
 from katoutcomes.stats import kaplan_meier, risk_difference_ci
-
-DOSE_DAY = 100.0
-
-Score = tuple[str, str, float, float]  # patient_id, instrument, t, total
-
-
-def build(
-    scores: Sequence[Score],
-    doses: Sequence[Mapping[str, object]] | None = None,
-    *,
-    patients: Sequence[Mapping[str, object]] | None = None,
-) -> Dataset:
-    """A Dataset through the real ingest.
-
-    ``doses`` are treatment rows (``patient_id``, ``t`` and any other columns); by default
-    every patient has one dose at ``t = 0``; an empty list means no treatments table.
-    """
-    patient, instrument, t, total = zip(*scores, strict=True)
-    frames = {
-        "assessments": pd.DataFrame(
-            {
-                "patient_id": patient,
-                "instrument": instrument,
-                "study_day": np.asarray(t, dtype=float) + DOSE_DAY,
-                "total": total,
-            }
-        )
-    }
-    if doses is None:
-        doses = [{"patient_id": p, "t": 0.0} for p in dict.fromkeys(patient)]
-    if doses:
-        table = pd.DataFrame(list(doses))
-        frames["treatments"] = table.assign(study_day=table.pop("t") + DOSE_DAY)
-    if patients:
-        frames["patients"] = pd.DataFrame(list(patients))
-    result = validate_frames(frames)
-    assert result.n_rejected == 0, result.rejected.to_dict("records")
-    return Dataset.from_result(result)
 
 
 def visits(patient: str, *points: tuple[float, float], instrument: str = "PHQ-9") -> list[Score]:
@@ -380,20 +343,7 @@ def aml_cohort() -> Dataset:
     return build(scores)
 
 
-@pytest.mark.parametrize(
-    ("time", "survival", "std_err"),
-    # R survival 3.8, summary(survfit(Surv(time, status) ~ x, aml)), Maintained
-    # (reference-data/README.md).
-    [
-        (9, 0.909, 0.0867),
-        (13, 0.818, 0.1163),
-        (18, 0.716, 0.1397),
-        (23, 0.614, 0.1526),
-        (31, 0.491, 0.1642),
-        (34, 0.368, 0.1627),
-        (48, 0.184, 0.1535),
-    ],
-)
+@pytest.mark.parametrize(("time", "survival", "std_err"), AML_MAINTAINED_R)
 def test_time_to_response_reproduces_r_survfit_on_aml(time, survival, std_err):
     curve = time_to_event(patient_outcomes(aml_cohort()), "response")
     point = survival_at(curve, time, instrument="PHQ-9")

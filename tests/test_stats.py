@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
+from conftest import AML_MAINTAINED_R
 from katoutcomes.stats import (
     JT_CATEGORIES,
     JT_CRITICAL_VALUE,
@@ -273,20 +274,7 @@ def _group(aml: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series]:
     return rows["time"], rows["status"]
 
 
-@pytest.mark.parametrize(
-    ("time", "survival", "std_err"),
-    # R survival 3.8, summary(survfit(Surv(time, status) ~ x, aml)), Maintained
-    # (reference-data/README.md): survival to 3 decimals, Greenwood SE to 4.
-    [
-        (9, 0.909, 0.0867),
-        (13, 0.818, 0.1163),
-        (18, 0.716, 0.1397),
-        (23, 0.614, 0.1526),
-        (31, 0.491, 0.1642),
-        (34, 0.368, 0.1627),
-        (48, 0.184, 0.1535),
-    ],
-)
+@pytest.mark.parametrize(("time", "survival", "std_err"), AML_MAINTAINED_R)
 def test_kaplan_meier_matches_r_survfit_on_aml_maintained(aml, time, survival, std_err):
     curve = kaplan_meier(*_group(aml, "Maintained")).set_index("time")
     assert curve.loc[time, "survival"] == pytest.approx(survival, abs=5e-4)
