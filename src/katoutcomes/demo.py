@@ -122,6 +122,8 @@ _DROPOUT_AFTER_SHARE: Final = (0.30, 0.30, 0.25, 0.15)
 
 # Follow-up beyond induction (completers): 3-9 months for some, maintenance for some of those.
 _FOLLOW_UP_SHARE: Final = 0.72
+# Share of non-responders whose scores worsen over the course.
+_WORSENING_SHARE: Final = 0.12
 _MAINTENANCE_SHARE: Final = 0.45
 _FOLLOW_UP_SLOTS: Final = 20  # 270 days / 14-day minimum interval
 
@@ -492,6 +494,14 @@ class _Cohort:
             r,
             np.clip(rng.normal(0.72, 0.12, n), 0.50, 0.98),
             np.clip(rng.normal(0.22, 0.14, n), -0.15, 0.45),
+        )
+        # A few non-responders get worse during the course (reliable deterioration happens in
+        # clinic data: about 3-7% in NHS Talking Therapies reports). Drawn from a spawned
+        # stream so that every other value of a seed's cohort stays as it was.
+        worse_rng = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])  # type: ignore[attr-defined]
+        worsens = ~r & (worse_rng.random(n) < _WORSENING_SHARE)
+        self.improvement = np.where(
+            worsens, np.clip(worse_rng.normal(-0.40, 0.10, n), -0.70, -0.25), self.improvement
         )
         self.onset_days = np.where(r, rng.uniform(1.5, 6.0, n), rng.uniform(4.0, 12.0, n))
         self.within_hours = np.where(r, rng.uniform(0.10, 0.45, n), rng.uniform(-0.05, 0.15, n))
