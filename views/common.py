@@ -37,6 +37,7 @@ import streamlit as st
 
 import katoutcomes
 from katoutcomes import plots
+from katoutcomes.adherence import INDUCTION_DAYS, dose_mg_per_kg, doses_within
 from katoutcomes.benchmarks import benchmark_intervals, load_published_benchmarks
 from katoutcomes.claims import Claim, claims_to_dict, evaluate_claims, load_claims
 from katoutcomes.cohort import (
@@ -762,17 +763,6 @@ _ADHERENCE_CLAIMS: Final = (
     ),
 )
 
-#: Doses counted as induction: the first 21 days (DESIGN 6, "within two to three weeks").
-INDUCTION_DAYS: Final = 21.0
-
-
-def doses_in_first_days(treatments: pd.DataFrame, days: float = INDUCTION_DAYS) -> pd.Series:
-    """Per treated patient, doses with ``0 <= t <= days`` (days since the first dose)."""
-    treated = pd.Index(treatments["patient_id"].astype(str).unique())
-    early = treatments[(treatments["t"] >= 0) & (treatments["t"] <= days)]
-    counts = early.groupby(early["patient_id"].astype(str)).size()
-    return counts.reindex(treated, fill_value=0)
-
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _adherence(key: str, _dataset: Dataset, _settings: Settings) -> pd.DataFrame:
@@ -792,7 +782,7 @@ def _adherence(key: str, _dataset: Dataset, _settings: Settings) -> pd.DataFrame
             }
         )
     treatments = _dataset.treatments
-    early = median_ci(doses_in_first_days(treatments).to_numpy(dtype=float))
+    early = median_ci(doses_within(treatments, INDUCTION_DAYS).to_numpy(dtype=float))
     rows.insert(
         1,
         {
@@ -821,7 +811,7 @@ def _adherence(key: str, _dataset: Dataset, _settings: Settings) -> pd.DataFrame
             "resampling patients.",
         },
     )
-    mg_per_kg = treatments["dose_mg"] / treatments["weight_kg"]
+    mg_per_kg = dose_mg_per_kg(treatments)
     dose = cluster_bootstrap_median(mg_per_kg, patient)
     rows.append(
         {
