@@ -136,6 +136,20 @@ def test_a_malformed_row_holding_an_identifier_fails_the_ingest(tmp_path: Path):
         validate_path(path)
 
 
+def test_a_malformed_row_with_an_identifier_inside_free_text_fails_the_ingest(tmp_path: Path):
+    # The same in-text rule as for well-formed cells: a phone number inside a note.
+    path = write_csv(
+        tmp_path,
+        "assessments.csv",
+        """
+        patient_id,instrument,assessed_at,total
+        P001,PHQ-9,2025-01-15,20,call pt at 555-123-4567
+    """,
+    )
+    with pytest.raises(IngestError, match="line 2: a value looks like a phone number"):
+        validate_path(path)
+
+
 def test_blank_lines_keep_the_line_numbers_a_spreadsheet_shows(tmp_path: Path):
     path = tmp_path / "assessments.csv"
     path.write_text(

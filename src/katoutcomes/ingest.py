@@ -57,7 +57,6 @@ __all__ = [
 ]
 
 REJECTED_COLUMNS: Final = ["table", "file", *PROBLEM_COLUMNS]
-TIME_REPRESENTATIONS: Final = ("datetime", "study_day")
 #: Columns added to every accepted row.
 PROVENANCE: Final = ("row_hash", "source_file", "source_line")
 #: Derived assessment columns (see :mod:`katoutcomes.scoring`).

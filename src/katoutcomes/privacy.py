@@ -185,9 +185,13 @@ def _split_camel(name: str) -> str:
 
 
 def identifier_value_kind(value: str) -> str | None:
-    """What a single (stripped) value looks like, when it looks like an identifier."""
-    for what, pattern in _VALUE_PATTERNS:
-        if pattern.match(value):
+    """What a single cell holds, when it holds something that looks like an identifier.
+
+    The same in-text patterns as :func:`check_values` uses for whole columns, so a cell of a
+    malformed row is judged exactly as a cell of a well-formed one.
+    """
+    for what, pattern in _IN_TEXT_PATTERNS:
+        if re.search(pattern, value):
             return what
     return None
 
