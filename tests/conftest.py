@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -107,3 +109,13 @@ def build(
     result = validate_frames(frames)
     assert result.n_rejected == 0, result.rejected.to_dict("records")
     return Dataset.from_result(result)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``katoutcomes ARGS`` in a fresh interpreter, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "katoutcomes.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )

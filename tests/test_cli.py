@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from katoutcomes.cli import main
-
-
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "katoutcomes.cli", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -31,20 +20,20 @@ def demo_dir(tmp_path_factory) -> Path:
 
 
 def test_help_lists_every_command():
-    result = _run("--help")
+    result = run_cli("--help")
     assert result.returncode == 0
     for command in ("demo", "validate", "ingest"):
         assert command in result.stdout
 
 
 def test_demo_cohort_validates_cleanly(demo_dir: Path):
-    result = _run("validate", str(demo_dir))
+    result = run_cli("validate", str(demo_dir))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "rejected 0" in result.stdout
 
 
 def test_json_output_has_integer_counts_per_table_and_rejected_rows(demo_dir: Path):
-    result = _run("validate", str(demo_dir), "--format", "json")
+    result = run_cli("validate", str(demo_dir), "--format", "json")
     payload = json.loads(result.stdout)
     for key in ("rows_read", "accepted", "rejected", "duplicates"):
         assert isinstance(payload[key], int)
@@ -114,7 +103,7 @@ def _plant_bad_rows(src: Path, dst: Path) -> list[tuple[str, int, str]]:
 
 def test_planted_bad_rows_exit_1_and_each_is_reported_and_counted(demo_dir: Path, tmp_path: Path):
     planted = _plant_bad_rows(demo_dir, tmp_path / "bad")
-    result = _run(
+    result = run_cli(
         "validate",
         str(tmp_path / "bad"),
         "--format",
@@ -138,7 +127,7 @@ def test_planted_bad_rows_exit_1_and_each_is_reported_and_counted(demo_dir: Path
 def test_email_column_exits_2_naming_it(tmp_path: Path):
     path = tmp_path / "assessments.csv"
     path.write_text("patient_id,instrument,assessed_at,total,email\nP001,PHQ-9,2025-01-01,12,\n")
-    result = _run("validate", str(path))
+    result = run_cli("validate", str(path))
     assert result.returncode == 2
     assert "column 'email'" in result.stderr
     assert result.stdout == ""
@@ -159,28 +148,28 @@ def test_email_column_exits_2_naming_it(tmp_path: Path):
 def test_file_level_problems_exit_2_with_one_clear_message(tmp_path: Path, content, message):
     path = tmp_path / "assessments.csv"
     path.write_text(content)
-    result = _run("validate", str(path))
+    result = run_cli("validate", str(path))
     assert result.returncode == 2
     assert message in result.stderr
 
 
 def test_missing_path_exits_2(tmp_path: Path):
-    result = _run("validate", str(tmp_path / "nope"))
+    result = run_cli("validate", str(tmp_path / "nope"))
     assert result.returncode == 2 and "no such file or folder" in result.stderr
 
 
 def test_ingest_persists_and_a_second_run_adds_nothing(demo_dir: Path, tmp_path: Path):
     db = tmp_path / "clinic.duckdb"
-    first = _run("ingest", str(demo_dir), "--db", str(db), "--format", "json")
+    first = run_cli("ingest", str(demo_dir), "--db", str(db), "--format", "json")
     assert first.returncode == 0, first.stderr
-    again = _run("ingest", str(demo_dir), "--db", str(db), "--format", "json")
+    again = run_cli("ingest", str(demo_dir), "--db", str(db), "--format", "json")
     a, b = json.loads(first.stdout), json.loads(again.stdout)
     assert b["accepted"] == 0 and b["duplicates"] == a["accepted"]
     assert "nothing new" in b["stored"]
 
 
 def test_worked_mapping_examples_validate_cleanly():
-    ehr = _run(
+    ehr = run_cli(
         "validate",
         str(ROOT / "examples/ehr_export"),
         "--mapping",
@@ -190,7 +179,7 @@ def test_worked_mapping_examples_validate_cleanly():
     )
     assert ehr.returncode == 0, ehr.stderr
     assert json.loads(ehr.stdout)["accepted"] == 15
-    visits = _run(
+    visits = run_cli(
         "validate",
         str(ROOT / "examples/visit_wide/visits.csv"),
         "--mapping",

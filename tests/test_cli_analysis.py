@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import CLAIM_IDS
+from conftest import CLAIM_IDS, run_cli
 from katoutcomes.cli import main
 from katoutcomes.outcomes import OUTCOME_COLUMNS
-
-
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "katoutcomes.cli", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +22,7 @@ def demo_dir(tmp_path_factory) -> Path:
 
 
 def test_outcomes_csv_has_the_documented_columns(demo_dir: Path):
-    result = _run("outcomes", str(demo_dir), "--format", "csv")
+    result = run_cli("outcomes", str(demo_dir), "--format", "csv")
     assert result.returncode == 0, result.stderr
     frame = pd.read_csv(pd.io.common.StringIO(result.stdout))
     assert tuple(frame.columns) == OUTCOME_COLUMNS
@@ -42,7 +31,7 @@ def test_outcomes_csv_has_the_documented_columns(demo_dir: Path):
 
 
 def test_outcomes_json_echoes_settings_overrides_and_provenance(demo_dir: Path):
-    result = _run("outcomes", str(demo_dir), "--format", "json", "--set", "acute_days=28")
+    result = run_cli("outcomes", str(demo_dir), "--format", "json", "--set", "acute_days=28")
     payload = json.loads(result.stdout)
     assert payload["settings"]["acute_days"] == 28.0
     assert len(payload["data"]["files"]) == 3
@@ -54,7 +43,9 @@ def test_outcomes_json_echoes_settings_overrides_and_provenance(demo_dir: Path):
 
 def test_outcomes_parquet_carries_settings_in_its_metadata(demo_dir: Path, tmp_path: Path):
     out = tmp_path / "outcomes.parquet"
-    assert _run("outcomes", str(demo_dir), "--format", "parquet", "--out", str(out)).returncode == 0
+    assert (
+        run_cli("outcomes", str(demo_dir), "--format", "parquet", "--out", str(out)).returncode == 0
+    )
     meta = json.loads(pq.read_schema(out).metadata[b"katoutcomes"])
     assert meta["settings"]["acute_days"] == 42.0
     assert pq.read_table(out).num_rows > 150
@@ -62,21 +53,21 @@ def test_outcomes_parquet_carries_settings_in_its_metadata(demo_dir: Path, tmp_p
 
 def test_outcomes_from_a_store_match_outcomes_from_the_files(demo_dir: Path, tmp_path: Path):
     db = tmp_path / "c.duckdb"
-    assert _run("ingest", str(demo_dir), "--db", str(db)).returncode == 0
-    a = pd.read_csv(pd.io.common.StringIO(_run("outcomes", str(demo_dir)).stdout))
-    b = pd.read_csv(pd.io.common.StringIO(_run("outcomes", str(db)).stdout))
+    assert run_cli("ingest", str(demo_dir), "--db", str(db)).returncode == 0
+    a = pd.read_csv(pd.io.common.StringIO(run_cli("outcomes", str(demo_dir)).stdout))
+    b = pd.read_csv(pd.io.common.StringIO(run_cli("outcomes", str(db)).stdout))
     pd.testing.assert_frame_equal(a, b)
 
 
 def test_claims_text_lists_every_claim_with_a_verdict(demo_dir: Path):
-    result = _run("claims", str(demo_dir))
+    result = run_cli("claims", str(demo_dir))
     assert result.returncode == 0, result.stderr
     for claim_id in CLAIM_IDS:
         assert claim_id in result.stdout
 
 
 def test_claims_json_has_the_documented_shape(demo_dir: Path):
-    payload = json.loads(_run("claims", str(demo_dir), "--format", "json").stdout)
+    payload = json.loads(run_cli("claims", str(demo_dir), "--format", "json").stdout)
     assert set(payload) == {"claims", "settings", "data"}
     assert {c["id"] for c in payload["claims"]} == set(CLAIM_IDS)
     keys = {
@@ -103,7 +94,7 @@ def test_a_researchers_claims_file_is_evaluated(demo_dir: Path, tmp_path: Path):
         'rule = "two_sided"\nclaimed = 0.9\n'
     )
     payload = json.loads(
-        _run("claims", str(demo_dir), "--claims", str(claims), "--format", "json").stdout
+        run_cli("claims", str(demo_dir), "--claims", str(claims), "--format", "json").stdout
     )
     assert [c["id"] for c in payload["claims"]] == ["response_90"]
     # the demo's ITT response is far below 90%
@@ -113,7 +104,7 @@ def test_a_researchers_claims_file_is_evaluated(demo_dir: Path, tmp_path: Path):
 def test_assessments_only_data_make_dose_claims_not_measurable(demo_dir: Path, tmp_path: Path):
     only = tmp_path / "assessments.csv"
     only.write_text((demo_dir / "assessments.csv").read_text())
-    payload = json.loads(_run("claims", str(only), "--format", "json").stdout)
+    payload = json.loads(run_cli("claims", str(only), "--format", "json").stdout)
     by_id = {c["id"]: c for c in payload["claims"]}
     for claim_id in ("side_effects", "dose", "monitoring", "cost", "induction_protocol"):
         assert by_id[claim_id]["verdict"] == "not_measurable"
@@ -123,7 +114,7 @@ def test_assessments_only_data_make_dose_claims_not_measurable(demo_dir: Path, t
 
 def test_report_command_writes_one_self_contained_html_file(demo_dir: Path, tmp_path: Path):
     out = tmp_path / "r.html"
-    result = _run("report", str(demo_dir), "--out", str(out), "--set", "acute_days=28")
+    result = run_cli("report", str(demo_dir), "--out", str(out), "--set", "acute_days=28")
     assert result.returncode == 0, result.stderr
     html = out.read_text(encoding="utf-8")
     assert html.count("plotly.js v") >= 1 and "<script src=" not in html
@@ -133,5 +124,5 @@ def test_report_command_writes_one_self_contained_html_file(demo_dir: Path, tmp_
 
 
 def test_report_needs_a_path_or_demo(tmp_path: Path):
-    result = _run("report", "--out", str(tmp_path / "r.html"))
+    result = run_cli("report", "--out", str(tmp_path / "r.html"))
     assert result.returncode == 2 and "--demo" in result.stderr
