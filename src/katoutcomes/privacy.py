@@ -18,7 +18,10 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from katoutcomes.errors import IngestError
 
@@ -273,33 +276,54 @@ def check_problem_values(file: str, problems: pd.DataFrame) -> None:
         check_values(file, rows[["line", "value"]].rename(columns={"value": str(field)}))
 
 
+def _looks_like_name(ids: pa.Array) -> np.ndarray:
+    """:data:`_NAME_LIKE` without its look-ahead, which RE2 (pyarrow) does not support:
+    three or more ASCII letters and no digit."""
+    letters = pc.count_substring_regex(ids, "[A-Za-z]")
+    no_digit = pc.invert(pc.match_substring_regex(ids, "[0-9]"))
+    return _as_mask(pc.and_(pc.greater_equal(letters, 3), no_digit))
+
+
+def _as_mask(mask: pa.Array) -> np.ndarray:
+    return np.asarray(mask.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def patient_id_problems(ids: pd.Series) -> pd.Series:
     """Reason a ``patient_id`` is refused as identifying, or NA where it is fine.
 
-    Returns a string Series aligned with ``ids``.
+    Returns a string Series aligned with ``ids``. Each distinct id is checked once.
     """
-    distinct = pd.Series(ids.dropna().unique(), dtype="str")
-    reason = pd.Series(pd.NA, index=distinct.index, dtype="str")
-    text = distinct
-    checks = [
+    array = pa.array(ids.astype("str").array)
+    distinct = pc.unique(array.drop_null())
+    if isinstance(distinct, pa.ChunkedArray):
+        distinct = distinct.combine_chunks()
+    checks: list[tuple[np.ndarray, str]] = [
         *(
-            (pattern, f"patient_id looks like {what}; use a pseudonymous code")
+            (
+                _as_mask(pc.match_substring_regex(distinct, pattern.pattern)),
+                f"patient_id looks like {what}; use a pseudonymous code",
+            )
             for what, pattern in _VALUE_PATTERNS
         ),
-        (_DATE_LIKE, "patient_id looks like a date; use a pseudonymous code, never a birth date"),
         (
-            _NAME_LIKE,
+            _as_mask(pc.match_substring_regex(distinct, _DATE_LIKE.pattern)),
+            "patient_id looks like a date; use a pseudonymous code, never a birth date",
+        ),
+        (
+            _looks_like_name(distinct),
             "patient_id looks like a name (letters without digits); use a pseudonymous code "
             "such as P0001",
         ),
     ]
-    for pattern, message in checks:
-        hit = text.str.match(pattern.pattern, na=False) & reason.isna()
-        reason = reason.mask(hit, message)
-    flagged = reason.notna()
+    reason = np.full(len(distinct), "", dtype=object)
+    for hit, message in checks:  # the first matching check gives the reason
+        reason[hit & (reason == "")] = message
+    flagged = reason != ""
     if not flagged.any():
         return pd.Series(pd.NA, index=ids.index, dtype="str")
-    by_id = dict(zip(distinct[flagged], reason[flagged], strict=True))
+    by_id = dict(
+        zip(np.asarray(distinct.to_pylist(), dtype=object)[flagged], reason[flagged], strict=True)
+    )
     return ids.map(by_id).astype("str")
 
 

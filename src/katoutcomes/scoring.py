@@ -21,16 +21,18 @@ from typing import Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from katoutcomes.instruments import (
     INSTRUMENTS,
     ITEM_COLUMNS,
     ITEM_MAX,
+    PHQ9,
     SELF_HARM_HIGH,
     SELF_HARM_ITEM,
 )
 from katoutcomes.settings import Settings
-from katoutcomes.validation import PROBLEM_COLUMNS, map_distinct, problems_frame
+from katoutcomes.validation import PROBLEM_COLUMNS, problems_frame
 
 __all__ = ["TOTAL_SOURCES", "Scored", "round_half_up", "score_assessments"]
 
@@ -52,6 +54,16 @@ def round_half_up(x: pd.Series | np.ndarray) -> np.ndarray:
     return np.floor(np.asarray(x, dtype="float64") + 0.5)
 
 
+def _per_instrument(codes: np.ndarray, names: pd.Index, fact: dict[str, float]) -> np.ndarray:
+    """``fact[name]`` for each row's instrument code; NaN for a missing or unknown one."""
+    table = np.array([fact.get(name, np.nan) for name in names] + [np.nan], dtype="float64")
+    return table[codes]  # code -1 (missing) picks the trailing NaN
+
+
+def _whole(values: np.ndarray) -> pd.Series:
+    return pd.Series(values).map(lambda v: str(int(v)))
+
+
 def score_assessments(parsed: pd.DataFrame, settings: Settings) -> Scored:
     """Totals, prorating and item-9 flags for typed assessment rows.
 
@@ -59,7 +71,7 @@ def score_assessments(parsed: pd.DataFrame, settings: Settings) -> Scored:
     (missing as NaN), and ``line``. Rows whose instrument is missing are passed through
     untouched (they are already rejected).
     """
-    frame = parsed.copy()
+    frame = parsed.copy(deep=False)
     for item in ITEM_COLUMNS:
         if item not in frame.columns:
             frame[item] = np.nan
@@ -68,57 +80,55 @@ def score_assessments(parsed: pd.DataFrame, settings: Settings) -> Scored:
     lines = frame["line"]
     problems: list[pd.DataFrame] = []
 
-    instrument = frame["instrument"]
-    n_items = map_distinct(instrument, {k: v.n_items for k, v in INSTRUMENTS.items()}, "float64")
-    max_score = map_distinct(
-        instrument, {k: v.max_score for k, v in INSTRUMENTS.items()}, "float64"
-    )
-    limit = map_distinct(
-        instrument, {k: settings.max_missing_items(k) for k in INSTRUMENTS}, "float64"
-    )
+    codes, names = pd.factorize(frame["instrument"])
+    n_items = _per_instrument(codes, names, {k: v.n_items for k, v in INSTRUMENTS.items()})
+    max_score = _per_instrument(codes, names, {k: v.max_score for k, v in INSTRUMENTS.items()})
+    limit = _per_instrument(codes, names, {k: settings.max_missing_items(k) for k in INSTRUMENTS})
+    known = ~np.isnan(n_items)
 
-    items_np = frame[list(ITEM_COLUMNS)].to_numpy(dtype="float64", na_value=np.nan)
-    items = pd.DataFrame(items_np, columns=list(ITEM_COLUMNS), index=frame.index)
-    uses = n_items.to_numpy()[:, None] >= np.arange(1, len(ITEM_COLUMNS) + 1)
-    given = ~np.isnan(items_np)
+    items = frame[list(ITEM_COLUMNS)].to_numpy(dtype="float64", na_value=np.nan)
+    uses = n_items[:, None] >= np.arange(1, len(ITEM_COLUMNS) + 1)
+    given = ~np.isnan(items)
     # GAD-7 has seven items: a value in item_8 or item_9 is a mistake, not data.
-    extra = given & ~uses & n_items.notna().to_numpy()[:, None]
-    for col, item in enumerate(ITEM_COLUMNS):
-        bad = pd.Series(extra[:, col], index=frame.index)
-        if bad.any():
-            problems.append(
-                problems_frame(
-                    lines[bad],
-                    item,
-                    f"{instrument[bad].iloc[0]} has 7 items; {item} must be blank",
-                    items.loc[bad, item].map(lambda v: str(int(v))),
+    extra = given & ~uses & known[:, None]
+    if extra.any():
+        for col, item in enumerate(ITEM_COLUMNS):
+            bad = extra[:, col]
+            if bad.any():
+                name = names[codes[bad][0]]
+                problems.append(
+                    problems_frame(
+                        lines[bad],
+                        item,
+                        f"{name} has {INSTRUMENTS[name].n_items} items; {item} must be blank",
+                        _whole(items[bad, col]).set_axis(lines.index[bad]),
+                    )
                 )
-            )
     own = given & uses
-    answered_np = own.sum(axis=1).astype("float64")
-    sum_np = np.where(own, items_np, 0.0).sum(axis=1)
-    sum_np[answered_np == 0] = np.nan
-    answered = pd.Series(answered_np, index=frame.index)
-    item_sum = pd.Series(sum_np, index=frame.index)
+    answered = own.sum(axis=1).astype("float64")
+    item_sum = np.where(own, items, 0.0).sum(axis=1)
+    item_sum[answered == 0] = np.nan
     n_missing = n_items - answered
-    recorded = frame["total"].astype("float64")
+    recorded = frame["total"].to_numpy(dtype="float64", na_value=np.nan)
+    has_recorded = ~np.isnan(recorded)
 
-    over_max = recorded.notna() & (recorded > max_score)
-    if over_max.any():
-        for name in instrument[over_max].unique():
-            rows = over_max & (instrument == name)
-            problems.append(
-                problems_frame(
-                    lines[rows],
-                    "total",
-                    f"out of range (a {name} total is 0-{INSTRUMENTS[name].max_score})",
-                    recorded[rows].map(lambda v: str(int(v))),
-                )
+    with np.errstate(invalid="ignore"):
+        over_max = has_recorded & (recorded > max_score)
+    for code in np.unique(codes[over_max]):
+        name = names[code]
+        rows = over_max & (codes == code)
+        problems.append(
+            problems_frame(
+                lines[rows],
+                "total",
+                f"out of range (a {name} total is 0-{INSTRUMENTS[name].max_score})",
+                _whole(recorded[rows]).set_axis(lines.index[rows]),
             )
+        )
 
     has_items = answered > 0
     complete_items = has_items & (n_missing == 0)
-    disagree = complete_items & recorded.notna() & (recorded != item_sum)
+    disagree = complete_items & has_recorded & (recorded != item_sum)
     if disagree.any():
         problems.append(
             problems_frame(
@@ -126,18 +136,21 @@ def score_assessments(parsed: pd.DataFrame, settings: Settings) -> Scored:
                 "total",
                 "the recorded total disagrees with the sum of the items; "
                 "correct the total or the items",
-                "total "
-                + recorded[disagree].astype("int64").astype("str")
-                + ", items sum to "
-                + item_sum[disagree].astype("int64").astype("str"),
+                (
+                    "total "
+                    + _whole(recorded[disagree])
+                    + ", items sum to "
+                    + _whole(item_sum[disagree])
+                ).set_axis(lines.index[disagree]),
             )
         )
     partial = has_items & (n_missing > 0)
-    unreachable = (
-        partial
-        & recorded.notna()
-        & ((recorded < item_sum) | (recorded > item_sum + ITEM_MAX * n_missing))
-    )
+    with np.errstate(invalid="ignore"):
+        unreachable = (
+            partial
+            & has_recorded
+            & ((recorded < item_sum) | (recorded > item_sum + ITEM_MAX * n_missing))
+        )
     if unreachable.any():
         problems.append(
             problems_frame(
@@ -145,13 +158,15 @@ def score_assessments(parsed: pd.DataFrame, settings: Settings) -> Scored:
                 "total",
                 "the recorded total cannot come from the answered items "
                 "(it must lie between their sum and the sum plus 3 per missing item)",
-                "total "
-                + recorded[unreachable].astype("int64").astype("str")
-                + ", answered items sum to "
-                + item_sum[unreachable].astype("int64").astype("str"),
+                (
+                    "total "
+                    + _whole(recorded[unreachable])
+                    + ", answered items sum to "
+                    + _whole(item_sum[unreachable])
+                ).set_axis(lines.index[unreachable]),
             )
         )
-    nothing = ~has_items & recorded.isna() & instrument.notna()
+    nothing = ~has_items & ~has_recorded & (codes >= 0)
     if nothing.any():
         problems.append(
             problems_frame(
@@ -159,24 +174,26 @@ def score_assessments(parsed: pd.DataFrame, settings: Settings) -> Scored:
             )
         )
 
-    proratable = partial & recorded.isna() & (n_missing <= limit)
-    prorated = round_half_up(item_sum * n_items / answered)
-    total = np.select(
-        [recorded.notna(), complete_items, proratable],
-        [recorded, item_sum, prorated],
-        default=np.nan,
-    )
-    source_code = np.select(
-        [recorded.notna(), complete_items, proratable, partial], [0, 1, 2, 3], default=-1
-    )
-    frame["total"] = total
-    frame["total_source"] = pd.Series(
-        pd.Categorical.from_codes(source_code, categories=list(TOTAL_SOURCES)), index=frame.index
-    ).astype("str")
+    proratable = partial & ~has_recorded & (n_missing <= limit)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prorated = round_half_up(item_sum * n_items / answered)
+    conditions = [has_recorded, complete_items, proratable]
+    frame["total"] = np.select(conditions, [recorded, item_sum, prorated], default=np.nan)
+    source = np.select([*conditions, partial], [0, 1, 2, 3], default=-1)
+    frame["total_source"] = _labels(source, TOTAL_SOURCES, frame.index)
 
-    is_phq9 = instrument == "PHQ-9"
-    item9 = items[SELF_HARM_ITEM].where(is_phq9)
-    frame["item9_flag"] = (item9 >= 1).astype("boolean").mask(item9.isna())
-    frame["item9_high"] = (item9 >= SELF_HARM_HIGH).astype("boolean").mask(item9.isna())
+    phq9_rows = np.append(np.asarray(names == PHQ9.name), False)[codes]
+    item9 = np.where(phq9_rows, items[:, ITEM_COLUMNS.index(SELF_HARM_ITEM)], np.nan)
+    unknown9 = np.isnan(item9)
+    with np.errstate(invalid="ignore"):
+        frame["item9_flag"] = pd.arrays.BooleanArray(item9 >= 1, unknown9)
+        frame["item9_high"] = pd.arrays.BooleanArray(item9 >= SELF_HARM_HIGH, unknown9)
     out = pd.concat(problems) if problems else pd.DataFrame(columns=PROBLEM_COLUMNS)
     return Scored(frame=frame, problems=out[PROBLEM_COLUMNS])
+
+
+def _labels(codes: np.ndarray, labels: tuple[str, ...], index: pd.Index) -> pd.Series:
+    """Codes into ``labels`` as a ``str`` column (code -1 is missing)."""
+    table = pa.array(labels, type=pa.large_string())
+    taken = table.take(pa.array(codes, mask=codes < 0))
+    return pd.Series(pd.array(taken, dtype=pd.StringDtype("pyarrow", na_value=np.nan)), index=index)
