@@ -86,27 +86,32 @@ def score_assessments(parsed: pd.DataFrame, settings: Settings) -> Scored:
     limit = _per_instrument(codes, names, {k: settings.max_missing_items(k) for k in INSTRUMENTS})
     known = ~np.isnan(n_items)
 
-    items = frame[list(ITEM_COLUMNS)].to_numpy(dtype="float64", na_value=np.nan)
-    uses = n_items[:, None] >= np.arange(1, len(ITEM_COLUMNS) + 1)
-    given = ~np.isnan(items)
-    # GAD-7 has seven items: a value in item_8 or item_9 is a mistake, not data.
-    extra = given & ~uses & known[:, None]
-    if extra.any():
-        for col, item in enumerate(ITEM_COLUMNS):
-            bad = extra[:, col]
-            if bad.any():
-                name = names[codes[bad][0]]
-                problems.append(
-                    problems_frame(
-                        lines[bad],
-                        item,
-                        f"{name} has {INSTRUMENTS[name].n_items} items; {item} must be blank",
-                        _whole(items[bad, col]).set_axis(lines.index[bad]),
-                    )
+    # Item by item over 1-D columns: a row-major (rows x 9) copy of the items costs more
+    # than all the arithmetic.
+    n = len(frame)
+    answered = np.zeros(n)
+    item_sum = np.zeros(n)
+    for position, item in enumerate(ITEM_COLUMNS, start=1):
+        values = frame[item].to_numpy(dtype="float64", na_value=np.nan)
+        given = ~np.isnan(values)
+        if not given.any():
+            continue
+        uses = n_items >= position
+        # GAD-7 has seven items: a value in item_8 or item_9 is a mistake, not data.
+        extra = given & ~uses & known
+        if extra.any():
+            name = names[codes[extra][0]]
+            problems.append(
+                problems_frame(
+                    lines[extra],
+                    item,
+                    f"{name} has {INSTRUMENTS[name].n_items} items; {item} must be blank",
+                    _whole(values[extra]).set_axis(lines.index[extra]),
                 )
-    own = given & uses
-    answered = own.sum(axis=1).astype("float64")
-    item_sum = np.where(own, items, 0.0).sum(axis=1)
+            )
+        own = given & uses
+        answered += own
+        item_sum += np.where(own, values, 0.0)
     item_sum[answered == 0] = np.nan
     n_missing = n_items - answered
     recorded = frame["total"].to_numpy(dtype="float64", na_value=np.nan)
@@ -183,7 +188,7 @@ def score_assessments(parsed: pd.DataFrame, settings: Settings) -> Scored:
     frame["total_source"] = _labels(source, TOTAL_SOURCES, frame.index)
 
     phq9_rows = np.append(np.asarray(names == PHQ9.name), False)[codes]
-    item9 = np.where(phq9_rows, items[:, ITEM_COLUMNS.index(SELF_HARM_ITEM)], np.nan)
+    item9 = np.where(phq9_rows, frame[SELF_HARM_ITEM].to_numpy("float64", na_value=np.nan), np.nan)
     unknown9 = np.isnan(item9)
     with np.errstate(invalid="ignore"):
         frame["item9_flag"] = pd.arrays.BooleanArray(item9 >= 1, unknown9)
