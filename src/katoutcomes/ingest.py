@@ -439,9 +439,20 @@ def _deduplicate(
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Split good rows into new rows, conflicts (as problems) and a duplicate count."""
     problems: list[pd.DataFrame] = []
-    groups = good.groupby(key, dropna=False, sort=False)
-    n_versions = groups["row_hash"].transform("nunique")
-    conflict = n_versions > 1
+    # Only rows whose key occurs more than once can be duplicates or conflicts; finding
+    # them on one integer per row is cheap, and the grouping below runs on them alone.
+    shared = _shares_key(good, key)
+    conflict = pd.Series(False, index=good.index)
+    repeated = pd.Series(False, index=good.index)
+    if shared.any():
+        same_key = good.loc[shared]
+        n_versions = same_key.groupby(key, dropna=False, sort=False)["row_hash"].transform(
+            "nunique"
+        )
+        conflict.loc[same_key.index] = n_versions > 1
+        repeated.loc[same_key.index] = same_key.duplicated(subset=[*key, "row_hash"]) & ~(
+            n_versions > 1
+        )
     if conflict.any():
         clashing = good.loc[conflict]
         lines = clashing.groupby(key, dropna=False, sort=False)["line"].transform(
@@ -462,10 +473,8 @@ def _deduplicate(
                 "",
             )
         )
-    candidates = good.loc[~conflict]
-    repeated = candidates.duplicated(subset=[*key, "row_hash"], keep="first")
     n_dup = int(repeated.sum())
-    candidates = candidates.loc[~repeated]
+    candidates = good.loc[~conflict & ~repeated] if shared.any() else good
     if existing is not None and len(existing) and len(candidates):
         merged = (
             candidates[[*key, "row_hash", "line"]]
@@ -492,6 +501,16 @@ def _deduplicate(
             candidates = candidates.drop(index=merged["index"])
     out = pd.concat(problems) if problems else pd.DataFrame(columns=PROBLEM_COLUMNS)
     return candidates, out, n_dup
+
+
+def _shares_key(frame: pd.DataFrame, key: list[str]) -> np.ndarray:
+    """Rows whose key (missing values equal to each other) occurs more than once."""
+    codes = np.zeros(len(frame), dtype=np.int64)
+    for column in key:
+        column_codes, uniques = pd.factorize(frame[column], use_na_sentinel=False)
+        # Renumbered after each column, so the combined code stays below rows x values.
+        codes, _ = pd.factorize(codes * (len(uniques) + 1) + column_codes)
+    return np.asarray(pd.Index(codes).duplicated(keep=False))
 
 
 # --------------------------------------------------------------------------- entry points
