@@ -504,13 +504,11 @@ def _deduplicate(
 
 
 def _shares_key(frame: pd.DataFrame, key: list[str]) -> np.ndarray:
-    """Rows whose key (missing values equal to each other) occurs more than once."""
-    codes = np.zeros(len(frame), dtype=np.int64)
-    for column in key:
-        column_codes, uniques = pd.factorize(frame[column], use_na_sentinel=False)
-        # Renumbered after each column, so the combined code stays below rows x values.
-        codes, _ = pd.factorize(codes * (len(uniques) + 1) + column_codes)
-    return np.asarray(pd.Index(codes).duplicated(keep=False))
+    """Rows whose key may occur more than once: rows with equal keys (missing values equal
+    to each other) have equal key hashes. A hash collision only sends a few more rows to
+    the exact grouping."""
+    hashes = pd.util.hash_pandas_object(frame[key], index=False)
+    return np.asarray(hashes.duplicated(keep=False))
 
 
 # --------------------------------------------------------------------------- entry points

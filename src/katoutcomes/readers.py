@@ -129,11 +129,19 @@ def _clean_header(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     frame[LINE] = numbers if numbers is not None else np.arange(2, len(frame) + 2, dtype="int64")
     # A row with every cell blank is spacing, not data: it is skipped (its number is kept
     # by the rows after it).
-    cells = frame.drop(columns=LINE)
-    blank = (cells.isna() | (cells == "")).all(axis=1) if len(cells.columns) else None
-    if blank is not None and blank.any():
-        frame = frame[~blank].reset_index(drop=True)
+    # Only rows whose first cell is blank can be blank rows: the other cells are checked
+    # on those rows alone.
+    maybe = _blank(frame[columns[0]])
+    if maybe.any():
+        blank = maybe.copy()
+        blank[maybe] = _blank(frame.loc[maybe, columns]).all(axis=1)
+        if blank.any():
+            frame = frame[~blank].reset_index(drop=True)
     return frame
+
+
+def _blank(cells: pd.Series | pd.DataFrame) -> np.ndarray:
+    return np.asarray(cells.isna() | (cells == ""))
 
 
 def _check_unique(columns: list[str], name: str) -> None:
