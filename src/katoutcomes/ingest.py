@@ -401,7 +401,7 @@ def _validate_unit(
     problems = [parsed.problems]
     if unit.table == "assessments":
         # Rows with a bad cell are rejected already; scoring them would only add noise.
-        typed = typed.drop(index=parsed.problems.index.unique())
+        typed = _without_rows(typed, parsed.problems.index)
         scored = score_assessments(typed, settings)
         typed = scored.frame
         problems.append(scored.problems)
@@ -430,8 +430,15 @@ def _validate_unit(
         else pd.DataFrame(columns=PROBLEM_COLUMNS).astype({"line": "int64"})
     )
     bad_index = all_problems.index.unique()
-    good = typed.drop(index=typed.index.intersection(bad_index))
+    good = _without_rows(typed, bad_index)
     return good, all_problems
+
+
+def _without_rows(frame: pd.DataFrame, labels: pd.Index) -> pd.DataFrame:
+    """``frame`` without the rows labelled ``labels`` (no copy when there are none)."""
+    if not len(labels):
+        return frame
+    return frame[~frame.index.isin(labels)]
 
 
 def _deduplicate(

@@ -243,8 +243,10 @@ def _parse_string(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
     if f.pattern is not None:
         # RE2 (pyarrow) and Python agree on the schema's simple character-class patterns.
         whole = f.pattern if f.pattern.startswith("^") else f"^(?:{f.pattern})$"
-        matches = pc.match_substring_regex(values, whole)
-        bad = ~col.missing & ~_to_numpy_bool(matches) & ~_to_numpy_bool(values.is_null())
+        # Checked once per distinct value (ids repeat over a patient's rows).
+        encoded = pc.dictionary_encode(values)
+        fails = pc.invert(pc.match_substring_regex(encoded.dictionary, whole))
+        bad = _to_numpy_bool(fails.take(encoded.indices))
         if bad.any():
             out.append(
                 col.problems(
