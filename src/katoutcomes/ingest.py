@@ -253,9 +253,31 @@ def _conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     return out
 
 
-def _row_hash(frame: pd.DataFrame, table: str) -> pd.Series:
-    cols = [c for c in stored_columns(table) if c not in PROVENANCE]
-    return pd.util.hash_pandas_object(frame[cols], index=False).astype("uint64")
+def _column_hashes(frame: pd.DataFrame, table: str) -> dict[str, np.ndarray]:
+    """Each stored column's value hashes (pandas' ``hash_pandas_object`` of the column)."""
+    return {
+        c: pd.util.hash_pandas_object(frame[c], index=False).to_numpy(dtype="uint64")
+        for c in stored_columns(table)
+        if c not in PROVENANCE
+    }
+
+
+def _combine_hashes(hashes: list[np.ndarray], length: int) -> np.ndarray:
+    """Row hashes from column hashes, combined as ``pandas.util.hash_pandas_object`` does
+    for a DataFrame (CPython's tuple hash), so stored row hashes keep their values."""
+    out = np.full(length, 0x345678, dtype=np.uint64)
+    multiplier = np.uint64(1000003)
+    for i, column in enumerate(hashes):
+        inverse = len(hashes) - i
+        out ^= column
+        out *= multiplier
+        multiplier += np.uint64(82520 + inverse + inverse)
+    return out + np.uint64(97531)
+
+
+def _row_hash(hashes: dict[str, np.ndarray], length: int) -> np.ndarray:
+    """One hash over a row's stored values (DESIGN 3.7: equal rows are duplicates)."""
+    return _combine_hashes(list(hashes.values()), length)
 
 
 def _band_ages(raw_age: pd.Series, lines: pd.Series, out: list[pd.DataFrame]) -> pd.Series:
@@ -442,13 +464,21 @@ def _without_rows(frame: pd.DataFrame, labels: pd.Index) -> pd.DataFrame:
 
 
 def _deduplicate(
-    good: pd.DataFrame, table: str, key: list[str], existing: pd.DataFrame | None
+    good: pd.DataFrame,
+    table: str,
+    key: list[str],
+    key_hash: np.ndarray,
+    existing: pd.DataFrame | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """Split good rows into new rows, conflicts (as problems) and a duplicate count."""
+    """Split good rows into new rows, conflicts (as problems) and a duplicate count.
+
+    ``key_hash`` is equal for rows with equal keys (missing values equal to each other).
+    """
     problems: list[pd.DataFrame] = []
     # Only rows whose key occurs more than once can be duplicates or conflicts; finding
-    # them on one integer per row is cheap, and the grouping below runs on them alone.
-    shared = _shares_key(good, key)
+    # them on one hash per row is cheap, and the exact grouping below runs on them alone
+    # (a hash collision only sends a few more rows there).
+    shared = np.asarray(pd.Index(key_hash).duplicated(keep=False))
     conflict = pd.Series(False, index=good.index)
     repeated = pd.Series(False, index=good.index)
     if shared.any():
@@ -510,14 +540,6 @@ def _deduplicate(
     return candidates, out, n_dup
 
 
-def _shares_key(frame: pd.DataFrame, key: list[str]) -> np.ndarray:
-    """Rows whose key may occur more than once: rows with equal keys (missing values equal
-    to each other) have equal key hashes. A hash collision only sends a few more rows to
-    the exact grouping."""
-    hashes = pd.util.hash_pandas_object(frame[key], index=False)
-    return np.asarray(hashes.duplicated(keep=False))
-
-
 # --------------------------------------------------------------------------- entry points
 
 
@@ -551,7 +573,8 @@ def _validate_raw(
         good, problems = _validate_unit(unit, settings, mapping.datetime_format)
         orphans = unit.orphan_problems
         good = _conform(good, unit.table)
-        good["row_hash"] = _row_hash(good, unit.table)
+        hashes = _column_hashes(good, unit.table)
+        good["row_hash"] = _row_hash(hashes, len(good))
         key = list(
             schema.key_columns(
                 (schema.datetime_field if unit.time_kind == "datetime" else "study_day")
@@ -564,7 +587,8 @@ def _validate_raw(
         if store is not None:
             earlier.append(store.existing_keys(unit.table, key))
         existing = pd.concat(earlier) if any(e is not None for e in earlier) else None
-        new, conflicts, n_dup = _deduplicate(good, unit.table, key, existing)
+        key_hash = _combine_hashes([hashes[c] for c in key], len(good))
+        new, conflicts, n_dup = _deduplicate(good, unit.table, key, key_hash, existing)
         new = new.assign(source_file=unit.raw.file, source_line=new["line"])
         new = new[stored_columns(unit.table)].reset_index(drop=True)
         seen[unit.table] = pd.concat(
