@@ -126,3 +126,72 @@ def test_column_names_are_matched_case_insensitively_with_common_aliases():
     result = validate_frames({"assessments": frame})
     row = result.accepted["assessments"].iloc[0]
     assert (row["instrument"], row["total"], row["site_id"]) == ("PHQ-9", 12.0, "S1")
+
+
+# --- Number columns read as numbers at once (large clean files) -------------------------
+
+NUMBER_HEADER = (
+    "patient_id,instrument,assessed_at,total,item_1,item_2,item_3,item_4,item_5,item_6,item_7"
+)
+
+
+def _read_both_ways(tmp_path: Path, rows: list[str]):
+    """The same rows through the CSV reader and, as text, through validate_frames."""
+    path = tmp_path / "assessments.csv"
+    path.write_text("\n".join([NUMBER_HEADER, *rows]) + "\n", encoding="utf-8")
+    from_csv = validate_path(path)
+    cells = [r.split(",") for r in rows]
+    frame = pd.DataFrame(cells, columns=NUMBER_HEADER.split(","), dtype="str")
+    from_text = validate_frames({"assessments": frame}, file_names={"assessments": path.name})
+    return path, from_csv, from_text
+
+
+def test_clean_number_columns_are_read_as_numbers_with_the_same_results_as_text(tmp_path):
+    rows = [
+        "P001,GAD-7,2025-01-01T09:00:00,12,,,,,,,",  # total only
+        "P001,GAD-7,2025-01-08T09:00:00,,1,1,1,1,1,1,1",  # items: 7
+        "P001,GAD-7,2025-01-15T09:00:00,NA,1,2,NA,1,1,1,1",  # one missing: 7*7/6 = 8.17 -> 8
+        "P002,GAD-7,2025-01-01T09:00:00, 15 ,,,,,,,",  # spaces around a number
+        "P002,GAD-7,2025-01-08T09:00:00,22,,,,,,,",  # above the GAD-7 maximum 21
+        "P002,GAD-7,2025-01-15T09:00:00,12.5,,,,,,,",  # not whole
+        "P003,GAD-7,2025-01-15T09:00:00,-1,,,,,,,",  # below 0
+    ]
+    path, from_csv, from_text = _read_both_ways(tmp_path, rows)
+    numbers = read_table(
+        path, numbers=lambda header: ["total", "item_1"], missing_values=["", "NA"]
+    )
+    assert str(numbers.frame["total"].dtype) == "double[pyarrow]"  # the fast path was taken
+    assert str(numbers.frame["item_2"].dtype) == "str"
+    accepted = from_csv.accepted["assessments"]
+    pd.testing.assert_series_equal(
+        accepted["total"], from_text.accepted["assessments"]["total"], check_names=False
+    )
+    assert list(accepted["total"]) == [12.0, 7.0, 8.0, 15.0]
+    pd.testing.assert_frame_equal(from_csv.rejected, from_text.rejected)
+    assert list(from_csv.rejected["line"]) == [6, 7, 8]
+    assert list(from_csv.rejected["value"]) == ["22", "12.5", "-1"]
+
+
+def test_a_text_cell_in_a_number_column_sends_the_file_down_the_text_path(tmp_path):
+    rows = [
+        "P001,GAD-7,2025-01-01T09:00:00,12,,,,,,,",
+        "P001,GAD-7,2025-01-08T09:00:00,ten,,,,,,,",
+        'P001,GAD-7,2025-01-15T09:00:00,"9,5",,,,,,,',  # a decimal comma, read as 9.5
+    ]
+    path, from_csv, from_text = _read_both_ways(tmp_path, rows[:2])
+    assert list(from_csv.rejected["value"]) == ["ten"]  # shown as written
+    pd.testing.assert_frame_equal(from_csv.rejected, from_text.rejected)
+    path.write_text("\n".join([NUMBER_HEADER, rows[0], rows[2]]) + "\n", encoding="utf-8")
+    result = validate_path(path)
+    assert list(result.rejected["reason"].str[:18]) == ["not a whole number"]
+    assert list(result.rejected["value"]) == ["9,5"]
+
+
+def test_infinity_is_not_a_number_even_when_the_column_reads_as_numbers(tmp_path):
+    # "nan" is a missing-value marker of the schema; "inf" parses as a float.
+    rows = ["P001,GAD-7,2025-01-01T09:00:00,12,,,,,,,", "P001,GAD-7,2025-01-08T09:00:00,inf,,,,,,,"]
+    _, from_csv, from_text = _read_both_ways(tmp_path, rows)
+    assert list(from_csv.rejected["reason"].str[:12]) == ["not a number"]
+    assert list(from_csv.rejected["line"]) == [3]
+    assert list(from_csv.rejected["value"]) == ["inf"]
+    pd.testing.assert_frame_equal(from_csv.rejected, from_text.rejected)

@@ -20,6 +20,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -657,6 +658,32 @@ def _one_representation(kinds: Mapping[str, str], store: Store | None) -> str | 
     return next(iter(found_with_store), None)
 
 
+def _number_columns(header: list[str], role: str, mapping: ColumnMapping) -> list[str]:
+    """Columns of a long-layout file that hold a number field of the role's table.
+
+    The reader may parse these as numbers at once (see
+    :func:`katoutcomes.readers.read_table`). Left out: study days (a file's time
+    representation is decided from its text), fields with value mappings, and every
+    column of a visit-wide or unmappable file, which take the text path and its messages.
+    """
+    known = {f for t in TABLES for f in load_schema(t).field_names}
+    try:
+        renamed = mapping.rename(header, known)
+        if role == "assessments":
+            layout = detect_layout(list(renamed.values()), "", mapping.layout, original=header)
+            if layout != "long":
+                return []
+    except IngestError:
+        return []
+    schema = load_schema(role)
+    numeric = {
+        f.name
+        for f in schema.fields
+        if f.type in ("integer", "number") and f.name not in schema.time_fields
+    }
+    return [c for c, target in renamed.items() if target in numeric - set(mapping.values)]
+
+
 def validate_path(
     path: str | Path,
     *,
@@ -677,7 +704,18 @@ def validate_path(
     settings = settings or Settings()
     mapping = mapping or ColumnMapping()
     files = find_dataset_files(path)
-    raws = [(role, read_table(p, sheet=mapping.sheet)) for role, p in files.items()]
+    raws = [
+        (
+            role,
+            read_table(
+                p,
+                sheet=mapping.sheet,
+                numbers=partial(_number_columns, role=role, mapping=mapping),
+                missing_values=load_schema(role).missing_values,
+            ),
+        )
+        for role, p in files.items()
+    ]
     return _validate_raw(raws, settings=settings, mapping=mapping, store=store, source=str(path))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -31,6 +32,9 @@ LINE: Final = "line"
 _RECORD_NUMBERS: Final = "katoutcomes_record_numbers"
 _PROBLEM_COLUMNS: Final = ["line", "field", "reason", "value"]
 _SNIFF_BYTES: Final = 64 * 1024
+#: How columns read as numbers are held: nullable, so a missing value stays distinct from
+#: a NaN someone typed.
+_NUMBERS: Final = pd.ArrowDtype(pa.float64())
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +72,21 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_table(path: str | Path, *, sheet: str | int = 0) -> RawTable:
+def read_table(
+    path: str | Path,
+    *,
+    sheet: str | int = 0,
+    numbers: Callable[[list[str]], Collection[str]] | None = None,
+    missing_values: Collection[str] = ("",),
+) -> RawTable:
     """Read one file as text.
+
+    ``numbers``, given the header (names trimmed), names the columns a CSV file may hold
+    as numbers. When every cell of those columns is a number or one of ``missing_values``
+    they are read as numbers straight away (nullable Arrow ``double`` columns, missing
+    values null), which spares the text round trip on large files; when any cell is
+    something else, the whole file is read as text, so that each bad cell can be reported
+    as written.
 
     Raises
     ------
@@ -94,7 +111,7 @@ def read_table(path: str | Path, *, sheet: str | int = 0) -> RawTable:
         elif suffix == ".parquet":
             frame, problems = _read_parquet(path), None
         else:
-            frame, problems = _read_csv(path)
+            frame, problems = _read_csv(path, numbers, missing_values)
     except IngestError:
         raise
     except OSError as exc:
@@ -141,6 +158,10 @@ def _clean_header(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def _blank(cells: pd.Series | pd.DataFrame) -> np.ndarray:
+    if isinstance(cells, pd.DataFrame):
+        return np.column_stack([_blank(cells[c]) for c in cells.columns])
+    if cells.dtype == _NUMBERS:
+        return np.asarray(cells.isna())
     return np.asarray(cells.isna() | (cells == ""))
 
 
@@ -184,23 +205,36 @@ def _sniff_delimiter(sample: str) -> str:
         return best if counts[best] else ","
 
 
-def _read_csv(path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+def _read_csv(
+    path: Path,
+    numbers: Callable[[list[str]], Collection[str]] | None,
+    missing_values: Collection[str],
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     sample = _decode_sample(path)
     delimiter = _sniff_delimiter(sample)
     # Checked here because the pyarrow parser renames a repeated column ("total.1").
     header = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
     _check_unique([h.strip() for h in header], path.name)
+    # A blank line would shift every later line number: such files (and rows with a wrong
+    # number of cells) take the record-by-record path below.
+    parse = pacsv.ParseOptions(delimiter=delimiter, ignore_empty_lines=False)
+    as_numbers = set(numbers([h.strip() for h in header])) if numbers else set()
     try:
+        if as_numbers:
+            try:
+                types = {
+                    h: pa.float64() if h.strip() in as_numbers else pa.string() for h in header
+                }
+                table = pacsv.read_csv(
+                    path, parse_options=parse, convert_options=_convert(types, missing_values)
+                )
+                return _arrow_text_frame(table), None
+            except pa.ArrowInvalid:
+                pass  # a cell that is not a number (or a malformed row): read as text
         table = pacsv.read_csv(
             path,
-            # A blank line would shift every later line number: such files (and rows with
-            # a wrong number of cells) take the record-by-record path below.
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
+            parse_options=parse,
+            convert_options=_convert(dict.fromkeys(header, pa.string()), ()),
         )
         return _arrow_text_frame(table), None
     except UnicodeDecodeError:
@@ -213,6 +247,18 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         # Rows with the wrong number of fields: parse record by record so that each bad
         # row is reported with its number and the good rows are kept.
         return _read_csv_tolerant(path, delimiter)
+
+
+def _convert(
+    types: dict[str, pa.DataType], missing_values: Collection[str]
+) -> pacsv.ConvertOptions:
+    """Text cells kept exactly as written; number cells null when they hold a marker."""
+    return pacsv.ConvertOptions(
+        column_types=types,
+        null_values=list(missing_values),
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
 
 
 def _read_csv_tolerant(path: Path, delimiter: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -280,11 +326,14 @@ def _refuse_identifiers(file: str, line: int, record: list[str]) -> None:
 
 
 def _arrow_text_frame(table: pa.Table) -> pd.DataFrame:
-    """Arrow string columns, whitespace trimmed, as pandas ``str`` columns."""
-    trimmed = pa.table(
-        {name: pc.utf8_trim_whitespace(table.column(name)) for name in table.column_names}
-    )
-    return trimmed.to_pandas(types_mapper={pa.string(): pd.StringDtype(na_value=np.nan)}.get)
+    """Arrow string columns, whitespace trimmed, as pandas ``str`` columns; number columns
+    as nullable Arrow ``double`` (null for a missing value, NaN only for a written NaN)."""
+    columns = {
+        name: pc.utf8_trim_whitespace(column) if pa.types.is_string(column.type) else column
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    }
+    mapper = {pa.string(): pd.StringDtype(na_value=np.nan), pa.float64(): _NUMBERS}
+    return pa.table(columns).to_pandas(types_mapper=mapper.get)
 
 
 def _strip(frame: pd.DataFrame) -> pd.DataFrame:

@@ -177,18 +177,47 @@ def _bounds_text(f: Field) -> str:
     return ""
 
 
+#: A column the reader already read as numbers (see :func:`katoutcomes.readers.read_table`).
+READ_AS_NUMBERS: Final = pd.ArrowDtype(pa.float64())
+
+
 @dataclass(frozen=True, slots=True)
 class _Column:
-    """One input column: its text, the same as Arrow with missing cells null, and lines."""
+    """One input column: its text, the same as Arrow with missing cells null, and lines.
 
-    text: pd.Series
+    ``text`` is None for a column read as numbers; its problem rows show the number read.
+    """
+
+    text: pd.Series | None
     present: pa.Array
     missing: NDArray[np.bool_]
     lines: pd.Series
 
+    @property
+    def index(self) -> pd.Index:
+        return self.lines.index
+
     def problems(self, bad: NDArray[np.bool_], field: str, reason: str) -> pd.DataFrame:
         """Problem rows for the rows flagged ``bad``, showing the value as written."""
-        return problems_frame(self.lines[bad], field, reason, self.text[bad])
+        if self.text is not None:
+            shown = self.text[bad]
+        else:
+            numbers = self.present.filter(pa.array(bad)).to_numpy(zero_copy_only=False)
+            shown = pd.Series([_fmt(x) for x in numbers], index=self.index[bad], dtype="str")
+        return problems_frame(self.lines[bad], field, reason, shown)
+
+    @classmethod
+    def read(cls, column: pd.Series, markers: pa.Array, lines: pd.Series) -> _Column:
+        """A raw column: text, or numbers the reader parsed (missing values null)."""
+        if column.dtype == READ_AS_NUMBERS:
+            array = pa.array(column.array)
+            if isinstance(array, pa.ChunkedArray):
+                array = array.combine_chunks()
+            return cls(None, array, _to_numpy_bool(array.is_null()), lines)
+        text = column.astype("str")
+        array = _arrow_text(text).cast(pa.large_string())
+        missing = _to_numpy_bool(pc.or_(pc.is_in(array, value_set=markers), array.is_null()))
+        return cls(text, _without(array, missing), missing, lines)
 
 
 def _parse_number(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
@@ -218,7 +247,7 @@ def _parse_number(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
     if out_of_range.any():
         out.append(col.problems(out_of_range, f.name, f"out of range ({expect})"))
         numbers[out_of_range] = np.nan
-    return pd.Series(numbers, index=col.text.index)
+    return pd.Series(numbers, index=col.index)
 
 
 def _parse_string(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
@@ -257,7 +286,7 @@ def _parse_string(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
                 )
             )
             values = _without(values, bad)
-    return _str_series(values, col.text.index)
+    return _str_series(values, col.index)
 
 
 def _parse_boolean(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
@@ -270,7 +299,7 @@ def _parse_boolean(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series
             col.problems(bad, f.name, "not a yes/no value (expected true/false, yes/no or 1/0)")
         )
     flags = _to_numpy_bool(values)
-    return pd.Series(pd.arrays.BooleanArray(flags, unknown), index=col.text.index)
+    return pd.Series(pd.arrays.BooleanArray(flags, unknown), index=col.index)
 
 
 def _parse_list(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
@@ -301,16 +330,16 @@ def _parse_list(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
         )
     # A list of delimiters only (";;") holds no code: it is missing, not an empty list.
     values = pc.if_else(pc.equal(values, ""), pa.scalar(None, values.type), values)
-    return _str_series(values, col.text.index)
+    return _str_series(values, col.index)
 
 
 def _parse_datetime(
     col: _Column, f: Field, out: list[pd.DataFrame], datetime_format: str | None
 ) -> tuple[pd.Series, pd.Series]:
-    index = col.text.index
+    index = col.index
     if datetime_format:
         parsed = pd.to_datetime(
-            col.text.where(~col.missing), format=datetime_format, errors="coerce"
+            _str_series(col.present, col.index), format=datetime_format, errors="coerce"
         )
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             parsed = parsed.dt.tz_localize(None)  # keep the wall-clock time as written
@@ -366,10 +395,8 @@ def parse_table(
     for f in schema.fields:
         if f.name not in raw.columns:
             continue
-        text = raw[f.name].astype("str")
-        array = _arrow_text(text).cast(pa.large_string())
-        missing = _to_numpy_bool(pc.or_(pc.is_in(array, value_set=markers), array.is_null()))
-        col = _Column(text, _without(array, missing), missing, lines)
+        col = _Column.read(raw[f.name], markers, lines)
+        missing = col.missing
         # Of the alternative time fields, the one a file uses is required on every row.
         required = f.required or f.name in schema.time_fields
         if required and missing.any():
