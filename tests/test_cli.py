@@ -192,3 +192,14 @@ def test_worked_mapping_examples_validate_cleanly():
     # 8 visits: 8 PHQ-9 + 6 GAD-7 scores, 5 visits with a dose
     assert payload["tables"]["assessments"]["accepted"] == 14
     assert payload["tables"]["treatments"]["accepted"] == 5
+
+
+def test_python_dash_m_runs_the_same_command_line():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "katoutcomes", "--help"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0
+    assert "outcomes" in done.stdout and "claims" in done.stdout
