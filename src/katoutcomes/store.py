@@ -138,6 +138,7 @@ class Store:
             types_mapper={
                 pa.string(): pd.StringDtype(na_value=np.nan),
                 pa.large_string(): pd.StringDtype(na_value=np.nan),
+                pa.bool_(): pd.BooleanDtype(),
             }.get
         )
 
@@ -308,7 +309,7 @@ def _magic(path: Path) -> bytes:
 
 def _restore_dtypes(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     schema = load_schema(table)
-    out = frame.copy()
+    out = frame.copy(deep=False)  # columns are replaced, never written into
     for f in schema.fields:
         if f.type == "boolean":
             out[f.name] = out[f.name].astype("boolean")
