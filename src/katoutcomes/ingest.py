@@ -245,7 +245,7 @@ def _empty_typed(schema: TableSchema, name: str) -> pd.Series:
 def _conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     """All stored columns, in order, with absent ones filled as missing."""
     schema = load_schema(table)
-    out = frame.copy()
+    out = frame.copy(deep=False)  # columns are added, never written into
     for name in schema.field_names:
         if name not in out.columns:
             out[name] = _empty_typed(schema, name).reindex(out.index)
