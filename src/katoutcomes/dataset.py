@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from katoutcomes.ingest import IngestResult, stored_columns, validate_frames, validate_path
+from katoutcomes.ingest import IngestResult, accepted_columns, validate_frames, validate_path
 from katoutcomes.mapping import ColumnMapping
 from katoutcomes.settings import Settings
 from katoutcomes.timebase import add_relative_time
@@ -18,7 +18,7 @@ __all__ = ["Dataset"]
 
 
 def _empty(table: str) -> pd.DataFrame:
-    return pd.DataFrame(columns=stored_columns(table))
+    return pd.DataFrame(columns=accepted_columns(table))
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,8 @@ class Dataset:
         log = store.ingest_log()
         return cls.from_tables(
             {
-                t: store.table(t).drop(columns="ingest_id")
+                # As validation returns them: the row hash is the store's concern.
+                t: store.table(t).drop(columns=["ingest_id", "row_hash"])
                 for t in ("assessments", "treatments", "patients")
             },
             store.time_representation() or "datetime",

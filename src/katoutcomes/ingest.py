@@ -51,7 +51,9 @@ __all__ = [
     "REJECTED_COLUMNS",
     "IngestResult",
     "TableReport",
+    "accepted_columns",
     "find_dataset_files",
+    "row_hashes",
     "stored_columns",
     "validate_frames",
     "validate_path",
@@ -231,6 +233,12 @@ def stored_columns(table: str) -> list[str]:
     return [*cols, *PROVENANCE]
 
 
+def accepted_columns(table: str) -> list[str]:
+    """Columns of the accepted rows of a validation: the stored columns without
+    ``row_hash``, which :meth:`katoutcomes.store.Store.write` adds (:func:`row_hashes`)."""
+    return [c for c in stored_columns(table) if c != "row_hash"]
+
+
 def _empty_typed(schema: TableSchema, name: str) -> pd.Series:
     f = schema.field(name)
     if f.type in ("integer", "number"):
@@ -254,13 +262,9 @@ def _conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     return out
 
 
-def _column_hashes(frame: pd.DataFrame, table: str) -> dict[str, np.ndarray]:
-    """Each stored column's value hashes (pandas' ``hash_pandas_object`` of the column)."""
-    return {
-        c: pd.util.hash_pandas_object(frame[c], index=False).to_numpy(dtype="uint64")
-        for c in stored_columns(table)
-        if c not in PROVENANCE
-    }
+def _column_hash(column: pd.Series) -> np.ndarray:
+    """A column's value hashes (pandas' ``hash_pandas_object``)."""
+    return pd.util.hash_pandas_object(column, index=False).to_numpy(dtype="uint64")
 
 
 def _combine_hashes(hashes: list[np.ndarray], length: int) -> np.ndarray:
@@ -276,9 +280,15 @@ def _combine_hashes(hashes: list[np.ndarray], length: int) -> np.ndarray:
     return out + np.uint64(97531)
 
 
-def _row_hash(hashes: dict[str, np.ndarray], length: int) -> np.ndarray:
-    """One hash over a row's stored values (DESIGN 3.7: equal rows are duplicates)."""
-    return _combine_hashes(list(hashes.values()), length)
+def row_hashes(frame: pd.DataFrame, table: str) -> np.ndarray:
+    """One hash per row over its stored values (DESIGN 3.7: equal rows are duplicates).
+
+    Equal to ``pandas.util.hash_pandas_object`` of the stored value columns. Ingest needs
+    it only for rows whose key occurs twice or is stored already; the store computes it
+    for every row it writes.
+    """
+    columns = [c for c in stored_columns(table) if c not in PROVENANCE]
+    return _combine_hashes([_column_hash(frame[c]) for c in columns], len(frame))
 
 
 def _band_ages(raw_age: pd.Series, lines: pd.Series, out: list[pd.DataFrame]) -> pd.Series:
@@ -474,6 +484,8 @@ def _deduplicate(
     """Split good rows into new rows, conflicts (as problems) and a duplicate count.
 
     ``key_hash`` is equal for rows with equal keys (missing values equal to each other).
+    ``existing`` holds the keys, row hashes and provenance of rows stored or accepted
+    earlier. Row hashes of ``good`` are computed only for the rows that need comparing.
     """
     problems: list[pd.DataFrame] = []
     # Only rows whose key occurs more than once can be duplicates or conflicts; finding
@@ -484,6 +496,7 @@ def _deduplicate(
     repeated = pd.Series(False, index=good.index)
     if shared.any():
         same_key = good.loc[shared]
+        same_key = same_key.assign(row_hash=row_hashes(same_key, table))
         n_versions = same_key.groupby(key, dropna=False, sort=False)["row_hash"].transform(
             "nunique"
         )
@@ -515,11 +528,12 @@ def _deduplicate(
     candidates = good.loc[~conflict & ~repeated] if shared.any() else good
     if existing is not None and len(existing) and len(candidates):
         merged = (
-            candidates[[*key, "row_hash", "line"]]
+            candidates[[*key, "line"]]
             .reset_index()
             .merge(existing.rename(columns={"row_hash": "stored_hash"}), on=key, how="inner")
         )
         if len(merged):
+            merged["row_hash"] = row_hashes(candidates.loc[merged["index"]], table)
             same = merged["row_hash"] == merged["stored_hash"]
             n_dup += int(same.sum())
             clash = merged.loc[~same].set_index("index")
@@ -574,8 +588,6 @@ def _validate_raw(
         good, problems = _validate_unit(unit, settings, mapping.datetime_format)
         orphans = unit.orphan_problems
         good = _conform(good, unit.table)
-        hashes = _column_hashes(good, unit.table)
-        good["row_hash"] = _row_hash(hashes, len(good))
         key = list(
             schema.key_columns(
                 (schema.datetime_field if unit.time_kind == "datetime" else "study_day")
@@ -584,17 +596,22 @@ def _validate_raw(
             )
         )
         # Rows are checked against the store and against earlier files of this ingest.
-        earlier = [seen.get(unit.table)]
+        earlier = []
+        if unit.table in seen:
+            before = seen[unit.table]
+            earlier.append(
+                before[[*key, "source_file", "source_line"]].assign(
+                    row_hash=row_hashes(before, unit.table)
+                )
+            )
         if store is not None:
             earlier.append(store.existing_keys(unit.table, key))
-        existing = pd.concat(earlier) if any(e is not None for e in earlier) else None
-        key_hash = _combine_hashes([hashes[c] for c in key], len(good))
+        existing = pd.concat(earlier) if earlier else None
+        key_hash = _combine_hashes([_column_hash(good[c]) for c in key], len(good))
         new, conflicts, n_dup = _deduplicate(good, unit.table, key, key_hash, existing)
         new = new.assign(source_file=unit.raw.file, source_line=new["line"])
-        new = new[stored_columns(unit.table)].reset_index(drop=True)
-        seen[unit.table] = pd.concat(
-            [seen.get(unit.table), new[[*key, "row_hash", "source_file", "source_line"]]]
-        )
+        new = new[accepted_columns(unit.table)].reset_index(drop=True)
+        seen[unit.table] = pd.concat([seen[unit.table], new]) if unit.table in seen else new
         all_problems = [p for p in (problems, conflicts, orphans) if len(p)]
         unit_rejected = (
             pd.concat(all_problems, ignore_index=True)
@@ -622,7 +639,7 @@ def _validate_raw(
             )
         )
     frames = {
-        t: (pd.concat(v, ignore_index=True) if v else pd.DataFrame(columns=stored_columns(t)))
+        t: (pd.concat(v, ignore_index=True) if v else pd.DataFrame(columns=accepted_columns(t)))
         for t, v in accepted.items()
         if v
     }

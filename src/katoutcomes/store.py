@@ -23,6 +23,7 @@ from katoutcomes.errors import IngestError
 from katoutcomes.ingest import (
     REJECTED_COLUMNS,
     IngestResult,
+    row_hashes,
     stored_columns,
     validate_frames,
     validate_path,
@@ -262,7 +263,8 @@ class Store:
             for table, frame in result.accepted.items():
                 rows = frame[frame["source_file"].isin(files)]
                 if len(rows):
-                    self._insert(table, rows.assign(ingest_id=ingest_id))
+                    rows = rows.assign(row_hash=row_hashes(rows, table), ingest_id=ingest_id)
+                    self._insert(table, rows)
             rejected = result.rejected[result.rejected["file"].isin(files)]
             if len(rejected):
                 self._insert("rejected", rejected[REJECTED_COLUMNS].assign(ingest_id=ingest_id))
