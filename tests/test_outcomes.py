@@ -606,6 +606,27 @@ def test_unknown_instrument_names_raise_a_clear_error() -> None:
         patient_outcomes(bad)
 
 
+def test_assessments_without_a_patient_id_raise_a_clear_error() -> None:
+    data = build(phq9("p1", (0, 20), (14, 9)))
+    odd = data.assessments.assign(patient_id=["p1", None])
+    bad = Dataset(odd, data.treatments, data.patients, data.time_representation)
+    with pytest.raises(ValueError, match="without a patient_id"):
+        patient_outcomes(bad)
+
+
+def test_outcomes_do_not_depend_on_the_row_order_of_a_hand_built_dataset() -> None:
+    # The Dataset sorts its rows by patient, instrument and t; a Dataset built directly
+    # from the same rows in another order must give the same table.
+    data = Dataset.demo(patients=60, seed=3)
+    shuffled = Dataset(
+        data.assessments.sample(frac=1.0, random_state=1),
+        data.treatments.sample(frac=1.0, random_state=2),
+        data.patients,
+        data.time_representation,
+    )
+    pd.testing.assert_frame_equal(patient_outcomes(shuffled), patient_outcomes(data))
+
+
 # --------------------------------------------------------------------------------------
 # Against a plain per-patient reading of DESIGN 4
 # --------------------------------------------------------------------------------------

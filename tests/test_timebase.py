@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from katoutcomes.dataset import Dataset
 from katoutcomes.ingest import validate_frames
@@ -133,3 +134,66 @@ def test_patient_origins_are_the_first_dose_or_else_the_first_valid_assessment()
     assert origins.loc["P2", "origin"] == pd.Timestamp("2025-04-02")
     assert origins.loc["P2", "origin_source"] == "assessment"
     assert origins.loc["P2", "origin_date_only"]
+
+
+def test_the_first_of_tied_earliest_doses_gives_the_origin_its_date_only_flag():
+    # Two doses at the same instant, midnight of 2025-03-10, one recorded as a date only.
+    # Ingest rejects such duplicates, so the tables are built by hand here. The first in
+    # input order is the origin row, so its flag is the origin's.
+    from katoutcomes.timebase import add_relative_time
+
+    assessments = pd.DataFrame(
+        {
+            "patient_id": ["P1"],
+            "instrument": ["PHQ-9"],
+            "assessed_at": pd.to_datetime(["2025-03-03 10:00"]).astype("datetime64[us]"),
+            "total": [20.0],
+            "date_only": [False],
+        }
+    )
+
+    def origin_date_only(date_only: list[bool]) -> bool:
+        treatments = pd.DataFrame(
+            {
+                "patient_id": ["P1", "P1"],
+                "administered_at": pd.to_datetime(["2025-03-10"] * 2).astype("datetime64[us]"),
+                "date_only": date_only,
+            }
+        )
+        origins = add_relative_time(assessments, treatments, "datetime").origins
+        return bool(origins.loc["P1", "origin_date_only"])
+
+    assert origin_date_only([True, False])
+    assert not origin_date_only([False, True])
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_time_order_is_a_stable_sort_by_group_then_time(grouped: bool, seed: int):
+    # Reference: numpy's stable lexsort. Few distinct times, so there are many ties.
+    from katoutcomes.timebase import time_order
+
+    rng = np.random.default_rng(seed)
+    groups = rng.integers(0, 50, size=2_000)
+    t = rng.integers(0, 5, size=2_000).astype(float)
+    if grouped:
+        groups = np.sort(groups)
+    expected = np.lexsort((t, groups))
+    order = time_order(groups, t)
+    np.testing.assert_array_equal(np.arange(groups.size) if order is None else order, expected)
+    # Already in order: nothing to do.
+    assert time_order(groups[expected], t[expected]) is None
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_sorted_codes_match_a_sorted_factorize(grouped: bool):
+    from katoutcomes.timebase import sorted_codes
+
+    rng = np.random.default_rng(5)
+    values = pd.Series(rng.choice(["P10", "P2", "P33", None], size=500), dtype="str")
+    if grouped:
+        values = values.sort_values(kind="stable", na_position="first").reset_index(drop=True)
+    codes, uniques = sorted_codes(values)
+    expected_codes, expected_uniques = pd.factorize(values, sort=True)
+    np.testing.assert_array_equal(codes, expected_codes)
+    pd.testing.assert_index_equal(uniques, expected_uniques)

@@ -20,10 +20,22 @@ from typing import Final
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
-__all__ = ["TimedTables", "add_relative_time", "patient_origins"]
+__all__ = [
+    "TimedTables",
+    "add_relative_time",
+    "patient_origins",
+    "runs",
+    "sorted_codes",
+    "time_order",
+]
 
 _US_PER_DAY: Final = 86_400 * 1_000_000
+
+FloatArray = NDArray[np.float64]
+IndexArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,70 +48,169 @@ class TimedTables:
     origins: pd.DataFrame
 
 
+def runs(values: pd.Series) -> tuple[IndexArray, IndexArray]:
+    """Start position and length of each run of equal consecutive values.
+
+    A missing value is a run of its own.
+
+    Examples
+    --------
+    >>> runs(pd.Series(["p1", "p1", "p2", "p1"]))
+    (array([0, 2, 3]), array([2, 1, 1]))
+    """
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    # Nullable types leave a comparison with a missing value missing: a new run too.
+    differs = pd.array(values.array[1:] != values.array[:-1])
+    starts = np.flatnonzero(np.r_[True, differs.to_numpy(dtype=bool, na_value=True)])
+    return starts, np.diff(np.r_[starts, len(values)])
+
+
+def sorted_codes(values: pd.Series) -> tuple[IndexArray, pd.Index]:
+    """``pd.factorize(values, sort=True)``: codes numbering the values in sorted order, -1
+    where missing, and the sorted unique values.
+
+    Notes
+    -----
+    Exports list each patient's rows together, so a column of patient ids holds far fewer
+    runs of equal values than rows: only the first value of each run is factorized.
+
+    Examples
+    --------
+    >>> codes, uniques = sorted_codes(pd.Series(["p2", "p2", "p1"]))
+    >>> codes, list(uniques)
+    (array([1, 1, 0]), ['p1', 'p2'])
+    """
+    starts, lengths = runs(values)
+    if 2 * len(starts) > len(values):
+        # Mostly runs of one row: factorizing the run starts would save nothing.
+        return pd.factorize(values, sort=True)
+    codes, uniques = pd.factorize(values.take(starts), sort=True)
+    return np.repeat(codes, lengths), uniques
+
+
+def time_order(groups: IndexArray, t: FloatArray) -> IndexArray | None:
+    """Row positions that sort rows by ``groups``, then by ``t``; ``None`` if already sorted.
+
+    The order of ``np.lexsort((t, groups))``: stable, so rows tied on group and ``t`` keep
+    their input order. ``t`` must not hold NaN.
+
+    Notes
+    -----
+    Exports usually list each patient's rows together and in time order, so the rows are
+    first checked (``None`` lets the caller skip copying a wide table), then sorted by
+    group alone (cheap on grouped rows), and only the groups that still go back in time
+    are sorted by ``t`` as well.
+
+    Examples
+    --------
+    >>> time_order(np.array([0, 1, 0]), np.array([5.0, 1.0, 2.0]))
+    array([2, 0, 1])
+    >>> time_order(np.array([0, 0, 1]), np.array([1.0, 2.0, 0.0])) is None
+    True
+    """
+    if (groups[1:] >= groups[:-1]).all():
+        back_in_time = (groups[1:] == groups[:-1]) & (t[1:] < t[:-1])
+        if not back_in_time.any():
+            return None
+    order = np.argsort(groups, kind="stable")
+    grouped, t = groups[order], t[order]
+    back_in_time = (grouped[1:] == grouped[:-1]) & (t[1:] < t[:-1])
+    if back_in_time.any():
+        # Sort by t the rows of the groups that go back in time, and only those.
+        run = np.cumsum(np.r_[True, grouped[1:] != grouped[:-1]]) - 1
+        unsorted = np.zeros(run[-1] + 1, dtype=bool)
+        unsorted[run[1:][back_in_time]] = True
+        rows = np.flatnonzero(unsorted[run])
+        order[rows] = order[rows[np.lexsort((t[rows], run[rows]))]]
+    return order
+
+
 def _time_column(table: str, representation: str) -> str:
     if representation == "study_day":
         return "study_day"
     return "assessed_at" if table == "assessments" else "administered_at"
 
 
-def _days(frame: pd.DataFrame, column: str, representation: str) -> np.ndarray:
+def _days(frame: pd.DataFrame, column: str, representation: str) -> FloatArray:
     """Times as float days (since 1970 for datetimes, as given for study days)."""
     if frame.empty:
         return np.empty(0, dtype="float64")
     if representation == "study_day":
         return frame[column].to_numpy(dtype="float64", na_value=np.nan)
-    stamps = pd.to_datetime(frame[column]).astype("datetime64[us]")
-    micros = stamps.to_numpy().astype("int64").astype("float64")
-    micros[stamps.isna().to_numpy()] = np.nan
+    stamps = frame[column]
+    if stamps.dtype != "datetime64[us]":
+        stamps = pd.to_datetime(stamps).astype("datetime64[us]")
+    values = stamps.to_numpy()
+    micros = values.view("int64").astype("float64")
+    micros[np.isnat(values)] = np.nan
     return micros / _US_PER_DAY
 
 
-def _date_only(frame: pd.DataFrame) -> np.ndarray:
+def _date_only(frame: pd.DataFrame) -> BoolArray:
     if frame.empty or "date_only" not in frame:
         return np.zeros(len(frame), dtype=bool)
     return frame["date_only"].fillna(False).to_numpy(dtype=bool)
 
 
+def _earliest(
+    codes: IndexArray, days: FloatArray, usable: BoolArray, n_patients: int
+) -> IndexArray:
+    """Per patient code, the position of its usable row with the smallest ``days``; -1
+    where it has none. Among rows tied at the smallest time, the first in input order."""
+    rows = np.flatnonzero(usable)
+    code, day = codes[rows], days[rows]
+    earliest = np.full(n_patients, np.inf)
+    np.minimum.at(earliest, code, day)
+    tied = rows[day == earliest[code]]
+    first = np.full(n_patients, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes[tied], tied)
+    return np.where(first < len(codes), first, -1)
+
+
 def _origins(
-    codes_a: np.ndarray,
-    days_a: np.ndarray,
-    valid_a: np.ndarray,
-    only_a: np.ndarray,
-    codes_t: np.ndarray,
-    days_t: np.ndarray,
-    only_t: np.ndarray,
+    codes_a: IndexArray,
+    days_a: FloatArray,
+    valid_a: BoolArray,
+    only_a: BoolArray,
+    codes_t: IndexArray,
+    days_t: FloatArray,
+    only_t: BoolArray,
     n_patients: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per patient code: origin time, date-only flag, and whether it is a treatment."""
-    keep_a = valid_a & ~np.isnan(days_a)
-    keep_t = ~np.isnan(days_t)
-    code = np.concatenate([codes_t[keep_t], codes_a[keep_a]])
-    day = np.concatenate([days_t[keep_t], days_a[keep_a]])
-    only = np.concatenate([only_t[keep_t], only_a[keep_a]])
-    # Treatments (priority 0) before assessments (1); then the earliest time.
-    priority = np.concatenate([np.zeros(keep_t.sum(), "int8"), np.ones(keep_a.sum(), "int8")])
-    order = np.lexsort((day, priority, code))
-    first = order[np.r_[True, code[order][1:] != code[order][:-1]]] if len(order) else order
+) -> tuple[FloatArray, BoolArray, BoolArray]:
+    """Per patient code: origin time, date-only flag, and whether it is a treatment.
+
+    The origin row is the patient's earliest treatment, else their earliest valid
+    assessment; of rows tied at that time, the first one gives the date-only flag. Rows
+    without a time, and rows without a patient id (code -1), cannot be an origin.
+    """
+    at_t = _earliest(codes_t, days_t, ~np.isnan(days_t) & (codes_t >= 0), n_patients)
+    from_treatment = at_t >= 0
+    # Assessments matter only for patients without a treatment: most have one.
+    usable_a = valid_a & ~np.isnan(days_a) & (codes_a >= 0) & ~from_treatment[codes_a]
+    at_a = _earliest(codes_a, days_a, usable_a, n_patients)
     origin = np.full(n_patients, np.nan)
     origin_only = np.zeros(n_patients, dtype=bool)
-    from_treatment = np.zeros(n_patients, dtype=bool)
-    origin[code[first]] = day[first]
-    origin_only[code[first]] = only[first]
-    from_treatment[code[first]] = priority[first] == 0
+    for at, days, only in ((at_t, days_t, only_t), (at_a, days_a, only_a)):
+        found = at >= 0
+        origin[found] = days[at[found]]
+        origin_only[found] = only[at[found]]
     return origin, origin_only, from_treatment
 
 
 def _relative(
-    day: np.ndarray,
-    only: np.ndarray,
-    origin: np.ndarray,
-    origin_only: np.ndarray,
+    day: FloatArray,
+    only: BoolArray,
+    origin: FloatArray,
+    origin_only: BoolArray,
     representation: str,
-) -> np.ndarray:
+) -> FloatArray:
+    t = day - origin
     if representation == "study_day":
-        return day - origin
-    by_date = np.floor(day) - np.floor(origin)
-    return np.where(only | origin_only, by_date, day - origin)
+        return t
+    by_date = only | origin_only
+    t[by_date] = np.floor(day[by_date]) - np.floor(origin[by_date])
+    return t
 
 
 def add_relative_time(
@@ -108,10 +219,12 @@ def add_relative_time(
     """Copies of both tables with ``t`` (days since the patient's origin), sorted.
 
     Assessments are sorted by patient, instrument and ``t``; treatments by patient and
-    ``t``. Rows of patients without an origin get ``t = NaN``.
+    ``t``. Patients sort by ``patient_id`` as text. Rows tied on every key keep their input
+    order, and rows without a ``t`` come last within their patient (and instrument). Rows
+    of patients without an origin get ``t = NaN``.
     """
     ids = pd.concat([assessments["patient_id"], treatments["patient_id"]], ignore_index=True)
-    codes, uniques = pd.factorize(ids.astype("str"), sort=True)
+    codes, uniques = sorted_codes(ids.astype("str"))
     codes_a, codes_t = codes[: len(assessments)], codes[len(assessments) :]
     days_a = _days(assessments, _time_column("assessments", representation), representation)
     days_t = _days(treatments, _time_column("treatments", representation), representation)
@@ -123,14 +236,18 @@ def add_relative_time(
     t_a = _relative(days_a, only_a, origin[codes_a], origin_only[codes_a], representation)
     t_t = _relative(days_t, only_t, origin[codes_t], origin_only[codes_t], representation)
 
+    # Sort keys: one number per (patient, instrument), where the +1 puts a missing
+    # instrument (code -1) first within its patient; a missing t sorts last.
+    instrument_codes, instruments = pd.factorize(assessments["instrument"].astype("str"), sort=True)
+    pair = codes_a * (len(instruments) + 1) + (instrument_codes + 1)
     out_a = assessments.assign(t=t_a)
-    if len(out_a):
-        instrument_codes, _ = pd.factorize(out_a["instrument"].astype("str"), sort=True)
-        order = np.lexsort((np.nan_to_num(t_a, nan=np.inf), instrument_codes, codes_a))
+    order = time_order(pair, np.nan_to_num(t_a, nan=np.inf))
+    if order is not None:
         out_a = out_a.take(order)
     out_t = treatments.assign(t=t_t.astype("float64"))
-    if len(out_t):
-        out_t = out_t.take(np.lexsort((np.nan_to_num(t_t, nan=np.inf), codes_t)))
+    order = time_order(codes_t, np.nan_to_num(t_t, nan=np.inf))
+    if order is not None:
+        out_t = out_t.take(order)
 
     if representation == "study_day":
         origin_values = origin
@@ -140,12 +257,10 @@ def add_relative_time(
         origin_values = (
             np.where(np.isnan(micros), 0, micros).astype("int64").astype("datetime64[us]")
         )
+    # Text column built from its two values (converting numpy strings is much slower).
+    source = pd.array(["assessment", "treatment"], dtype="str").take(from_treatment.astype(int))
     origins = pd.DataFrame(
-        {
-            "origin": origin_values,
-            "origin_date_only": origin_only,
-            "origin_source": np.where(from_treatment, "treatment", "assessment"),
-        },
+        {"origin": origin_values, "origin_date_only": origin_only, "origin_source": source},
         index=pd.Index(uniques, name="patient_id"),
     )
     origins = origins[~np.isnan(origin)]
