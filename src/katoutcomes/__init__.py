@@ -15,24 +15,75 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from katoutcomes.benchmarks import load_published_benchmarks
-from katoutcomes.claims import evaluate_claims, load_claims
-from katoutcomes.cohort import outcome_rates, subgroup_rates, time_to_event
-from katoutcomes.dataset import Dataset
-from katoutcomes.demo import generate_demo, write_demo
-from katoutcomes.errors import IngestError, KatoutcomesError, SettingsError
-from katoutcomes.ingest import IngestResult, validate_frames, validate_path
-from katoutcomes.instruments import GAD7, INSTRUMENTS, PHQ9, Instrument
-from katoutcomes.outcomes import patient_outcomes
-from katoutcomes.settings import Settings, load_settings
-from katoutcomes.stats import (
-    jacobson_truax,
-    kaplan_meier,
-    km_median,
-    proportion_ci,
-    risk_difference_ci,
-)
-from katoutcomes.store import Store
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+#: Public name -> module that defines it. Modules load on first use (PEP 562), so that
+#: ``katoutcomes validate`` does not pay for SciPy and plotly imports it never uses.
+_EXPORTS = {
+    "load_published_benchmarks": "benchmarks",
+    "evaluate_claims": "claims",
+    "load_claims": "claims",
+    "outcome_rates": "cohort",
+    "subgroup_rates": "cohort",
+    "time_to_event": "cohort",
+    "Dataset": "dataset",
+    "generate_demo": "demo",
+    "write_demo": "demo",
+    "IngestError": "errors",
+    "KatoutcomesError": "errors",
+    "SettingsError": "errors",
+    "IngestResult": "ingest",
+    "validate_frames": "ingest",
+    "validate_path": "ingest",
+    "GAD7": "instruments",
+    "INSTRUMENTS": "instruments",
+    "PHQ9": "instruments",
+    "Instrument": "instruments",
+    "patient_outcomes": "outcomes",
+    "Settings": "settings",
+    "load_settings": "settings",
+    "jacobson_truax": "stats",
+    "kaplan_meier": "stats",
+    "km_median": "stats",
+    "proportion_ci": "stats",
+    "risk_difference_ci": "stats",
+    "Store": "store",
+}
+
+if TYPE_CHECKING:
+    from katoutcomes.benchmarks import load_published_benchmarks
+    from katoutcomes.claims import evaluate_claims, load_claims
+    from katoutcomes.cohort import outcome_rates, subgroup_rates, time_to_event
+    from katoutcomes.dataset import Dataset
+    from katoutcomes.demo import generate_demo, write_demo
+    from katoutcomes.errors import IngestError, KatoutcomesError, SettingsError
+    from katoutcomes.ingest import IngestResult, validate_frames, validate_path
+    from katoutcomes.instruments import GAD7, INSTRUMENTS, PHQ9, Instrument
+    from katoutcomes.outcomes import patient_outcomes
+    from katoutcomes.settings import Settings, load_settings
+    from katoutcomes.stats import (
+        jacobson_truax,
+        kaplan_meier,
+        km_median,
+        proportion_ci,
+        risk_difference_ci,
+    )
+    from katoutcomes.store import Store
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'katoutcomes' has no attribute {name!r}")
+    value = getattr(import_module(f"katoutcomes.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "GAD7",

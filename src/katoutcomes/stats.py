@@ -30,12 +30,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Final, Literal
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats as sps
 
 __all__ = [
     "JT_CATEGORIES",
@@ -82,6 +82,15 @@ CutoffKind = Literal["a", "b", "c"]
 # --------------------------------------------------------------------------------------
 # Validation helpers
 # --------------------------------------------------------------------------------------
+
+
+def _normal_quantile(q: float) -> float:
+    """The standard normal quantile (``qnorm`` in R; 1.959964 for q = 0.975).
+
+    :class:`statistics.NormalDist` uses Wichura's AS 241 algorithm, accurate to about
+    1e-16, so the intervals need no SciPy import.
+    """
+    return NormalDist().inv_cdf(q)
 
 
 def _as_float_array(values: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -548,7 +557,7 @@ def kaplan_meier(durations: ArrayLike, events: ArrayLike, *, alpha: float = 0.05
     >>> km["at_risk"].tolist(), km["survival"].tolist()
     ([4, 3, 1], [0.75, 0.5, 0.0])
     """
-    z = float(sps.norm.ppf(1.0 - _check_alpha(alpha) / 2.0))
+    z = _normal_quantile(1.0 - _check_alpha(alpha) / 2.0)
     time, event = _survival_inputs(durations, events)
     if time.size == 0:
         return pd.DataFrame({name: pd.Series(dtype=np.float64) for name in _KM_COLUMNS}).astype(
@@ -733,6 +742,8 @@ def _clopper_pearson(
     ok = n > 0
     kk, nn = k[ok].astype(np.float64), n[ok].astype(np.float64)
     estimate[ok] = kk / nn
+    from scipy import stats as sps  # loaded on first use: most commands never need it
+
     with np.errstate(invalid="ignore"):
         lower = sps.beta.ppf(alpha / 2.0, kk, nn - kk + 1.0)
         upper = sps.beta.ppf(1.0 - alpha / 2.0, kk + 1.0, nn - kk)
@@ -789,7 +800,7 @@ def proportion_ci(
     alpha = _check_alpha(alpha)
     counts, totals = _counts_and_totals(k, n, "k", "n")
     if key == "wilson":
-        estimate, low, high = _wilson(counts, totals, float(sps.norm.ppf(1.0 - alpha / 2.0)))
+        estimate, low, high = _wilson(counts, totals, _normal_quantile(1.0 - alpha / 2.0))
     else:
         estimate, low, high = _clopper_pearson(counts, totals, alpha)
     return pd.DataFrame(
@@ -836,6 +847,8 @@ def binomial_test(k: int, n: int, p0: float) -> float:
         raise ValueError(f"`p0` must be a proportion between 0 and 1; got {p0}.")
     if totals[0] == 0:
         return math.nan
+    from scipy import stats as sps  # loaded on first use: most commands never need it
+
     result = sps.binomtest(int(counts[0]), int(totals[0]), p=p0, alternative="two-sided")
     return float(result.pvalue)
 
@@ -878,7 +891,7 @@ def risk_difference_ci(
     [{'ci_low': 0.0524, 'ci_high': 0.3339}]
     """
     alpha = _check_alpha(alpha)
-    z = float(sps.norm.ppf(1.0 - alpha / 2.0))
+    z = _normal_quantile(1.0 - alpha / 2.0)
     counts1, totals1 = _counts_and_totals(k1, n1, "k1", "n1")
     counts2, totals2 = _counts_and_totals(k2, n2, "k2", "n2")
     try:
