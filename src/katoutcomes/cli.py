@@ -332,14 +332,13 @@ def _emit_table(frame: pd.DataFrame, args: argparse.Namespace, meta: dict[str, A
             json.dumps({"rows": json.loads(frame.to_json(orient="records")), **meta}, indent=2)
             + "\n"
         )
+    elif args.out:
+        write_csv(frame, Path(args.out))
+        Path(f"{args.out}.provenance.json").write_text(json.dumps(meta, indent=2) + "\n")
+        return
     else:
         text = csv_text(frame)
-        if args.out:
-            Path(f"{args.out}.provenance.json").write_text(json.dumps(meta, indent=2) + "\n")
-        else:
-            sys.stderr.write(
-                f"katoutcomes {args.command}: settings {json.dumps(meta['settings'])}\n"
-            )
+        sys.stderr.write(f"katoutcomes {args.command}: settings {json.dumps(meta['settings'])}\n")
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
     else:
