@@ -132,8 +132,13 @@ def _time_column(table: str, representation: str) -> str:
     return "assessed_at" if table == "assessments" else "administered_at"
 
 
-def _days(frame: pd.DataFrame, column: str, representation: str) -> FloatArray:
-    """Times as float days (since 1970 for datetimes, as given for study days)."""
+def _times(frame: pd.DataFrame, column: str, representation: str) -> FloatArray:
+    """Times as floats: microseconds since 1970 for datetimes, days for study days.
+
+    Microseconds are whole numbers, exact in a float until the year 2255, so differences
+    are exact and ``t`` comes from one correctly rounded division: 18 minutes before the
+    dose is ``t = -0.0125``, not ``-0.012500000000727596`` as with days since 1970.
+    """
     if frame.empty:
         return np.empty(0, dtype="float64")
     if representation == "study_day":
@@ -144,7 +149,7 @@ def _days(frame: pd.DataFrame, column: str, representation: str) -> FloatArray:
     values = stamps.to_numpy()
     micros = values.view("int64").astype("float64")
     micros[np.isnat(values)] = np.nan
-    return micros / _US_PER_DAY
+    return micros
 
 
 def _date_only(frame: pd.DataFrame) -> BoolArray:
@@ -154,15 +159,15 @@ def _date_only(frame: pd.DataFrame) -> BoolArray:
 
 
 def _earliest(
-    codes: IndexArray, days: FloatArray, usable: BoolArray, n_patients: int
+    codes: IndexArray, times: FloatArray, usable: BoolArray, n_patients: int
 ) -> IndexArray:
-    """Per patient code, the position of its usable row with the smallest ``days``; -1
+    """Per patient code, the position of its usable row with the smallest ``times``; -1
     where it has none. Among rows tied at the smallest time, the first in input order."""
     rows = np.flatnonzero(usable)
-    code, day = codes[rows], days[rows]
+    code, time = codes[rows], times[rows]
     earliest = np.full(n_patients, np.inf)
-    np.minimum.at(earliest, code, day)
-    tied = rows[day == earliest[code]]
+    np.minimum.at(earliest, code, time)
+    tied = rows[time == earliest[code]]
     first = np.full(n_patients, len(codes), dtype=np.int64)
     np.minimum.at(first, codes[tied], tied)
     return np.where(first < len(codes), first, -1)
@@ -170,11 +175,11 @@ def _earliest(
 
 def _origins(
     codes_a: IndexArray,
-    days_a: FloatArray,
+    times_a: FloatArray,
     valid_a: BoolArray,
     only_a: BoolArray,
     codes_t: IndexArray,
-    days_t: FloatArray,
+    times_t: FloatArray,
     only_t: BoolArray,
     n_patients: int,
 ) -> tuple[FloatArray, BoolArray, BoolArray]:
@@ -184,32 +189,33 @@ def _origins(
     assessment; of rows tied at that time, the first one gives the date-only flag. Rows
     without a time, and rows without a patient id (code -1), cannot be an origin.
     """
-    at_t = _earliest(codes_t, days_t, ~np.isnan(days_t) & (codes_t >= 0), n_patients)
+    at_t = _earliest(codes_t, times_t, ~np.isnan(times_t) & (codes_t >= 0), n_patients)
     from_treatment = at_t >= 0
     # Assessments matter only for patients without a treatment: most have one.
-    usable_a = valid_a & ~np.isnan(days_a) & (codes_a >= 0) & ~from_treatment[codes_a]
-    at_a = _earliest(codes_a, days_a, usable_a, n_patients)
+    usable_a = valid_a & ~np.isnan(times_a) & (codes_a >= 0) & ~from_treatment[codes_a]
+    at_a = _earliest(codes_a, times_a, usable_a, n_patients)
     origin = np.full(n_patients, np.nan)
     origin_only = np.zeros(n_patients, dtype=bool)
-    for at, days, only in ((at_t, days_t, only_t), (at_a, days_a, only_a)):
+    for at, times, only in ((at_t, times_t, only_t), (at_a, times_a, only_a)):
         found = at >= 0
-        origin[found] = days[at[found]]
+        origin[found] = times[at[found]]
         origin_only[found] = only[at[found]]
     return origin, origin_only, from_treatment
 
 
 def _relative(
-    day: FloatArray,
+    time: FloatArray,
     only: BoolArray,
     origin: FloatArray,
     origin_only: BoolArray,
     representation: str,
 ) -> FloatArray:
-    t = day - origin
+    """Days since the origin (times as :func:`_times` gives them)."""
     if representation == "study_day":
-        return t
+        return time - origin
+    t = (time - origin) / _US_PER_DAY
     by_date = only | origin_only
-    t[by_date] = np.floor(day[by_date]) - np.floor(origin[by_date])
+    t[by_date] = (time[by_date] // _US_PER_DAY) - (origin[by_date] // _US_PER_DAY)
     return t
 
 
@@ -226,15 +232,15 @@ def add_relative_time(
     ids = pd.concat([assessments["patient_id"], treatments["patient_id"]], ignore_index=True)
     codes, uniques = sorted_codes(ids.astype("str"))
     codes_a, codes_t = codes[: len(assessments)], codes[len(assessments) :]
-    days_a = _days(assessments, _time_column("assessments", representation), representation)
-    days_t = _days(treatments, _time_column("treatments", representation), representation)
+    times_a = _times(assessments, _time_column("assessments", representation), representation)
+    times_t = _times(treatments, _time_column("treatments", representation), representation)
     only_a, only_t = _date_only(assessments), _date_only(treatments)
     valid_a = assessments["total"].notna().to_numpy() if len(assessments) else np.zeros(0, bool)
     origin, origin_only, from_treatment = _origins(
-        codes_a, days_a, valid_a, only_a, codes_t, days_t, only_t, len(uniques)
+        codes_a, times_a, valid_a, only_a, codes_t, times_t, only_t, len(uniques)
     )
-    t_a = _relative(days_a, only_a, origin[codes_a], origin_only[codes_a], representation)
-    t_t = _relative(days_t, only_t, origin[codes_t], origin_only[codes_t], representation)
+    t_a = _relative(times_a, only_a, origin[codes_a], origin_only[codes_a], representation)
+    t_t = _relative(times_t, only_t, origin[codes_t], origin_only[codes_t], representation)
 
     # Sort keys: one number per (patient, instrument), where the +1 puts a missing
     # instrument (code -1) first within its patient; a missing t sorts last.
@@ -252,10 +258,10 @@ def add_relative_time(
     if representation == "study_day":
         origin_values = origin
     else:
-        # Back from float days to timestamps (plain arrays: a Series would be realigned).
-        micros = np.round(origin * _US_PER_DAY)
+        # Back from float microseconds to timestamps (plain arrays: a Series would be
+        # realigned).
         origin_values = (
-            np.where(np.isnan(micros), 0, micros).astype("int64").astype("datetime64[us]")
+            np.where(np.isnan(origin), 0, origin).astype("int64").astype("datetime64[us]")
         )
     # Text column built from its two values (converting numpy strings is much slower).
     source = pd.array(["assessment", "treatment"], dtype="str").take(from_treatment.astype(int))
