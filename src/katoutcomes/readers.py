@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -105,13 +106,17 @@ def read_table(
             file=name,
         )
     try:
-        sha = file_sha256(path)
-        if suffix == ".xlsx":
-            frame, problems = _read_xlsx(path, sheet), None
-        elif suffix == ".parquet":
-            frame, problems = _read_parquet(path), None
-        else:
-            frame, problems = _read_csv(path, numbers, missing_values)
+        # The digest is computed beside the parse (hashlib releases the GIL on large
+        # buffers, and the parser leaves a core idle part of the time).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            digest = pool.submit(file_sha256, path)
+            if suffix == ".xlsx":
+                frame, problems = _read_xlsx(path, sheet), None
+            elif suffix == ".parquet":
+                frame, problems = _read_parquet(path), None
+            else:
+                frame, problems = _read_csv(path, numbers, missing_values)
+            sha = digest.result()
     except IngestError:
         raise
     except OSError as exc:
