@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -60,6 +62,9 @@ __all__ = [
 ]
 
 REJECTED_COLUMNS: Final = ["table", "file", *PROBLEM_COLUMNS]
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
 #: Columns added to every accepted row.
 PROVENANCE: Final = ("row_hash", "source_file", "source_line")
 #: Derived assessment columns (see :mod:`katoutcomes.scoring`).
@@ -555,6 +560,18 @@ def _deduplicate(
     return candidates, out, n_dup
 
 
+def _in_parallel(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+    """``[fn(item) for item in items]`` on a thread per item (up to the core count).
+
+    The work is mostly pyarrow and NumPy kernels, which release the GIL. Results come back
+    in order, and the first item (in order) that raises raises here, as in a loop.
+    """
+    if len(items) < 2:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(len(items), os.cpu_count() or 1)) as pool:
+        return list(pool.map(fn, items))
+
+
 # --------------------------------------------------------------------------- entry points
 
 
@@ -566,9 +583,13 @@ def _validate_raw(
     store: Store | None,
     source: str,
 ) -> IngestResult:
-    units: list[_Unit] = []
-    for role, raw in raws:
-        units.extend(_split_units(role, raw, mapping, settings))
+    units = [
+        unit
+        for file_units in _in_parallel(
+            lambda item: _split_units(item[0], item[1], mapping, settings), raws
+        )
+        for unit in file_units
+    ]
     kinds: dict[str, str] = {}
     for unit in units:
         schema = load_schema(unit.table)
@@ -583,10 +604,10 @@ def _validate_raw(
     rejected: list[pd.DataFrame] = []
     reports: list[TableReport] = []
     seen: dict[str, pd.DataFrame] = {}
-    for unit in units:
+
+    def checked(unit: _Unit) -> tuple[pd.DataFrame, pd.DataFrame, list[str], np.ndarray]:
         schema = load_schema(unit.table)
         good, problems = _validate_unit(unit, settings, mapping.datetime_format)
-        orphans = unit.orphan_problems
         good = _conform(good, unit.table)
         key = list(
             schema.key_columns(
@@ -595,6 +616,14 @@ def _validate_raw(
                 else None
             )
         )
+        key_hash = _combine_hashes([_column_hash(good[c]) for c in key], len(good))
+        return good, problems, key, key_hash
+
+    # Files are checked side by side; duplicates across files are then resolved in order.
+    for unit, (good, problems, key, key_hash) in zip(
+        units, _in_parallel(checked, units), strict=True
+    ):
+        orphans = unit.orphan_problems
         # Rows are checked against the store and against earlier files of this ingest.
         earlier = []
         if unit.table in seen:
@@ -607,7 +636,6 @@ def _validate_raw(
         if store is not None:
             earlier.append(store.existing_keys(unit.table, key))
         existing = pd.concat(earlier) if earlier else None
-        key_hash = _combine_hashes([_column_hash(good[c]) for c in key], len(good))
         new, conflicts, n_dup = _deduplicate(good, unit.table, key, key_hash, existing)
         new = new.assign(source_file=unit.raw.file, source_line=new["line"])
         new = new[accepted_columns(unit.table)].reset_index(drop=True)
@@ -721,18 +749,14 @@ def validate_path(
     settings = settings or Settings()
     mapping = mapping or ColumnMapping()
     files = find_dataset_files(path)
-    raws = [
-        (
-            role,
-            read_table(
-                p,
-                sheet=mapping.sheet,
-                numbers=partial(_number_columns, role=role, mapping=mapping),
-                missing_values=load_schema(role).missing_values,
-            ),
-        )
-        for role, p in files.items()
-    ]
+
+    def read(item: tuple[str, Path]) -> tuple[str, RawTable]:
+        role, file = item
+        numbers = partial(_number_columns, role=role, mapping=mapping)
+        missing = load_schema(role).missing_values
+        return role, read_table(file, sheet=mapping.sheet, numbers=numbers, missing_values=missing)
+
+    raws = _in_parallel(read, list(files.items()))
     return _validate_raw(raws, settings=settings, mapping=mapping, store=store, source=str(path))
 
 
