@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -126,3 +127,32 @@ def test_report_command_writes_one_self_contained_html_file(demo_dir: Path, tmp_
 def test_report_needs_a_path_or_demo(tmp_path: Path):
     result = run_cli("report", "--out", str(tmp_path / "r.html"))
     assert result.returncode == 2 and "--demo" in result.stderr
+
+
+def test_large_csv_is_written_in_slices_with_one_header_and_every_row(tmp_path):
+    # Tables above one slice (50,000 rows) are formatted on several threads; the file
+    # must read back as the same table, header once, rows in order.
+    from katoutcomes.exports import write_csv
+
+    n = 120_001
+    frame = pd.DataFrame(
+        {
+            "patient_id": [f"P{i:06d}" for i in range(n)],
+            "score": np.arange(n) / 3,
+            "flag": pd.array([True, False, None] * (n // 3) + [True] * (n % 3), dtype="boolean"),
+        }
+    )
+    path = tmp_path / "big.csv"
+    write_csv(frame, path)
+    text = path.read_text()
+    assert text.count("patient_id") == 1
+    back = pd.read_csv(path, keep_default_na=False)
+    assert len(back) == n
+    assert back["patient_id"].iloc[[0, 49_999, 50_000, 120_000]].tolist() == [
+        "P000000",
+        "P049999",
+        "P050000",
+        "P120000",
+    ]
+    assert np.allclose(back["score"].to_numpy(), frame["score"].to_numpy())
+    assert back["flag"].iloc[:3].tolist() == ["true", "false", ""]
