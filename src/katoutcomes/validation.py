@@ -216,27 +216,50 @@ class _Column:
             return cls(None, array, _to_numpy_bool(array.is_null()), lines)
         text = column.astype("str")
         array = _arrow_text(text).cast(pa.large_string())
-        missing = _to_numpy_bool(pc.or_(pc.is_in(array, value_set=markers), array.is_null()))
+        # Only a cell as short as the longest marker can be one: ids and timestamps are
+        # longer, so most columns skip the set lookup.
+        longest = max((len(m.as_py().encode()) for m in markers), default=0)
+        short = _to_numpy_bool(pc.less_equal(pc.binary_length(array), longest))
+        missing = _to_numpy_bool(array.is_null())
+        if short.any():
+            missing |= _to_numpy_bool(pc.is_in(array, value_set=markers)) & short
         return cls(text, _without(array, missing), missing, lines)
 
 
 def _parse_number(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
-    numbers = _cast(col.present, pa.float64(), _numbers_by_pandas).astype("float64")
-    with np.errstate(invalid="ignore"):
-        numbers[~np.isfinite(numbers)] = np.nan
+    if pa.types.is_float64(col.present.type):  # read as numbers: nulls become NaN
+        # A writable copy (without nulls, pyarrow hands out its read-only buffer).
+        numbers = np.array(col.present.to_numpy(zero_copy_only=False), dtype="float64")
+    else:
+        numbers = _cast(col.present, pa.float64(), _numbers_by_pandas).astype("float64")
+    infinite = np.isinf(numbers)
+    if infinite.any():
+        numbers[infinite] = np.nan
     kind = "a whole number" if f.type == "integer" else "a number"
     bounds = _bounds_text(f)
     expect = f"expected {kind}" + (f" {bounds}" if bounds else "")
     known = ~np.isnan(numbers)
+    known_values = numbers[known]
+    # Whole and within bounds, checked on the known values first: masks over every row
+    # are built only when a value breaks a rule.
+    whole = f.type != "integer" or bool((known_values == np.round(known_values)).all())
+    low, high = (known_values.min(), known_values.max()) if known_values.size else (0.0, 0.0)
+    in_bounds = (
+        (f.minimum is None or low >= f.minimum)
+        and (f.exclusive_minimum is None or low > f.exclusive_minimum)
+        and (f.maximum is None or high <= f.maximum)
+    )
     bad = ~col.missing & ~known
     if bad.any():
         out.append(col.problems(bad, f.name, f"not a number ({expect})"))
-    if f.type == "integer":
+    if not whole:
         fractional = known & (numbers != np.round(numbers))
         if fractional.any():
             out.append(col.problems(fractional, f.name, f"not a whole number ({expect})"))
             numbers[fractional] = np.nan
             known &= ~fractional
+    if in_bounds:
+        return pd.Series(numbers, index=col.index, copy=False)
     out_of_range = np.zeros(len(numbers), dtype=bool)
     if f.minimum is not None:
         out_of_range |= known & (numbers < f.minimum)
@@ -247,7 +270,7 @@ def _parse_number(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
     if out_of_range.any():
         out.append(col.problems(out_of_range, f.name, f"out of range ({expect})"))
         numbers[out_of_range] = np.nan
-    return pd.Series(numbers, index=col.index)
+    return pd.Series(numbers, index=col.index, copy=False)
 
 
 def _parse_string(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
@@ -372,7 +395,7 @@ def _parse_datetime(
     bad = ~col.missing & ~known
     if bad.any():
         out.append(col.problems(bad, f.name, f"not a date ({expect})"))
-    return pd.Series(stamps, index=index), pd.Series(date_only & known, index=index)
+    return pd.Series(stamps, index=index, copy=False), pd.Series(date_only & known, index=index)
 
 
 def parse_table(
