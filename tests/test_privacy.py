@@ -206,3 +206,32 @@ def test_formulas_are_neutralised_but_numbers_kept():
     ]
     assert out["n"].tolist() == list(range(1, 9))
     assert frame["text"].iloc[0] == '=HYPERLINK("x")'  # input untouched
+
+
+def test_identifiers_typed_with_full_width_digits_are_found_in_text_columns(tmp_path):
+    # RE2 (which pandas uses for Arrow strings) reads \d as 0-9 only; a phone number in
+    # full-width digits is still a phone number.
+    from katoutcomes.errors import IngestError
+    from katoutcomes.ingest import validate_frames
+
+    frame = pd.DataFrame(
+        {
+            "patient_id": ["P001"],
+            "instrument": ["PHQ-9"],
+            "study_day": [0],
+            "total": [12],
+            "site_id": ["S1"],
+            "comment": ["call (\uff15\uff15\uff15) \uff11\uff12\uff13-\uff14\uff15\uff16\uff17"],
+        }
+    )
+    with pytest.raises(IngestError, match="phone number"):
+        validate_frames({"assessments": frame})
+
+
+def test_submodules_are_reachable_from_the_package_as_after_an_eager_import():
+    import subprocess
+    import sys
+
+    code = "import katoutcomes; print(katoutcomes.claims.__name__, katoutcomes.Store.__name__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["katoutcomes.claims", "Store"]

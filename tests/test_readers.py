@@ -157,11 +157,13 @@ def test_clean_number_columns_are_read_as_numbers_with_the_same_results_as_text(
         "P003,GAD-7,2025-01-15T09:00:00,-1,,,,,,,",  # below 0
     ]
     path, from_csv, from_text = _read_both_ways(tmp_path, rows)
-    numbers = read_table(
-        path, numbers=lambda header: ["total", "item_1"], missing_values=["", "NA"]
+    # Out-of-range values send the file down the text path, where they are shown as written.
+    assert str(read_table(path).frame["total"].dtype) == "str"
+    passes = read_table(
+        path, numbers=lambda header: {"total": lambda values: True}, missing_values=["", "NA"]
     )
-    assert str(numbers.frame["total"].dtype) == "double[pyarrow]"  # the fast path was taken
-    assert str(numbers.frame["item_2"].dtype) == "str"
+    assert str(passes.frame["total"].dtype) == "double[pyarrow]"  # taken when values pass
+    assert str(passes.frame["item_2"].dtype) == "str"
     accepted = from_csv.accepted["assessments"]
     pd.testing.assert_series_equal(
         accepted["total"], from_text.accepted["assessments"]["total"], check_names=False
@@ -195,3 +197,23 @@ def test_infinity_is_not_a_number_even_when_the_column_reads_as_numbers(tmp_path
     assert list(from_csv.rejected["line"]) == [3]
     assert list(from_csv.rejected["value"]) == ["inf"]
     pd.testing.assert_frame_equal(from_csv.rejected, from_text.rejected)
+
+
+def test_a_clean_long_csv_reads_its_number_columns_as_numbers(tmp_path):
+    from functools import partial
+
+    from katoutcomes.ingest import _number_columns
+    from katoutcomes.mapping import ColumnMapping
+
+    rows = [
+        "P001,GAD-7,2025-01-01T09:00:00,12,,,,,,,",
+        "P001,GAD-7,2025-01-08T09:00:00,NA,1,1,1,1,1,1,1",
+    ]
+    path = tmp_path / "assessments.csv"
+    path.write_text("\n".join([NUMBER_HEADER, *rows]) + "\n", encoding="utf-8")
+    numbers = partial(_number_columns, role="assessments", mapping=ColumnMapping())
+    frame = read_table(path, numbers=numbers, missing_values=["", "NA"]).frame
+    assert str(frame["total"].dtype) == "double[pyarrow]"
+    assert str(frame["item_7"].dtype) == "double[pyarrow]"
+    assert str(frame["assessed_at"].dtype) == "str"  # times stay text
+    assert frame["total"].isna().tolist() == [False, True]

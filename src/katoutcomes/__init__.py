@@ -74,9 +74,17 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'katoutcomes' has no attribute {name!r}")
-    value = getattr(import_module(f"katoutcomes.{module}"), name)
+    if module is not None:
+        value = getattr(import_module(f"katoutcomes.{module}"), name)
+    else:
+        # Submodules too (``katoutcomes.claims.describe_quantities()``), as after an
+        # eager import.
+        try:
+            value = import_module(f"katoutcomes.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"katoutcomes.{name}":
+                raise
+            raise AttributeError(f"module 'katoutcomes' has no attribute {name!r}") from None
     globals()[name] = value
     return value
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from katoutcomes.errors import IngestError
 from katoutcomes.instruments import ITEM_COLUMNS
@@ -43,7 +44,7 @@ from katoutcomes.readers import READABLE_SUFFIXES, RawTable, read_table
 from katoutcomes.schema import TABLES, TableSchema, load_schema
 from katoutcomes.scoring import score_assessments
 from katoutcomes.settings import Settings
-from katoutcomes.validation import PROBLEM_COLUMNS, parse_table, problems_frame
+from katoutcomes.validation import PROBLEM_COLUMNS, numbers_valid, parse_table, problems_frame
 
 if TYPE_CHECKING:
     from katoutcomes.store import Store
@@ -703,13 +704,17 @@ def _one_representation(kinds: Mapping[str, str], store: Store | None) -> str | 
     return next(iter(found_with_store), None)
 
 
-def _number_columns(header: list[str], role: str, mapping: ColumnMapping) -> list[str]:
-    """Columns of a long-layout file that hold a number field of the role's table.
+def _number_columns(
+    header: list[str], role: str, mapping: ColumnMapping
+) -> dict[str, Callable[[pa.ChunkedArray], bool]]:
+    """Columns of a long-layout file that hold a number field of the role's table, each
+    with the test its values must pass to be read as numbers at once.
 
-    The reader may parse these as numbers at once (see
-    :func:`katoutcomes.readers.read_table`). Left out: study days (a file's time
-    representation is decided from its text), fields with value mappings, and every
-    column of a visit-wide or unmappable file, which take the text path and its messages.
+    The reader parses these as numbers when every value passes (see
+    :func:`katoutcomes.readers.read_table`); a file with any invalid value is read as text,
+    so that each problem shows the value as written. Left out: study days (a file's time
+    representation is decided from its text), fields with value mappings, and every column
+    of a visit-wide or unmappable file, which take the text path and its messages.
     """
     known = {f for t in TABLES for f in load_schema(t).field_names}
     try:
@@ -717,16 +722,22 @@ def _number_columns(header: list[str], role: str, mapping: ColumnMapping) -> lis
         if role == "assessments":
             layout = detect_layout(list(renamed.values()), "", mapping.layout, original=header)
             if layout != "long":
-                return []
+                return {}
     except IngestError:
-        return []
+        return {}
     schema = load_schema(role)
     numeric = {
-        f.name
+        f.name: f
         for f in schema.fields
-        if f.type in ("integer", "number") and f.name not in schema.time_fields
+        if f.type in ("integer", "number")
+        and f.name not in schema.time_fields
+        and f.name not in mapping.values
     }
-    return [c for c, target in renamed.items() if target in numeric - set(mapping.values)]
+    return {
+        column: partial(numbers_valid, field=numeric[target])
+        for column, target in renamed.items()
+        if target in numeric
+    }
 
 
 def validate_path(

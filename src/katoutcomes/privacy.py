@@ -223,6 +223,20 @@ def check_column_names(file: str, columns: Iterable[str], allowed: Iterable[str]
             )
 
 
+def _contains(values: pd.Series, pattern: str) -> np.ndarray:
+    """``values.str.contains(pattern)``, with Python's ``re`` for non-ASCII values.
+
+    pandas hands the search to RE2, whose ``\\d`` knows only 0-9; a phone number typed
+    with full-width digits is still a phone number.
+    """
+    hits = np.array(values.str.contains(pattern, regex=True, na=False), dtype=bool)
+    other = ~np.asarray(values.str.isascii(), dtype=bool)
+    if other.any():
+        compiled = re.compile(pattern)
+        hits[other] = [compiled.search(v) is not None for v in values[other]]
+    return hits
+
+
 def check_values(
     file: str,
     frame: pd.DataFrame,
@@ -243,11 +257,11 @@ def check_values(
         values = frame[column]
         # Searched among distinct values: clinic text columns repeat a lot.
         distinct = pd.Series(values.dropna().unique(), dtype="str")
-        distinct = distinct[distinct.str.contains(_ANY_IDENTIFIER, regex=True, na=False)]
+        distinct = distinct[_contains(distinct, _ANY_IDENTIFIER)]
         if distinct.empty:
             continue
         for what, pattern in _IN_TEXT_PATTERNS:
-            found = distinct[distinct.str.contains(pattern, regex=True, na=False)]
+            found = distinct[_contains(distinct, pattern)]
             if found.empty:
                 continue
             hits = values.isin(found)
@@ -276,16 +290,32 @@ def check_problem_values(file: str, problems: pd.DataFrame) -> None:
         check_values(file, rows[["line", "value"]].rename(columns={"value": str(field)}))
 
 
-def _looks_like_name(ids: pa.Array) -> np.ndarray:
-    """:data:`_NAME_LIKE` without its look-ahead, which RE2 (pyarrow) does not support:
-    three or more ASCII letters and no digit."""
-    letters = pc.count_substring_regex(ids, "[A-Za-z]")
-    no_digit = pc.invert(pc.match_substring_regex(ids, "[0-9]"))
-    return _as_mask(pc.and_(pc.greater_equal(letters, 3), no_digit))
+def _matches(values: pa.Array, pattern: re.Pattern[str]) -> np.ndarray:
+    """Which values ``pattern`` matches at their start, as Python's ``re.match`` would.
+
+    ASCII values go through RE2 (pyarrow) in one pass. RE2's ``\\d`` knows only 0-9, while
+    an identifier typed with full-width or Arabic-Indic digits is still an identifier, so
+    values with other characters (few) are matched by Python's ``re``.
+    """
+    ascii_only = _as_mask(pc.string_is_ascii(values))
+    hits = _as_mask(pc.match_substring_regex(values, pattern.pattern)) & ascii_only
+    if not ascii_only.all():
+        others = np.flatnonzero(~ascii_only)
+        texts = values.take(pa.array(others)).to_pylist()
+        hits[others] = [pattern.match(t) is not None for t in texts]
+    return hits
 
 
 def _as_mask(mask: pa.Array) -> np.ndarray:
     return np.asarray(mask.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _looks_like_name(ids: pa.Array) -> np.ndarray:
+    """:data:`_NAME_LIKE` (three or more ASCII letters, no ASCII digit) without the
+    look-ahead, which RE2 does not support."""
+    letters = pc.count_substring_regex(ids, "[A-Za-z]")
+    no_digit = pc.invert(pc.match_substring_regex(ids, "[0-9]"))
+    return _as_mask(pc.and_(pc.greater_equal(letters, 3), no_digit))
 
 
 def patient_id_problems(ids: pd.Series) -> pd.Series:
@@ -299,14 +329,11 @@ def patient_id_problems(ids: pd.Series) -> pd.Series:
         distinct = distinct.combine_chunks()
     checks: list[tuple[np.ndarray, str]] = [
         *(
-            (
-                _as_mask(pc.match_substring_regex(distinct, pattern.pattern)),
-                f"patient_id looks like {what}; use a pseudonymous code",
-            )
+            (_matches(distinct, pattern), f"patient_id looks like {what}; use a pseudonymous code")
             for what, pattern in _VALUE_PATTERNS
         ),
         (
-            _as_mask(pc.match_substring_regex(distinct, _DATE_LIKE.pattern)),
+            _matches(distinct, _DATE_LIKE),
             "patient_id looks like a date; use a pseudonymous code, never a birth date",
         ),
         (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,17 +77,18 @@ def read_table(
     path: str | Path,
     *,
     sheet: str | int = 0,
-    numbers: Callable[[list[str]], Collection[str]] | None = None,
+    numbers: Callable[[list[str]], Mapping[str, Callable[[pa.ChunkedArray], bool]]] | None = None,
     missing_values: Collection[str] = ("",),
 ) -> RawTable:
     """Read one file as text.
 
     ``numbers``, given the header (names trimmed), names the columns a CSV file may hold
-    as numbers. When every cell of those columns is a number or one of ``missing_values``
-    they are read as numbers straight away (nullable Arrow ``double`` columns, missing
-    values null), which spares the text round trip on large files; when any cell is
-    something else, the whole file is read as text, so that each bad cell can be reported
-    as written.
+    as numbers, each with a test of its parsed values. When every cell of those columns is
+    a number or one of ``missing_values`` and every column passes its test, they are read
+    as numbers straight away (nullable Arrow ``double`` columns, missing values null),
+    which spares the text round trip on large files. Otherwise (a cell that is not a
+    number, a value its test refuses, or a row of blanks and markers) the whole file is
+    read as text, so that every problem is reported with the value as written.
 
     Raises
     ------
@@ -151,15 +152,22 @@ def _clean_header(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     frame[LINE] = numbers if numbers is not None else np.arange(2, len(frame) + 2, dtype="int64")
     # A row with every cell blank is spacing, not data: it is skipped (its number is kept
     # by the rows after it).
-    # Only rows whose first cell is blank can be blank rows: the other cells are checked
-    # on those rows alone.
-    maybe = _blank(frame[columns[0]])
-    if maybe.any():
-        blank = maybe.copy()
-        blank[maybe] = _blank(frame.loc[maybe, columns]).all(axis=1)
-        if blank.any():
-            frame = frame[~blank].reset_index(drop=True)
+    blank = _blank_rows(frame[columns])
+    if blank.any():
+        frame = frame[~blank].reset_index(drop=True)
     return frame
+
+
+def _blank_rows(cells: pd.DataFrame) -> np.ndarray:
+    """Rows with every cell blank. Only rows whose first cell is blank can be: the other
+    cells are checked on those rows alone."""
+    if not len(cells.columns):
+        return np.zeros(len(cells), dtype=bool)
+    maybe = _blank(cells.iloc[:, 0])
+    blank = maybe.copy()
+    if maybe.any():
+        blank[maybe] = _blank(cells.loc[maybe]).all(axis=1)
+    return blank
 
 
 def _blank(cells: pd.Series | pd.DataFrame) -> np.ndarray:
@@ -212,7 +220,7 @@ def _sniff_delimiter(sample: str) -> str:
 
 def _read_csv(
     path: Path,
-    numbers: Callable[[list[str]], Collection[str]] | None,
+    numbers: Callable[[list[str]], Mapping[str, Callable[[pa.ChunkedArray], bool]]] | None,
     missing_values: Collection[str],
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     sample = _decode_sample(path)
@@ -223,7 +231,7 @@ def _read_csv(
     # A blank line would shift every later line number: such files (and rows with a wrong
     # number of cells) take the record-by-record path below.
     parse = pacsv.ParseOptions(delimiter=delimiter, ignore_empty_lines=False)
-    as_numbers = set(numbers([h.strip() for h in header])) if numbers else set()
+    as_numbers = dict(numbers([h.strip() for h in header])) if numbers else {}
     try:
         if as_numbers:
             try:
@@ -233,7 +241,14 @@ def _read_csv(
                 table = pacsv.read_csv(
                     path, parse_options=parse, convert_options=_convert(types, missing_values)
                 )
-                return _arrow_text_frame(table), None
+                frame = _arrow_text_frame(table)
+                valid = all(
+                    check(table.column(h)) for h in header if (check := as_numbers.get(h.strip()))
+                )
+                # A row of blanks and markers would look like spacing once the markers are
+                # null: such a file is read as text, where the row is counted and reported.
+                if valid and not _blank_rows(frame).any():
+                    return frame, None
             except pa.ArrowInvalid:
                 pass  # a cell that is not a number (or a malformed row): read as text
         table = pacsv.read_csv(

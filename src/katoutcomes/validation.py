@@ -21,7 +21,14 @@ from numpy.typing import NDArray
 from katoutcomes.instruments import normalise_instrument_name
 from katoutcomes.schema import Field, TableSchema
 
-__all__ = ["PROBLEM_COLUMNS", "Parsed", "map_distinct", "parse_table", "problems_frame"]
+__all__ = [
+    "PROBLEM_COLUMNS",
+    "Parsed",
+    "map_distinct",
+    "numbers_valid",
+    "parse_table",
+    "problems_frame",
+]
 
 PROBLEM_COLUMNS: Final = ["line", "field", "reason", "value"]
 _ISO_DATE_LENGTH: Final = 10
@@ -185,7 +192,9 @@ READ_AS_NUMBERS: Final = pd.ArrowDtype(pa.float64())
 class _Column:
     """One input column: its text, the same as Arrow with missing cells null, and lines.
 
-    ``text`` is None for a column read as numbers; its problem rows show the number read.
+    ``text`` is None for a column the reader parsed as numbers. Such a column passed
+    :func:`numbers_valid`, so it yields no problem rows of its own; should a rule ever
+    differ, its problem rows show the number read.
     """
 
     text: pd.Series | None
@@ -226,6 +235,32 @@ class _Column:
         return cls(text, _without(array, missing), missing, lines)
 
 
+def _rules_hold(values: np.ndarray, f: Field) -> tuple[bool, bool]:
+    """Whether finite ``values`` are all whole (when ``f`` is an integer field) and all
+    within ``f``'s bounds."""
+    whole = f.type != "integer" or bool((values == np.round(values)).all())
+    if not values.size:
+        return whole, True
+    low, high = values.min(), values.max()
+    in_bounds = (
+        (f.minimum is None or low >= f.minimum)
+        and (f.exclusive_minimum is None or low > f.exclusive_minimum)
+        and (f.maximum is None or high <= f.maximum)
+    )
+    return whole, bool(in_bounds)
+
+
+def numbers_valid(values: pa.ChunkedArray | pa.Array, field: Field) -> bool:
+    """Whether parsed numbers (missing values null) all pass ``field``'s rules: finite,
+    whole for an integer field, within its bounds. A column that passes yields no problem
+    rows, so it can skip the text round trip (:func:`katoutcomes.readers.read_table`)."""
+    present = np.asarray(values.drop_null().to_numpy(), dtype="float64")
+    if not np.isfinite(present).all():
+        return False
+    whole, in_bounds = _rules_hold(present, field)
+    return whole and in_bounds
+
+
 def _parse_number(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
     if pa.types.is_float64(col.present.type):  # read as numbers: nulls become NaN
         # A writable copy (without nulls, pyarrow hands out its read-only buffer).
@@ -239,16 +274,9 @@ def _parse_number(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
     bounds = _bounds_text(f)
     expect = f"expected {kind}" + (f" {bounds}" if bounds else "")
     known = ~np.isnan(numbers)
-    known_values = numbers[known]
     # Whole and within bounds, checked on the known values first: masks over every row
     # are built only when a value breaks a rule.
-    whole = f.type != "integer" or bool((known_values == np.round(known_values)).all())
-    low, high = (known_values.min(), known_values.max()) if known_values.size else (0.0, 0.0)
-    in_bounds = (
-        (f.minimum is None or low >= f.minimum)
-        and (f.exclusive_minimum is None or low > f.exclusive_minimum)
-        and (f.maximum is None or high <= f.maximum)
-    )
+    whole, in_bounds = _rules_hold(numbers[known], f)
     bad = ~col.missing & ~known
     if bad.any():
         out.append(col.problems(bad, f.name, f"not a number ({expect})"))
