@@ -217,3 +217,20 @@ def test_a_clean_long_csv_reads_its_number_columns_as_numbers(tmp_path):
     assert str(frame["item_7"].dtype) == "double[pyarrow]"
     assert str(frame["assessed_at"].dtype) == "str"  # times stay text
     assert frame["total"].isna().tolist() == [False, True]
+
+
+def test_cells_are_trimmed_of_whitespace_in_any_column_that_has_some(tmp_path):
+    # Only columns with a cell starting or ending in whitespace (or a non-ASCII byte,
+    # which may be Unicode whitespace) are trimmed; the result is the same as trimming all.
+    path = tmp_path / "assessments.csv"
+    path.write_text(
+        "patient_id,instrument,assessed_at,total,site_id\n"
+        " P001 ,PHQ-9\t,2025-01-01,12,\u00a0S1\n"
+        "P002,PHQ-9,2025-01-01,12,S\u00e9\n",
+        encoding="utf-8",
+    )
+    frame = read_table(path).frame
+    assert frame["patient_id"].tolist() == ["P001", "P002"]
+    assert frame["instrument"].tolist() == ["PHQ-9", "PHQ-9"]
+    assert frame["site_id"].tolist() == ["S1", "S\u00e9"]
+    assert frame["assessed_at"].tolist() == ["2025-01-01", "2025-01-01"]

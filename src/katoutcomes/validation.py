@@ -93,6 +93,8 @@ def _arrow_text(text: pd.Series) -> pa.Array:
 
 def _to_numpy_bool(mask: pa.Array | pa.ChunkedArray) -> NDArray[np.bool_]:
     """An Arrow boolean result as a numpy mask; null counts as False."""
+    if not pc.any(mask).as_py():  # a bit scan, cheaper than unpacking the bits
+        return np.zeros(len(mask), dtype=bool)
     return np.asarray(mask.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
@@ -228,10 +230,10 @@ class _Column:
         # Only a cell as short as the longest marker can be one: ids and timestamps are
         # longer, so most columns skip the set lookup.
         longest = max((len(m.as_py().encode()) for m in markers), default=0)
-        short = _to_numpy_bool(pc.less_equal(pc.binary_length(array), longest))
+        short = pc.less_equal(pc.binary_length(array), longest)
         missing = _to_numpy_bool(array.is_null())
-        if short.any():
-            missing |= _to_numpy_bool(pc.is_in(array, value_set=markers)) & short
+        if pc.any(short).as_py():
+            missing |= _to_numpy_bool(pc.and_(pc.is_in(array, value_set=markers), short))
         return cls(text, _without(array, missing), missing, lines)
 
 
