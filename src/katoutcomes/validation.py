@@ -8,7 +8,7 @@ raised, in the shape of pandera's ``failure_cases``: ``line, field, reason, valu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -24,7 +24,6 @@ from katoutcomes.schema import Field, TableSchema
 __all__ = [
     "PROBLEM_COLUMNS",
     "Parsed",
-    "map_distinct",
     "numbers_valid",
     "parse_table",
     "problems_frame",
@@ -60,22 +59,6 @@ def problems_frame(
         },
         index=lines.index,
     )
-
-
-def map_distinct(
-    values: pd.Series, lookup: Mapping[Any, Any] | Callable[[Any], Any], dtype: str = "object"
-) -> pd.Series:
-    """``values.map(lookup)``, computed once per distinct value.
-
-    Clinic columns repeat a handful of values over many rows; factorising first turns a
-    per-row dictionary lookup into one lookup per distinct value and a numpy ``take``.
-    Missing values and values the lookup does not know come back missing.
-    """
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    get = lookup.get if isinstance(lookup, Mapping) else lookup
-    mapped = np.array([get(u) for u in uniques] + [None], dtype=object)
-    out = pd.Series(mapped[codes], index=values.index)  # code -1 picks the trailing None
-    return out.astype(dtype) if dtype != "object" else out
 
 
 # --------------------------------------------------------------------------- Arrow helpers
