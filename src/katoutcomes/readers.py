@@ -349,38 +349,11 @@ def _arrow_text_frame(table: pa.Table) -> pd.DataFrame:
     """Arrow string columns, whitespace trimmed, as pandas ``str`` columns; number columns
     as nullable Arrow ``double`` (null for a missing value, NaN only for a written NaN)."""
     columns = {
-        name: pc.utf8_trim_whitespace(column) if _needs_trim(column) else column
+        name: pc.utf8_trim_whitespace(column) if pa.types.is_string(column.type) else column
         for name, column in zip(table.column_names, table.columns, strict=True)
     }
     mapper = {pa.string(): pd.StringDtype(na_value=np.nan), pa.float64(): _NUMBERS}
     return pa.table(columns).to_pandas(types_mapper=mapper.get)
-
-
-#: Bytes that may start or end a cell that needs trimming: ASCII whitespace, and any byte
-#: of a multi-byte character (a few Unicode characters are whitespace too).
-_EDGE_BYTES: Final = np.isin(np.arange(256), list(b" \t\n\r\x0b\x0c")) | (np.arange(256) >= 0x80)
-
-
-def _needs_trim(column: pa.ChunkedArray) -> bool:
-    """Whether any cell of a string column starts or ends with whitespace.
-
-    Looks only at each cell's first and last byte, through the Arrow buffers; trimming a
-    column copies all of it, and most columns of an export need none.
-    """
-    if not pa.types.is_string(column.type):
-        return False
-    for chunk in column.chunks:
-        _, offsets_buffer, data_buffer = chunk.buffers()
-        if len(chunk) == 0 or data_buffer is None:
-            continue
-        offsets = np.frombuffer(offsets_buffer, dtype=np.int32)
-        offsets = offsets[chunk.offset : chunk.offset + len(chunk) + 1]
-        data = np.frombuffer(data_buffer, dtype=np.uint8)
-        starts, ends = offsets[:-1], offsets[1:]
-        filled = ends > starts
-        if _EDGE_BYTES[data[starts[filled]]].any() or _EDGE_BYTES[data[ends[filled] - 1]].any():
-            return True
-    return False
 
 
 def _strip(frame: pd.DataFrame) -> pd.DataFrame:
