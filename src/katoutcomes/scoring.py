@@ -180,10 +180,12 @@ def score_assessments(parsed: pd.DataFrame, settings: Settings) -> Scored:
         )
 
     proratable = partial & ~has_recorded & (n_missing <= limit)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        prorated = round_half_up(item_sum * n_items / answered)
+    total = np.where(has_recorded, recorded, np.where(complete_items, item_sum, np.nan))
+    total[proratable] = round_half_up(
+        item_sum[proratable] * n_items[proratable] / answered[proratable]
+    )
+    frame["total"] = total
     conditions = [has_recorded, complete_items, proratable]
-    frame["total"] = np.select(conditions, [recorded, item_sum, prorated], default=np.nan)
     source = np.select([*conditions, partial], [0, 1, 2, 3], default=-1)
     frame["total_source"] = _labels(source, TOTAL_SOURCES, frame.index)
 
