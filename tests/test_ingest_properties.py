@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from katoutcomes.errors import IngestError
-from katoutcomes.ingest import validate_frames
+from katoutcomes.ingest import validate_frames, validate_path
 from katoutcomes.store import Store
 
 # Valid and invalid values side by side, per column.
@@ -151,3 +151,63 @@ def test_an_ingest_that_fails_part_way_leaves_the_store_exactly_as_before(first,
             return
         # fewer inserts than fail_at: the ingest completed, which is not this property
         assert calls["n"] < fail_at
+
+
+# Mostly clean exports (so that number columns are often read as numbers by the CSV reader),
+# with the occasional bad cell (so that the text path is taken too).
+CLEAN_IDS = st.sampled_from(["P001", "P002", "P003", "S-17", "x.9"])
+CLEAN_TIMES = st.sampled_from(
+    ["2025-01-01T09:00:00", "2025-01-08T09:30:00", "2025-01-15", "2025-02-01T10:00:00"]
+)
+CLEAN_TOTALS = st.one_of(
+    st.integers(min_value=0, max_value=21).map(str),
+    st.sampled_from(["", "NA", "N/A", "-", " 7 "]),
+)
+SOMETIMES_BAD = st.sampled_from(["28", "12.5", "x", "+5", "1e1", "inf", "-1"])
+CLEAN_ITEMS = st.one_of(st.integers(min_value=0, max_value=3).map(str), st.just(""))
+
+
+@st.composite
+def export_tables(draw) -> pd.DataFrame:
+    n = draw(st.integers(min_value=1, max_value=20))
+    bad_row = draw(st.one_of(st.none(), st.integers(min_value=0, max_value=n - 1)))
+    rows = []
+    for i in range(n):
+        row = {
+            "patient_id": draw(CLEAN_IDS),
+            "instrument": draw(st.sampled_from(["PHQ-9", "GAD-7"])),
+            "assessed_at": draw(CLEAN_TIMES),
+            "total": draw(SOMETIMES_BAD) if i == bad_row else draw(CLEAN_TOTALS),
+        }
+        for k in range(1, 8):
+            row[f"item_{k}"] = draw(CLEAN_ITEMS)
+        rows.append(row)
+    return pd.DataFrame(rows, dtype="str")
+
+
+@FAST
+@given(export_tables())
+def test_a_csv_gives_the_same_result_as_the_same_cells_given_as_text(tmp_path_factory, frame):
+    # The CSV reader may parse clean number columns as numbers; validate_frames always
+    # checks text. Accepted rows, rejections and counts must not depend on the path.
+    path = tmp_path_factory.mktemp("export") / "assessments.csv"
+    path.write_text(frame.to_csv(index=False), encoding="utf-8")
+    try:
+        from_csv = validate_path(path)
+    except IngestError as exc:
+        try:
+            validate_frames({"assessments": frame}, file_names={"assessments": path.name})
+        except IngestError as other:
+            assert str(exc) == str(other)
+            return
+        raise
+    from_text = validate_frames({"assessments": frame}, file_names={"assessments": path.name})
+    pd.testing.assert_frame_equal(
+        from_csv.accepted["assessments"], from_text.accepted["assessments"]
+    )
+    pd.testing.assert_frame_equal(from_csv.rejected, from_text.rejected)
+    assert (from_csv.rows_read, from_csv.n_rejected, from_csv.n_duplicates) == (
+        from_text.rows_read,
+        from_text.n_rejected,
+        from_text.n_duplicates,
+    )
