@@ -217,15 +217,6 @@ SUBGROUP_LABELS: Final[Mapping[str, str]] = {
     "treatment_resistance": "Treatment resistance (2+ prior failures)",
 }
 
-OUTCOME_LABELS: Final[Mapping[str, str]] = {
-    "response": "Response",
-    "remission": "Remission",
-    "reliable_improvement": "Reliable improvement",
-    "reliable_deterioration": "Reliable deterioration",
-    "recovery": "Recovery",
-    "reliable_recovery": "Reliable recovery",
-}
-
 POPULATION_LABELS: Final[Mapping[str, str]] = {
     "itt": "Intention to treat",
     "completers": "Completers",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from katoutcomes import plots
-from katoutcomes.cohort import RATE_OUTCOMES, SUBGROUPS, NotMeasurableError
+from katoutcomes.cohort import RATE_OUTCOME_LABELS, RATE_OUTCOMES, SUBGROUPS, NotMeasurableError
 from katoutcomes.errors import SettingsError
 from katoutcomes.exports import csv_text
 from katoutcomes.instruments import INSTRUMENTS
@@ -194,7 +194,7 @@ st.download_button(
 st.subheader("Rates with 95% intervals")
 common.show_table(
     common.rates(view).assign(
-        outcome=lambda d: d["outcome"].map(common.OUTCOME_LABELS),
+        outcome=lambda d: d["outcome"].map(RATE_OUTCOME_LABELS),
         population=lambda d: d["population"].map(common.POPULATION_LABELS),
     ),
     percent=("estimate", "ci_low", "ci_high"),
@@ -208,7 +208,7 @@ by = cols[0].selectbox(
     "Compare by", SUBGROUPS, format_func=common.SUBGROUP_LABELS.get, key="subgroup_by"
 )
 outcome = cols[1].selectbox(
-    "Outcome", RATE_OUTCOMES, format_func=common.OUTCOME_LABELS.get, key="subgroup_outcome"
+    "Outcome", RATE_OUTCOMES, format_func=RATE_OUTCOME_LABELS.get, key="subgroup_outcome"
 )
 instrument = cols[2].selectbox("Instrument", list(INSTRUMENTS), key="subgroup_instrument")
 population = cols[3].selectbox(

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
@@ -57,6 +58,7 @@ __all__ = [
     "POPULATIONS",
     "PSYCHOTHERAPY_MIN_SHARE",
     "RATE_OUTCOMES",
+    "RATE_OUTCOME_LABELS",
     "SUBGROUPS",
     "TRD_MIN_FAILURES",
     "UNKNOWN_LEVEL",
@@ -85,6 +87,18 @@ RATE_OUTCOMES: Final = (
     "reliable_deterioration",
     "recovery",
     "reliable_recovery",
+)
+
+#: How the outcomes of :data:`RATE_OUTCOMES` are named in figures, tables and reports.
+RATE_OUTCOME_LABELS: Final = MappingProxyType(
+    {
+        "response": "Response",
+        "remission": "Remission",
+        "reliable_improvement": "Reliable improvement",
+        "reliable_deterioration": "Reliable deterioration",
+        "recovery": "Recovery",
+        "reliable_recovery": "Reliable recovery",
+    }
 )
 
 #: Populations accepted by :func:`in_population` (see the module docstring).

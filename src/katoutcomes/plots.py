@@ -36,7 +36,7 @@ from plotly.subplots import make_subplots
 from scipy import stats as sps
 
 from katoutcomes.benchmarks import benchmark_intervals
-from katoutcomes.cohort import UNKNOWN_LEVEL, in_population
+from katoutcomes.cohort import RATE_OUTCOME_LABELS, UNKNOWN_LEVEL, in_population
 from katoutcomes.instruments import INSTRUMENTS, PHQ9, Instrument, normalise_instrument_name
 from katoutcomes.outcomes import patient_outcomes
 from katoutcomes.schema import load_schema
@@ -190,16 +190,6 @@ _LEVEL_LABELS: Final = MappingProxyType(
         "intranasal": "Intranasal",
         "sublingual": "Sublingual",
         "oral": "Oral",
-    }
-)
-_OUTCOME_LABELS: Final = MappingProxyType(
-    {
-        "response": "Response",
-        "remission": "Remission",
-        "reliable_improvement": "Reliable improvement",
-        "reliable_deterioration": "Reliable deterioration",
-        "recovery": "Recovery",
-        "reliable_recovery": "Reliable recovery",
     }
 )
 _POPULATION_LABELS: Final = MappingProxyType(
@@ -1424,7 +1414,7 @@ def forest(
                     customdata=custom,
                     hovertemplate=(
                         "<b>%{customdata[2]}</b><br>%{customdata[3]}<br>"
-                        f"{_OUTCOME_LABELS[outcome]} %{{x:.1%}}{interval}<br>"
+                        f"{RATE_OUTCOME_LABELS[outcome]} %{{x:.1%}}{interval}<br>"
                         "%{customdata[4]}%{customdata[5]}<extra></extra>"
                     ),
                 ),
@@ -2259,7 +2249,7 @@ def subgroup_forest(
         :func:`subgroup_forest_data`). The hover gives the Newcombe difference with its
         comparison group.
     """
-    outcome_label = _OUTCOME_LABELS.get(outcome, outcome.replace("_", " ").capitalize())
+    outcome_label = RATE_OUTCOME_LABELS.get(outcome, outcome.replace("_", " ").capitalize())
     data = subgroup_forest_data(subgroup_frame)
     groups = list(dict.fromkeys(data["group_label"])) if not data.empty else []
     codes = list(dict.fromkeys(data["group"])) if not data.empty else []

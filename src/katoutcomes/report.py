@@ -45,6 +45,7 @@ from katoutcomes.benchmarks import benchmark_intervals, load_published_benchmark
 from katoutcomes.claims import Claim, evaluate_claims, load_claims
 from katoutcomes.cohort import (
     PSYCHOTHERAPY_MIN_SHARE,
+    RATE_OUTCOME_LABELS,
     NotMeasurableError,
     outcome_rates,
     subgroup_rates,
@@ -82,14 +83,6 @@ __all__ = ["build_report", "write_report"]
 # Words and sources shown in the report
 # --------------------------------------------------------------------------------------
 
-_OUTCOME_NAMES: Final = {
-    "response": "Response",
-    "remission": "Remission",
-    "reliable_improvement": "Reliable improvement",
-    "reliable_deterioration": "Reliable deterioration",
-    "recovery": "Recovery",
-    "reliable_recovery": "Reliable recovery",
-}
 #: Outcomes on the headline cards, in order (the rest are in the full table).
 _HEADLINE_OUTCOMES: Final = (
     "response",
@@ -493,7 +486,7 @@ def _headline(rates: pd.DataFrame, settings: Settings, k: int, treated: bool) ->
             if outcome not in block.index:
                 continue
             row = block.loc[outcome]
-            label = _e(_OUTCOME_NAMES[outcome])
+            label = _e(RATE_OUTCOME_LABELS[outcome])
             if bool(row[SUPPRESSED_COLUMN]):
                 cards.append(
                     f'<div class="card suppressed"><div class="label">{label}</div>'
@@ -538,7 +531,7 @@ def _rates_table(rates: pd.DataFrame, k: int) -> str:
     }
     rows = []
     for outcome in dict.fromkeys(rates["outcome"].astype(str)):
-        row = [f"<strong>{_e(_OUTCOME_NAMES.get(outcome, outcome))}</strong>"]
+        row = [f"<strong>{_e(RATE_OUTCOME_LABELS.get(outcome, outcome))}</strong>"]
         for instrument, population in columns:
             r = cells.get((outcome, instrument, population))
             if r is None:
