@@ -63,9 +63,6 @@ __all__ = [
 ]
 
 REJECTED_COLUMNS: Final = ["table", "file", *PROBLEM_COLUMNS]
-_T = TypeVar("_T")
-_R = TypeVar("_R")
-
 #: Columns added to every accepted row.
 PROVENANCE: Final = ("row_hash", "source_file", "source_line")
 #: Derived assessment columns (see :mod:`katoutcomes.scoring`).
@@ -334,6 +331,11 @@ class _Unit:
     )
 
 
+def _known_fields() -> set[str]:
+    """Every field name of the three tables (what a mapping may rename a column to)."""
+    return {f for t in TABLES for f in load_schema(t).field_names}
+
+
 def _split_units(
     role: str, raw: RawTable, mapping: ColumnMapping, settings: Settings
 ) -> list[_Unit]:
@@ -342,9 +344,8 @@ def _split_units(
     # what the column holds ("Route Name" -> route); its values are still checked below.
     declared = mapping.declared_columns(exclude=("patient_id",))
     check_column_names(raw.file, columns, (*settings.allow_columns, *declared))
-    known = {f for t in TABLES for f in load_schema(t).field_names}
     try:
-        renamed = mapping.rename(columns, known)
+        renamed = mapping.rename(columns, _known_fields())
     except IngestError as exc:
         raise IngestError(f"{raw.file}: {exc}", file=raw.file, column=exc.column) from None
     # Text columns are scanned for identifiers here; typed columns (numbers, dates, yes/no)
@@ -503,13 +504,10 @@ def _deduplicate(
     if shared.any():
         same_key = good.loc[shared]
         same_key = same_key.assign(row_hash=row_hashes(same_key, table))
-        n_versions = same_key.groupby(key, dropna=False, sort=False)["row_hash"].transform(
-            "nunique"
-        )
-        conflict.loc[same_key.index] = n_versions > 1
-        repeated.loc[same_key.index] = same_key.duplicated(subset=[*key, "row_hash"]) & ~(
-            n_versions > 1
-        )
+        versions = same_key.groupby(key, dropna=False, sort=False)["row_hash"].transform("nunique")
+        clashes = versions > 1
+        conflict.loc[same_key.index] = clashes
+        repeated.loc[same_key.index] = same_key.duplicated(subset=[*key, "row_hash"]) & ~clashes
     if conflict.any():
         clashing = good.loc[conflict]
         lines = clashing.groupby(key, dropna=False, sort=False)["line"].transform(
@@ -559,6 +557,10 @@ def _deduplicate(
             candidates = candidates.drop(index=merged["index"])
     out = pd.concat(problems) if problems else pd.DataFrame(columns=PROBLEM_COLUMNS)
     return candidates, out, n_dup
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 def _in_parallel(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
@@ -716,9 +718,8 @@ def _number_columns(
     representation is decided from its text), fields with value mappings, and every column
     of a visit-wide or unmappable file, which take the text path and its messages.
     """
-    known = {f for t in TABLES for f in load_schema(t).field_names}
     try:
-        renamed = mapping.rename(header, known)
+        renamed = mapping.rename(header, _known_fields())
         if role == "assessments":
             layout = detect_layout(list(renamed.values()), "", mapping.layout, original=header)
             if layout != "long":

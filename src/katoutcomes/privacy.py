@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from katoutcomes.errors import IngestError
+from katoutcomes.validation import arrow_mask
 
 __all__ = [
     "check_column_names",
@@ -223,20 +224,6 @@ def check_column_names(file: str, columns: Iterable[str], allowed: Iterable[str]
             )
 
 
-def _contains(values: pd.Series, pattern: str) -> np.ndarray:
-    """``values.str.contains(pattern)``, with Python's ``re`` for non-ASCII values.
-
-    pandas hands the search to RE2, whose ``\\d`` knows only 0-9; a phone number typed
-    with full-width digits is still a phone number.
-    """
-    hits = np.array(values.str.contains(pattern, regex=True, na=False), dtype=bool)
-    other = ~np.asarray(values.str.isascii(), dtype=bool)
-    if other.any():
-        compiled = re.compile(pattern)
-        hits[other] = [compiled.search(v) is not None for v in values[other]]
-    return hits
-
-
 def check_values(
     file: str,
     frame: pd.DataFrame,
@@ -257,11 +244,11 @@ def check_values(
         values = frame[column]
         # Searched among distinct values: clinic text columns repeat a lot.
         distinct = pd.Series(values.dropna().unique(), dtype="str")
-        distinct = distinct[_contains(distinct, _ANY_IDENTIFIER)]
+        distinct = distinct[_search(pa.array(distinct.array), _ANY_IDENTIFIER)]
         if distinct.empty:
             continue
         for what, pattern in _IN_TEXT_PATTERNS:
-            found = distinct[_contains(distinct, pattern)]
+            found = distinct[_search(pa.array(distinct.array), pattern)]
             if found.empty:
                 continue
             hits = values.isin(found)
@@ -290,24 +277,21 @@ def check_problem_values(file: str, problems: pd.DataFrame) -> None:
         check_values(file, rows[["line", "value"]].rename(columns={"value": str(field)}))
 
 
-def _matches(values: pa.Array, pattern: re.Pattern[str]) -> np.ndarray:
-    """Which values ``pattern`` matches at their start, as Python's ``re.match`` would.
+def _search(values: pa.Array | pa.ChunkedArray, pattern: str) -> np.ndarray:
+    """Which values ``pattern`` is found in, as Python's ``re.search`` finds it.
 
     ASCII values go through RE2 (pyarrow) in one pass. RE2's ``\\d`` knows only 0-9, while
     an identifier typed with full-width or Arabic-Indic digits is still an identifier, so
-    values with other characters (few) are matched by Python's ``re``.
+    values with other characters (few) are searched by Python's ``re``.
     """
-    ascii_only = _as_mask(pc.string_is_ascii(values))
-    hits = _as_mask(pc.match_substring_regex(values, pattern.pattern)) & ascii_only
-    if not ascii_only.all():
-        others = np.flatnonzero(~ascii_only)
+    ascii_only = arrow_mask(pc.string_is_ascii(values))
+    hits = arrow_mask(pc.match_substring_regex(values, pattern)) & ascii_only
+    others = np.flatnonzero(~ascii_only & ~arrow_mask(values.is_null()))
+    if others.size:
+        compiled = re.compile(pattern)
         texts = values.take(pa.array(others)).to_pylist()
-        hits[others] = [pattern.match(t) is not None for t in texts]
+        hits[others] = [compiled.search(t) is not None for t in texts]
     return hits
-
-
-def _as_mask(mask: pa.Array) -> np.ndarray:
-    return np.asarray(mask.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _looks_like_name(ids: pa.Array) -> np.ndarray:
@@ -315,7 +299,7 @@ def _looks_like_name(ids: pa.Array) -> np.ndarray:
     look-ahead, which RE2 does not support."""
     letters = pc.count_substring_regex(ids, "[A-Za-z]")
     no_digit = pc.invert(pc.match_substring_regex(ids, "[0-9]"))
-    return _as_mask(pc.and_(pc.greater_equal(letters, 3), no_digit))
+    return arrow_mask(pc.and_(pc.greater_equal(letters, 3), no_digit))
 
 
 def patient_id_problems(ids: pd.Series) -> pd.Series:
@@ -329,11 +313,14 @@ def patient_id_problems(ids: pd.Series) -> pd.Series:
         distinct = distinct.combine_chunks()
     checks: list[tuple[np.ndarray, str]] = [
         *(
-            (_matches(distinct, pattern), f"patient_id looks like {what}; use a pseudonymous code")
+            (
+                _search(distinct, pattern.pattern),
+                f"patient_id looks like {what}; use a pseudonymous code",
+            )
             for what, pattern in _VALUE_PATTERNS
         ),
         (
-            _matches(distinct, _DATE_LIKE),
+            _search(distinct, _DATE_LIKE.pattern),
             "patient_id looks like a date; use a pseudonymous code, never a birth date",
         ),
         (

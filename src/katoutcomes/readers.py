@@ -241,14 +241,16 @@ def _read_csv(
                 table = pacsv.read_csv(
                     path, parse_options=parse, convert_options=_convert(types, missing_values)
                 )
-                frame = _arrow_text_frame(table)
                 valid = all(
                     check(table.column(h)) for h in header if (check := as_numbers.get(h.strip()))
                 )
-                # A row of blanks and markers would look like spacing once the markers are
-                # null: such a file is read as text, where the row is counted and reported.
-                if valid and not _blank_rows(frame).any():
-                    return frame, None
+                if valid:
+                    frame = _arrow_text_frame(table)
+                    # A row of blanks and markers would look like spacing once the markers
+                    # are null: such a file is read as text, where the row is counted and
+                    # reported.
+                    if not _blank_rows(frame).any():
+                        return frame, None
             except pa.ArrowInvalid:
                 pass  # a cell that is not a number (or a malformed row): read as text
         table = pacsv.read_csv(

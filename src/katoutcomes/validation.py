@@ -24,6 +24,7 @@ from katoutcomes.schema import Field, TableSchema
 __all__ = [
     "PROBLEM_COLUMNS",
     "Parsed",
+    "arrow_mask",
     "numbers_valid",
     "parse_table",
     "problems_frame",
@@ -74,7 +75,7 @@ def _arrow_text(text: pd.Series) -> pa.Array:
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
-def _to_numpy_bool(mask: pa.Array | pa.ChunkedArray) -> NDArray[np.bool_]:
+def arrow_mask(mask: pa.Array | pa.ChunkedArray) -> NDArray[np.bool_]:
     """An Arrow boolean result as a numpy mask; null counts as False."""
     if not pc.any(mask).as_py():  # a bit scan, cheaper than unpacking the bits
         return np.zeros(len(mask), dtype=bool)
@@ -207,16 +208,16 @@ class _Column:
             array = pa.array(column.array)
             if isinstance(array, pa.ChunkedArray):
                 array = array.combine_chunks()
-            return cls(None, array, _to_numpy_bool(array.is_null()), lines)
+            return cls(None, array, arrow_mask(array.is_null()), lines)
         text = column.astype("str")
         array = _arrow_text(text).cast(pa.large_string())
         # Only a cell as short as the longest marker can be one: ids and timestamps are
         # longer, so most columns skip the set lookup.
         longest = max((len(m.as_py().encode()) for m in markers), default=0)
         short = pc.less_equal(pc.binary_length(array), longest)
-        missing = _to_numpy_bool(array.is_null())
+        missing = arrow_mask(array.is_null())
         if pc.any(short).as_py():
-            missing |= _to_numpy_bool(pc.and_(pc.is_in(array, value_set=markers), short))
+            missing |= arrow_mask(pc.and_(pc.is_in(array, value_set=markers), short))
         return cls(text, _without(array, missing), missing, lines)
 
 
@@ -298,7 +299,7 @@ def _parse_string(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
             return found
 
         values = _lookup_distinct(values, canonical, pa.large_string())
-        bad = ~col.missing & _to_numpy_bool(values.is_null())
+        bad = ~col.missing & arrow_mask(values.is_null())
         if bad.any():
             out.append(
                 col.problems(
@@ -311,7 +312,7 @@ def _parse_string(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
         # Checked once per distinct value (ids repeat over a patient's rows).
         encoded = pc.dictionary_encode(values)
         fails = pc.invert(pc.match_substring_regex(encoded.dictionary, whole))
-        bad = _to_numpy_bool(fails.take(encoded.indices))
+        bad = arrow_mask(fails.take(encoded.indices))
         if bad.any():
             out.append(
                 col.problems(
@@ -328,13 +329,13 @@ def _parse_string(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
 def _parse_boolean(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
     lookup = {v.lower(): True for v in f.true_values} | {v.lower(): False for v in f.false_values}
     values = _lookup_distinct(col.present, lambda v: lookup.get(v.lower()), pa.bool_())
-    unknown = _to_numpy_bool(values.is_null())
+    unknown = arrow_mask(values.is_null())
     bad = ~col.missing & unknown
     if bad.any():
         out.append(
             col.problems(bad, f.name, "not a yes/no value (expected true/false, yes/no or 1/0)")
         )
-    flags = _to_numpy_bool(values)
+    flags = arrow_mask(values)
     return pd.Series(pd.arrays.BooleanArray(flags, unknown), index=col.index)
 
 
@@ -354,7 +355,7 @@ def _parse_list(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
         return delimiter.join(sorted(codes, key=lambda c: (order.get(c, len(order)), c)))
 
     values = _lookup_distinct(col.present, canonical, pa.large_string())
-    bad = ~col.missing & _to_numpy_bool(values.is_null())
+    bad = ~col.missing & arrow_mask(values.is_null())
     if bad.any():
         out.append(
             col.problems(
@@ -390,7 +391,7 @@ def _parse_datetime(
         # Only values longer than YYYY-MM-DDTHH:MM:SS, or ending in Z, can carry one.
         present = col.present
         length = pc.utf8_length(present)
-        maybe = _to_numpy_bool(
+        maybe = arrow_mask(
             pc.or_(pc.greater(length, _ISO_SECONDS_LENGTH), pc.ends_with(present, "Z"))
         )
         if maybe.any():
@@ -398,7 +399,7 @@ def _parse_datetime(
             present = pc.if_else(pa.array(maybe), local, present)
         stamps = _cast(present, pa.timestamp("us"), _timestamps_by_pandas)
         # ISO dates without a time are exactly 10 characters (YYYY-MM-DD).
-        date_only = _to_numpy_bool(pc.equal(length, _ISO_DATE_LENGTH))
+        date_only = arrow_mask(pc.equal(length, _ISO_DATE_LENGTH))
         expect = (
             "expected an ISO 8601 date or datetime such as 2025-03-14 or 2025-03-14T09:30; "
             "for other formats set datetime_format in a mapping file"
