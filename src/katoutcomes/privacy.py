@@ -351,13 +351,15 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     Cells starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return are prefixed,
     except genuine numbers such as ``-3`` or ``+1.5`` (DESIGN 9).
     """
-    out = frame.copy()
+    out = frame.copy(deep=False)  # columns are replaced, never written into
     for column in out.columns:
         values = out[column]
         if not (pd.api.types.is_string_dtype(values) or values.dtype == "object"):
             continue
         text = values.astype("str")
         risky = text.str.startswith(_FORMULA_START, na=False)
+        if not risky.any():
+            continue
         numeric = pd.to_numeric(text.where(risky), errors="coerce").notna()
         hit = risky & ~numeric
         if hit.any():

@@ -463,19 +463,16 @@ def jacobson_truax(
         crossed_up = (pre_o < k_o) & (post_o > k_o)
         crossed_down = (pre_o > k_o) & (post_o < k_o)
 
-    labels = np.full(len(pre_values), None, dtype=object)
-    labels[complete] = "unchanged"
-    labels[better] = "improved"
-    labels[better & crossed_up] = "recovered"
-    labels[worse] = "deteriorated"
-    labels[worse & crossed_down] = "harmed"
-    return pd.DataFrame(
-        {
-            "rci": rci,
-            "category": pd.Categorical(labels, categories=list(JT_CATEGORIES)),
-        },
-        index=index,
-    )
+    # Codes into JT_CATEGORIES (-1: missing), later rules overriding earlier ones.
+    code = JT_CATEGORIES.index
+    codes = np.full(len(pre_values), -1, dtype=np.int8)
+    codes[complete] = code("unchanged")
+    codes[better] = code("improved")
+    codes[better & crossed_up] = code("recovered")
+    codes[worse] = code("deteriorated")
+    codes[worse & crossed_down] = code("harmed")
+    category = pd.Categorical.from_codes(codes, categories=list(JT_CATEGORIES))
+    return pd.DataFrame({"rci": rci, "category": category}, index=index)
 
 
 # --------------------------------------------------------------------------------------

@@ -135,6 +135,13 @@ class Store:
     def _query(self, sql: str) -> pd.DataFrame:
         # Through Arrow: text stays in Arrow-backed string columns (no Python objects).
         table = self._con.sql(sql).to_arrow_table()
+        # DuckDB hands text over in a chunk per batch; taking rows (sorting) from one chunk
+        # is about ten times faster. Numbers become one numpy array in any case.
+        text = (pa.string(), pa.large_string())
+        table = pa.table(
+            [c.combine_chunks() if c.type in text else c for c in table.columns],
+            names=table.column_names,
+        )
         return table.to_pandas(
             types_mapper={
                 pa.string(): pd.StringDtype(na_value=np.nan),
