@@ -287,11 +287,12 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace) -> tuple[Dataset, Settings]:
     """The dataset named by ``args.path`` and the settings; warns about rejected rows."""
     from katoutcomes.dataset import Dataset
-    from katoutcomes.store import Store
 
     settings = _settings(args)
     path = Path(args.path)
     if path.suffix.lower() == ".duckdb":
+        from katoutcomes.store import Store  # DuckDB loads only for a store
+
         if not path.is_file():
             raise KatoutcomesError(f"{path}: no such store.")
         with Store(path, read_only=True) as store:

@@ -42,11 +42,16 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats as sps
 
 from katoutcomes.errors import KatoutcomesError
 from katoutcomes.instruments import INSTRUMENTS, PHQ9
-from katoutcomes.stats import kaplan_meier, km_median, proportion_ci, risk_difference_ci
+from katoutcomes.stats import (
+    _normal_quantile,
+    kaplan_meier,
+    km_median,
+    proportion_ci,
+    risk_difference_ci,
+)
 
 if TYPE_CHECKING:
     from katoutcomes.dataset import Dataset
@@ -382,6 +387,8 @@ def median_ci(values: ArrayLike, alpha: float = 0.05) -> MedianCI:
     n = int(x.size)
     if n == 0:
         return MedianCI(np.nan, np.nan, np.nan, 0)
+    from scipy import stats as sps  # loaded on first use: most commands never need it
+
     rank = int(sps.binom.ppf(alpha / 2.0, n, 0.5))
     if rank < 1:
         return MedianCI(float(np.median(x)), np.nan, np.nan, n)
@@ -508,7 +515,7 @@ def clustered_share(
     binomial = p * (1.0 - p) / total
     deff = 1.0 if binomial == 0.0 else max(1.0, variance / binomial)
     n_eff = total / deff
-    z = float(sps.norm.ppf(1.0 - alpha / 2.0))
+    z = _normal_quantile(1.0 - alpha / 2.0)
     shrink = 1.0 + z * z / n_eff
     centre = (p + z * z / (2.0 * n_eff)) / shrink
     half = z / shrink * math.sqrt(p * (1.0 - p) / n_eff + z * z / (4.0 * n_eff**2))
