@@ -229,6 +229,50 @@ def test_acute_window_follows_the_settings() -> None:
     assert (r["endpoint"], r["endpoint_day"]) == (12.0, 14.0)
 
 
+def _same_day_cohort(times: Sequence[str], totals: Sequence[float]) -> Dataset:
+    """One PHQ-9 patient with a date-only dose on 2024-01-01 and timed assessments."""
+    result = validate_frames(
+        {
+            "assessments": pd.DataFrame(
+                {
+                    "patient_id": "p1",
+                    "instrument": "PHQ-9",
+                    "assessed_at": list(times),
+                    "total": list(totals),
+                }
+            ),
+            "treatments": pd.DataFrame({"patient_id": ["p1"], "administered_at": ["2024-01-01"]}),
+        }
+    )
+    assert result.n_rejected == 0
+    return Dataset.from_result(result)
+
+
+def test_of_two_assessments_on_the_dose_day_the_later_one_is_the_baseline() -> None:
+    # Date-only dose: t counts whole days, so 08:00 and 20:00 on the dose day both have
+    # t = 0. The file lists 20:00 (12) first; the last assessment is the one at 20:00,
+    # whatever the row order: baseline 12. Endpoint 9 at t = 19: 9 <= 0.5 * 12 = 6 is
+    # false, so no response (with the 08:00 score of 20 as baseline it would be one).
+    ds = _same_day_cohort(
+        ["2024-01-01T20:00:00", "2024-01-01T08:00:00", "2024-01-20T09:00:00"], [12, 20, 9]
+    )
+    r = row(patient_outcomes(ds), "p1")
+    assert (r["baseline"], r["endpoint"], r["endpoint_day"]) == (12.0, 9.0, 19.0)
+    assert not r["response"]
+
+
+def test_of_two_assessments_on_the_last_acute_day_the_later_one_is_the_endpoint() -> None:
+    # Baseline 20 at t = 0. Two assessments on day 14 (t = 14 for both): 08:00 scores 8,
+    # 20:00 scores 15, listed 20:00 first. The endpoint is the 20:00 score, 15 > 10: no
+    # response.
+    ds = _same_day_cohort(
+        ["2024-01-01T08:00:00", "2024-01-15T20:00:00", "2024-01-15T08:00:00"], [20, 15, 8]
+    )
+    r = row(patient_outcomes(ds), "p1")
+    assert (r["baseline"], r["endpoint"], r["endpoint_day"]) == (20.0, 15.0, 14.0)
+    assert not r["response"]
+
+
 def test_incomplete_assessments_are_not_valid() -> None:
     # Day 21 has two items and no total (more than 2 of 9 missing: incomplete), so the
     # endpoint is day 14 (12) and there are 2 valid assessments.
@@ -248,9 +292,12 @@ def test_a_baseline_of_zero_has_no_percent_change() -> None:
 
 
 def test_a_patient_without_baseline_has_missing_outcomes_but_counts_assessments() -> None:
-    # Only post-dose scores (t = 7, 14): no baseline. Every baseline-dependent outcome is
-    # NA; n_assessments still counts 2; the one dose at t = 0 is still counted.
+    # Only post-dose scores (t = 7, 14): no baseline. The endpoint does not depend on a
+    # baseline (DESIGN 4: the last valid assessment with 0 < t <= 42), so it is 8 at day
+    # 14; every baseline-dependent outcome is NA; n_assessments still counts 2; the one
+    # dose at t = 0 is still counted.
     r = row(patient_outcomes(build(phq9("p1", (7, 20), (14, 8)))), "p1")
+    assert (r["endpoint"], r["endpoint_day"]) == (8.0, 14.0)
     for column in OUTCOME_COLUMNS[2:24]:
         if column in ("endpoint", "endpoint_day"):
             continue

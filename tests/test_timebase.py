@@ -186,6 +186,40 @@ def test_time_order_is_a_stable_sort_by_group_then_time(grouped: bool, seed: int
 
 
 @pytest.mark.parametrize("grouped", [True, False])
+@pytest.mark.parametrize("seed", [3, 4])
+def test_time_order_breaks_ties_of_t_by_the_second_time(grouped: bool, seed: int):
+    # Reference: numpy's stable lexsort on three keys.
+    from katoutcomes.timebase import time_order
+
+    rng = np.random.default_rng(seed)
+    groups = rng.integers(0, 50, size=2_000)
+    t = rng.integers(0, 3, size=2_000).astype(float)
+    then = rng.integers(0, 3, size=2_000).astype(float)
+    if grouped:
+        groups = np.sort(groups)
+    expected = np.lexsort((then, t, groups))
+    order = time_order(groups, t, then)
+    np.testing.assert_array_equal(np.arange(groups.size) if order is None else order, expected)
+    assert time_order(groups[expected], t[expected], then[expected]) is None
+
+
+def test_same_day_assessments_with_a_date_only_dose_are_ordered_by_their_time():
+    # The dose has a date only, so t counts whole days (DESIGN 3.5): both assessments on
+    # 2025-03-10 have t = 0. The file lists 20:00 before 08:00; the 08:00 one comes first.
+    ds = _dataset(
+        {
+            "patient_id": ["P1", "P1", "P1"],
+            "instrument": ["PHQ-9"] * 3,
+            "assessed_at": ["2025-03-10T20:00", "2025-03-10T08:00", "2025-03-29T09:00"],
+            "total": [12, 20, 9],
+        },
+        {"patient_id": ["P1"], "administered_at": ["2025-03-10"], "dose_mg": [35]},
+    )
+    assert ds.assessments["t"].tolist() == [0.0, 0.0, 19.0]
+    assert ds.assessments["total"].tolist() == [20.0, 12.0, 9.0]
+
+
+@pytest.mark.parametrize("grouped", [True, False])
 def test_sorted_codes_match_a_sorted_factorize(grouped: bool):
     from katoutcomes.timebase import sorted_codes
 

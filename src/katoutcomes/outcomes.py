@@ -198,15 +198,17 @@ def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.D
     -----
     A *valid* assessment has a ``total`` and a ``t``; incomplete rows (no total) count
     only towards ``item9_flags``. Assessments are ordered by ``t`` within each patient
-    and instrument; ties keep the stored order. Per instrument, ``caseness``,
-    ``remission_below`` and ``reliable_change`` come from
+    and instrument; assessments on one day with a date-only first dose (equal ``t``) are
+    ordered by the time written, and ties beyond that keep the stored order. Per
+    instrument, ``caseness``, ``remission_below`` and ``reliable_change`` come from
     :data:`~katoutcomes.instruments.INSTRUMENTS` (PHQ-9: 10, 5, 6; GAD-7: 8, 5, 4).
 
     - ``baseline`` / ``baseline_day``: the last valid assessment with
       ``-baseline_window_days <= t <= 0``. An assessment on the first dose day
       (``t = 0``) is therefore the baseline, never the endpoint.
     - ``endpoint`` / ``endpoint_day``: the last valid assessment with
-      ``0 < t <= acute_days`` (an assessment exactly on ``acute_days`` is included).
+      ``0 < t <= acute_days`` (an assessment exactly on ``acute_days`` is included),
+      shown with or without a baseline.
     - ``eligible``: ``baseline >= caseness``. ``completer``: an endpoint exists. Both are
       NA without a baseline: such patients belong to the data-quality counts, not to the
       denominators of rates (DESIGN 4).
@@ -300,7 +302,8 @@ def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.D
     remission_below = _instrument_fact(instrument_names, pair_instrument, "remission_below")
     reliable_change = _instrument_fact(instrument_names, pair_instrument, "reliable_change")
 
-    # Valid assessments, sorted by pair then time (stably: ties keep the stored order).
+    # Valid assessments, sorted by pair then time (stably: ties keep the dataset's order,
+    # which orders same-day rows by the time written).
     total_all = assessments["total"].to_numpy(dtype=np.float64, na_value=np.nan)
     t_all = assessments["t"].to_numpy(dtype=np.float64, na_value=np.nan)
     valid = ~np.isnan(total_all) & ~np.isnan(t_all)
@@ -394,8 +397,8 @@ def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.D
             "instrument": instrument_names.take(pair_instrument),
             "baseline": baseline,
             "baseline_day": _take(t, baseline_at),
-            "endpoint": with_pair(endpoint),
-            "endpoint_day": with_pair(_take(t, endpoint_at)),
+            "endpoint": endpoint,
+            "endpoint_day": _take(t, endpoint_at),
             "eligible": _boolean(eligible, no_baseline),
             "completer": _boolean(endpoint_at >= 0, no_baseline),
             "change": with_pair(change),

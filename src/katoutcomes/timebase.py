@@ -89,11 +89,14 @@ def sorted_codes(values: pd.Series) -> tuple[IndexArray, pd.Index]:
     return np.repeat(codes, lengths), uniques
 
 
-def time_order(groups: IndexArray, t: FloatArray) -> IndexArray | None:
-    """Row positions that sort rows by ``groups``, then by ``t``; ``None`` if already sorted.
+def time_order(
+    groups: IndexArray, t: FloatArray, then: FloatArray | None = None
+) -> IndexArray | None:
+    """Row positions that sort rows by ``groups``, then by ``t`` (then by ``then``, when
+    given); ``None`` if already sorted.
 
-    The order of ``np.lexsort((t, groups))``: stable, so rows tied on group and ``t`` keep
-    their input order. ``t`` must not hold NaN.
+    The order of ``np.lexsort((then, t, groups))``: stable, so rows tied on every key keep
+    their input order. ``t`` and ``then`` must not hold NaN.
 
     Notes
     -----
@@ -109,20 +112,28 @@ def time_order(groups: IndexArray, t: FloatArray) -> IndexArray | None:
     >>> time_order(np.array([0, 0, 1]), np.array([1.0, 2.0, 0.0])) is None
     True
     """
-    if (groups[1:] >= groups[:-1]).all():
-        back_in_time = (groups[1:] == groups[:-1]) & (t[1:] < t[:-1])
-        if not back_in_time.any():
-            return None
+
+    def goes_back(grouped: IndexArray, t: FloatArray, then: FloatArray | None) -> BoolArray:
+        """Rows that come before the previous row of their group in time."""
+        earlier = t[1:] < t[:-1]
+        if then is not None:
+            earlier |= (t[1:] == t[:-1]) & (then[1:] < then[:-1])
+        return (grouped[1:] == grouped[:-1]) & earlier
+
+    if (groups[1:] >= groups[:-1]).all() and not goes_back(groups, t, then).any():
+        return None
     order = np.argsort(groups, kind="stable")
     grouped, t = groups[order], t[order]
-    back_in_time = (grouped[1:] == grouped[:-1]) & (t[1:] < t[:-1])
+    then = None if then is None else then[order]
+    back_in_time = goes_back(grouped, t, then)
     if back_in_time.any():
-        # Sort by t the rows of the groups that go back in time, and only those.
+        # Sort by time the rows of the groups that go back in time, and only those.
         run = np.cumsum(np.r_[True, grouped[1:] != grouped[:-1]]) - 1
         unsorted = np.zeros(run[-1] + 1, dtype=bool)
         unsorted[run[1:][back_in_time]] = True
         rows = np.flatnonzero(unsorted[run])
-        order[rows] = order[rows[np.lexsort((t[rows], run[rows]))]]
+        keys = (t[rows], run[rows]) if then is None else (then[rows], t[rows], run[rows])
+        order[rows] = order[rows[np.lexsort(keys)]]
     return order
 
 
@@ -219,15 +230,22 @@ def _relative(
     return t
 
 
+def _last_if_nan(values: FloatArray) -> FloatArray:
+    return np.nan_to_num(values, nan=np.inf)
+
+
 def add_relative_time(
     assessments: pd.DataFrame, treatments: pd.DataFrame, representation: str
 ) -> TimedTables:
     """Copies of both tables with ``t`` (days since the patient's origin), sorted.
 
     Assessments are sorted by patient, instrument and ``t``; treatments by patient and
-    ``t``. Patients sort by ``patient_id`` as text. Rows tied on every key keep their input
-    order, and rows without a ``t`` come last within their patient (and instrument). Rows
-    of patients without an origin get ``t = NaN``.
+    ``t``. Patients sort by ``patient_id`` as text. Rows tied on ``t`` are ordered by the
+    time as written: with a date-only origin, ``t`` counts whole days, and of two
+    assessments on one day the one at 20:00 comes after the one at 08:00 whatever their
+    order in the file. Rows tied on every key keep their input order, and rows without a
+    ``t`` come last within their patient (and instrument). Rows of patients without an
+    origin get ``t = NaN``.
     """
     ids = pd.concat([assessments["patient_id"], treatments["patient_id"]], ignore_index=True)
     codes, uniques = sorted_codes(ids.astype("str"))
@@ -246,12 +264,14 @@ def add_relative_time(
     # instrument (code -1) first within its patient; a missing t sorts last.
     instrument_codes, instruments = pd.factorize(assessments["instrument"].astype("str"), sort=True)
     pair = codes_a * (len(instruments) + 1) + (instrument_codes + 1)
+    # Rows on the same day (t in whole days when dates only are known) are ordered by
+    # the time written, where there is one: the later assessment is the later one.
     out_a = assessments.assign(t=t_a)
-    order = time_order(pair, np.nan_to_num(t_a, nan=np.inf))
+    order = time_order(pair, _last_if_nan(t_a), _last_if_nan(times_a))
     if order is not None:
         out_a = out_a.take(order)
     out_t = treatments.assign(t=t_t.astype("float64"))
-    order = time_order(codes_t, np.nan_to_num(t_t, nan=np.inf))
+    order = time_order(codes_t, _last_if_nan(t_t), _last_if_nan(times_t))
     if order is not None:
         out_t = out_t.take(order)
 
