@@ -48,7 +48,13 @@ def test_set_overrides_apply_after_the_file(tmp_path: Path):
         ("nonsense=1", "Unknown setting 'nonsense'"),
         ("acute_days=soon", "expects a number"),
         ("response=1.5", "response must be a fraction"),
-        ("acute_days=0", "acute_days must be > 0"),
+        ("acute_days=0", "acute_days must be a number of days > 0, got 0.0"),
+        # NaN and infinity are numbers to float() but not lengths of a window.
+        ("acute_days=nan", "acute_days must be a number of days > 0, got nan"),
+        ("acute_days=inf", "acute_days must be a number of days > 0, got inf"),
+        ("baseline_window_days=nan", "baseline_window_days must be a number of days >= 0"),
+        ("baseline_window_days=-1", "baseline_window_days must be a number of days >= 0"),
+        ("early_improvement=nan", "early_improvement must be a fraction"),
         ("suppression_k=-1", "suppression_k must be >= 0"),
     ],
 )

@@ -9,6 +9,7 @@ overridden one at a time (``--set acute_days=28`` on the CLI). Every output echo
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -52,10 +53,12 @@ class Settings:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.baseline_window_days < 0:
-            problems.append("baseline_window_days must be >= 0")
-        if self.acute_days <= 0:
-            problems.append("acute_days must be > 0")
+        # Written so that NaN fails too (every comparison with NaN is false).
+        window, acute = self.baseline_window_days, self.acute_days
+        if not 0 <= window < math.inf:
+            problems.append(f"baseline_window_days must be a number of days >= 0, got {window}")
+        if not 0 < acute < math.inf:
+            problems.append(f"acute_days must be a number of days > 0, got {acute}")
         for name in ("early_improvement", "response"):
             value = getattr(self, name)
             if not 0 < value <= 1:
