@@ -431,19 +431,31 @@ def test_induction_counts_the_sixth_dose_within_21_days_of_the_first():
 @pytest.mark.parametrize(
     ("with_event", "n", "verdict"),
     # 12 patients, 6 with an event: 0.5, Wilson 0.2538 to 0.7462: ci_low >= 0.01 ->
-    # contradicted. 400 without any: 0/400, Wilson upper z^2/(n + z^2) = 3.841459/403.841459
-    # = 0.009512 < 0.01 -> supported. 5 patients: fewer than 10 -> inconclusive.
-    [(6, 12, "contradicted"), (0, 400, "supported"), (0, 5, "inconclusive")],
+    # contradicted. 1 of 600: p = 1/600, z^2/n = 3.841459/600 = 0.0064024; Wilson upper
+    # (p + z^2/2n + z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)
+    # = (0.0016667 + 0.0032012 + 1.959964 * 0.0023320) / 1.0064024 = 0.009380 < 0.01 ->
+    # supported. 1 of 5 patients: fewer than 10 -> inconclusive.
+    [(6, 12, "contradicted"), (1, 600, "supported"), (1, 5, "inconclusive")],
 )
 def test_side_effects_rule_is_ci_high_below_one_percent(with_event, n, verdict):
-    # Distinct codes per patient: katoutcomes.validation._parse_list currently keeps a
-    # repeated code only in its first row (see test_repeated_adverse_event_codes_...).
     codes = ["nausea", "vomiting", "dizziness", "dissociation", "headache", "sedation"]
     schedules = {f"P{i:03d}": [0.0] for i in range(n)}
     data = dosing_cohort(schedules, adverse_events=codes[:with_event] + [None] * (n - with_event))
     row = packaged(data, "side_effects")
     assert (row["verdict"], row["n"]) == (verdict, n)
     assert row["estimate"] == pytest.approx(with_event / n)
+
+
+@pytest.mark.parametrize("column", ["absent", "blank"])
+def test_side_effects_are_not_measurable_when_no_adverse_event_is_recorded(column):
+    # 400 treated patients and not one adverse event recorded: 0/400 would give a Wilson
+    # upper limit of 0.0095 and "supported", from silence. Absent and blank columns cannot
+    # tell "none occurred" from "not recorded" (DESIGN 6: data the claim lacks).
+    schedules = {f"P{i:03d}": [0.0] for i in range(400)}
+    columns = {} if column == "absent" else {"adverse_events": [""] * 400}
+    row = packaged(dosing_cohort(schedules, **columns), "side_effects")
+    assert row["verdict"] == "not_measurable"
+    assert "no treatment row records an adverse event" in row["note"]
 
 
 def test_repeated_adverse_event_codes_count_in_every_patient():
@@ -465,6 +477,19 @@ def test_dose_is_the_median_first_dose_in_mg_per_kg():
     assert row["verdict"] == "descriptive"
     assert (row["estimate"], row["n"], row["claimed"]) == (pytest.approx(0.525), 4, 0.507)
     assert "50% of 8 doses" in row["note"] and "0.507 mg/kg" in row["note"]
+
+
+def test_dose_leaves_out_patients_whose_first_dose_has_no_mg():
+    # P000's first dose (t = 0) has no dose_mg; its 100 mg dose at t = 7 is not a first
+    # dose. Only P001's 40 mg / 80 kg = 0.5 mg/kg remains: median 0.5, n = 1.
+    data = dosing_cohort(
+        {"P000": [0.0, 7.0], "P001": [0.0]},
+        dose_mg=[None, 100, 40],
+        weight_kg=[80, 80, 80],
+    )
+    row = packaged(data, "dose", Settings(min_n=1))
+    assert (row["estimate"], row["n"]) == (pytest.approx(0.5), 1)
+    assert "left out: 1 patient whose first dose has no dose_mg" in row["note"]
 
 
 def test_dose_is_not_measurable_without_weights():

@@ -627,8 +627,17 @@ def _adverse_event_share(
     """Share of treated patients with at least one non-blank ``adverse_events`` value.
 
     A blank is "none recorded" (DESIGN 3.2). n = treated patients. Wilson interval.
+    Not measurable when no treatment row records an adverse event: an absent or wholly
+    blank column cannot tell "none occurred" from "not recorded", and would otherwise
+    support "less than 1%" by silence.
     """
     treatments = ctx.require_treatments("adverse_events")
+    recorded = treatments["adverse_events"].astype("str").str.strip().fillna("") != ""
+    if not recorded.any():
+        raise NotMeasurableError(
+            "no treatment row records an adverse event (the adverse_events column is absent "
+            "or blank throughout), so 'none occurred' cannot be told from 'not recorded'."
+        )
     ids, who = ctx.treated_patients(instrument, population)
     rows = _patient_doses(treatments, ids)
     events = rows["adverse_events"].astype("str")
@@ -645,8 +654,9 @@ def _first_dose_mg_per_kg(
 ) -> QuantityResult:
     """Median first dose in mg/kg, with a binomial order-statistic interval.
 
-    Per patient, the earliest treatment with a recorded ``dose_mg`` divided by the
-    patient's first recorded ``weight_kg``; patients without any weight are left out.
+    Per patient, the ``dose_mg`` of their first treatment divided by their first recorded
+    ``weight_kg``. Patients whose first treatment has no ``dose_mg`` (a later dose is not
+    their first) and patients without any weight are left out, and counted in the note.
     n = patients with a first dose in mg/kg. The note adds the share of all their doses
     within ``low_mg``-``high_mg``.
     """
@@ -660,16 +670,24 @@ def _first_dose_mg_per_kg(
     ids, who = ctx.treated_patients(instrument, population)
     rows = _patient_doses(treatments, ids)
     dosed = rows[rows["dose_mg"].notna()]
-    first_dose = dosed.groupby("patient_id", sort=True)["dose_mg"].first()
+    # Rows are in time order within each patient: the first row is the first dose.
+    first_dose = rows.drop_duplicates("patient_id").set_index("patient_id")["dose_mg"]
+    no_first_mg = int(first_dose.isna().sum())
+    first_dose = first_dose.dropna()
     weight = rows[rows["weight_kg"].notna()].groupby("patient_id")["weight_kg"].first()
     per_kg = (first_dose / weight.reindex(first_dose.index)).dropna()
     result = median_ci(per_kg.to_numpy(), alpha=_ALPHA)
     doses = dosed["dose_mg"].to_numpy(dtype=np.float64)
     in_range = int(((doses >= low_mg) & (doses <= high_mg)).sum())
+    left_out = (
+        f" (left out: {_count(no_first_mg, 'patients')} whose first dose has no dose_mg)"
+        if no_first_mg
+        else ""
+    )
     statement = (
         f"median first dose {result.median:.3g} mg/kg "
         f"({_interval(result.ci_low, result.ci_high, 'mg/kg')}) "
-        f"over {_count(result.n, who)} with a recorded weight; "
+        f"over {_count(result.n, who)} with a recorded weight{left_out}; "
         f"{_pct(in_range / doses.size)} of {_count(int(doses.size), 'doses')} given to them "
         f"were within {_plain(low_mg)}–{_plain(high_mg)} mg "
         f"(0.23 mg/lb = {0.23 / _KG_PER_LB:.3f} mg/kg)"
