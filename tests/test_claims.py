@@ -392,6 +392,18 @@ def test_a_time_beyond_the_last_follow_up_is_not_estimated():
     assert "53 days, short of 84 days" in row["note"]
 
 
+def test_when_every_responder_relapses_the_curve_is_zero_not_unknown():
+    # 30 responders at t = 7, all relapse at t = 21 (14 days later) and are followed to
+    # t = 28. S = 0 from 14 days on, so relapse by 84 days is 100% and no relapse at 182
+    # days 0%, but the log-scale interval is not defined at S = 0: no verdict.
+    for claim_id, estimate in (("transient_effects", 1.0), ("durable_after_course", 0.0)):
+        row = packaged(relapse_cohort(30, 0), claim_id)
+        assert (row["verdict"], row["n"], row["estimate"]) == ("inconclusive", 30, estimate)
+        assert math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
+        assert "every one had a relapse within 14 days of a first response" in row["note"]
+        assert "short of" not in row["note"]
+
+
 def test_relapse_claims_with_too_few_responders_are_inconclusive():
     row = packaged(relapse_cohort(2, 3, follow_up=200.0), "durable_after_course")
     assert row["verdict"] == "inconclusive" and row["n"] == 5

@@ -412,6 +412,17 @@ def test_relapse_curve_steps_match_hand_counts(time, survival, events, estimated
         assert point.last_time == 28.0
 
 
+def test_a_curve_that_ends_at_zero_stays_at_zero_after_its_last_time():
+    # Every patient has the event (3, 5, 7, 9): S = 3/4, 1/2, 1/4, 0. Nobody is left at
+    # risk after 9, so S(30) = 0 is an estimate, not a lack of follow-up; the log-scale
+    # interval is not defined at 0 (R's survfit gives NA).
+    point = survival_at(kaplan_meier([3, 5, 7, 9], [1, 1, 1, 1]), 30)
+    assert point.estimated and point.survival == 0.0 and point.events == 4
+    assert math.isnan(point.ci_low) and math.isnan(point.ci_high)
+    # The same times with the last one censored: S = 1/4 after 7, not known after 9.
+    assert not survival_at(kaplan_meier([3, 5, 7, 9], [1, 1, 1, 0]), 30).estimated
+
+
 def test_survival_at_gives_the_log_scale_interval_of_the_step():
     point = survival_at(
         kaplan_meier([t for t, _ in AML_MAINTAINED], [s for _, s in AML_MAINTAINED]), 10

@@ -566,10 +566,17 @@ def _km_point(
                 f"{_days(time)}, so the curve does not reach that time"
             ),
         )
-    statement = (
-        f"{label}: {_pct(estimate)} ({_interval(low, high, 'share')}), from "
-        f"{_count(point.n, group)} ({instrument}; {point.events} {events_word} by then)"
-    )
+    if point.survival == 0.0:
+        statement = (
+            f"{label}: {_pct(estimate)}, from {_count(point.n, group)} ({instrument}): every "
+            f"one had a {name} within {_days(point.last_time)} of {origin}, where the curve "
+            "reaches 0 and its log-scale interval is not defined"
+        )
+    else:
+        statement = (
+            f"{label}: {_pct(estimate)} ({_interval(low, high, 'share')}), from "
+            f"{_count(point.n, group)} ({instrument}; {point.events} {events_word} by then)"
+        )
     return QuantityResult(estimate, low, high, point.n, statement, higher_is_better)
 
 

@@ -798,7 +798,8 @@ class SurvivalPoint:
     ----------
     time : the time asked for.
     survival, std_err, ci_low, ci_high : ``S(time)``, its Greenwood SE and log-scale
-        interval; NaN when ``time`` is beyond the last follow-up time (not estimated).
+        interval; NaN when ``time`` is beyond the last follow-up time (not estimated),
+        and the SE and interval NaN where ``S = 0``.
     n : patients in the curve.
     events : events observed up to and including ``time``.
     last_time : the last event or censoring time of the curve (NaN for an empty curve).
@@ -840,7 +841,10 @@ def survival_at(
     SurvivalPoint
         The value of the step function at the last curve time ``<= time``; ``S = 1``
         (interval 1 to 1, SE 0) before the first time; NaN survival and interval when
-        ``time`` is beyond the last follow-up time, where the curve is not estimated.
+        ``time`` is beyond the last follow-up time, where the curve is not estimated. A
+        curve that ends at ``S = 0`` (everyone left at risk had the event) stays at 0
+        after its last time; its log-scale interval is not defined there (NaN, as R's
+        ``survfit`` gives NA).
 
     Notes
     -----
@@ -875,7 +879,10 @@ def survival_at(
     last_time = float(times[-1])
     position = int(np.searchsorted(times, time, side="right")) - 1
     events = int(curve["events"].to_numpy()[: position + 1].sum())
-    if time > last_time:
+    # A curve whose last time is an event for everyone still at risk ends at S = 0 and
+    # stays there: that is an estimate at any later time, not a lack of follow-up.
+    ended_at_zero = float(curve["survival"].iloc[-1]) == 0.0
+    if time > last_time and not ended_at_zero:
         return SurvivalPoint(time, np.nan, np.nan, np.nan, np.nan, n, events, last_time)
     if position < 0:
         return SurvivalPoint(time, 1.0, 0.0, 1.0, 1.0, n, 0, last_time)
