@@ -333,6 +333,33 @@ def test_rapid_onset_widens_to_a_week_when_too_few_were_assessed_within_a_day():
     assert "widened to 7 days" in row["note"]
 
 
+def test_rapid_onset_follows_the_early_improvement_setting():
+    # With early_improvement = 0.25 a 20% fall (16 from 20) is not enough: 16 > 0.75 * 20
+    # = 15. None of the 12 assessed within a day improved: 0/12.
+    row = packaged(onset_cohort(12, 9, 5), "rapid_onset", Settings(early_improvement=0.25))
+    assert (row["estimate"], row["n"]) == (0.0, 12)
+    assert "at least 25%" in row["note"]
+
+
+def test_rapid_onset_windows_include_their_last_day():
+    # 10 patients assessed exactly at t = 1 (16: improved) are within (0, 1]: 10/10.
+    scores: list[Score] = []
+    for i in range(10):
+        scores += [(f"D{i}", "PHQ-9", 0.0, 20.0), (f"D{i}", "PHQ-9", 1.0, 16.0)]
+    row = packaged(build(scores), "rapid_onset")
+    assert (row["estimate"], row["n"]) == (1.0, 10)
+    # Nobody within a day: the week (0, 7] counts t = 7 (improved, 10 patients) but not
+    # t = 7.25 (2 more patients, improved too, left out): 10/10.
+    scores = []
+    for i in range(10):
+        scores += [(f"W{i}", "PHQ-9", 0.0, 20.0), (f"W{i}", "PHQ-9", 7.0, 16.0)]
+    for i in range(2):
+        scores += [(f"L{i}", "PHQ-9", 0.0, 20.0), (f"L{i}", "PHQ-9", 7.25, 16.0)]
+    row = packaged(build(scores), "rapid_onset")
+    assert (row["estimate"], row["n"]) == (1.0, 10)
+    assert "widened to 7 days" in row["note"]
+
+
 def test_rapid_onset_is_not_measurable_without_doses():
     data = build([("P001", "PHQ-9", 0.0, 20.0), ("P001", "PHQ-9", 0.25, 12.0)], doses=[])
     row = packaged(data, "rapid_onset")

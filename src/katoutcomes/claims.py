@@ -102,7 +102,7 @@ from katoutcomes.cohort import (
 )
 from katoutcomes.errors import KatoutcomesError
 from katoutcomes.instruments import INSTRUMENTS, PHQ9, normalise_instrument_name
-from katoutcomes.outcomes import patient_outcomes
+from katoutcomes.outcomes import meets_fraction, patient_outcomes
 from katoutcomes.settings import Settings
 from katoutcomes.stats import proportion_ci
 
@@ -164,9 +164,6 @@ _ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 #: 95% intervals throughout, as DESIGN 5.
 _ALPHA: Final = 0.05
-
-#: Slack for "a fall of at least the fraction", as in :mod:`katoutcomes.outcomes`.
-_FRACTION_TOLERANCE: Final = 1e-9
 
 #: 1 lb = 0.45359237 kg exactly (international yard and pound agreement, 1959).
 _KG_PER_LB: Final = 0.45359237
@@ -451,15 +448,16 @@ def _early_change_share(
     min_n: int,
     *,
     instrument: str,
-    threshold: float,
     window: float,
     fallback_window: float,
 ) -> QuantityResult:
-    """Share with a fall of at least ``threshold`` at an assessment in ``(0, window]`` days.
+    """Share with an early improvement at an assessment in ``(0, window]`` days.
 
-    Among intention-to-treat patients with a valid assessment of the instrument with
-    ``0 < t <= window`` (time since the first dose): the share with at least one such
-    assessment at or below ``(1 - threshold) * baseline``. When fewer than ``min_n`` were
+    Early improvement is a fall of at least the ``early_improvement`` setting (20%, DESIGN
+    4), the same test as ``first_early_improvement_day``. Among intention-to-treat
+    patients with a valid assessment of the instrument with ``0 < t <= window`` (time
+    since the first dose): the share with at least one such assessment at or below
+    ``(1 - early_improvement) * baseline``. When fewer than ``min_n`` were
     assessed then, ``(0, fallback_window]`` is used and the note says so. n = patients
     assessed in the window used. Needs a treatments table (time since the first dose).
     """
@@ -476,7 +474,8 @@ def _early_change_share(
     rows = pd.DataFrame(
         {"patient_id": a["patient_id"].to_numpy()[valid], "t": t[valid], "total": total[valid]}
     ).merge(members, on="patient_id", how="inner")
-    improved = rows["total"] - (1.0 - threshold) * rows["baseline"] <= _FRACTION_TOLERANCE
+    threshold = ctx.settings.early_improvement
+    improved = pd.Series(meets_fraction(rows["total"], rows["baseline"], threshold))
 
     def count(days: float) -> tuple[int, int]:
         inside = (rows["t"] <= days).to_numpy()
@@ -990,10 +989,11 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
         "early_change_share": QuantitySpec(
             _early_change_share,
             "share",
-            {"instrument": PHQ9.name, "threshold": 0.20, "window": 1.0, "fallback_window": 7.0},
+            {"instrument": PHQ9.name, "window": 1.0, "fallback_window": 7.0},
             {"instrument": _INSTRUMENT_CHOICES},
-            "Share of ITT patients assessed in (0, window] days with a fall >= threshold then; "
-            "widened to fallback_window when fewer than min_n were assessed.",
+            "Share of ITT patients assessed in (0, window] days with a fall of at least the "
+            "early_improvement setting then; widened to fallback_window when fewer than "
+            "min_n were assessed.",
             unit="share",
         ),
         "event_probability": QuantitySpec(

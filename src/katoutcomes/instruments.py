@@ -37,6 +37,7 @@ __all__ = [
     "ITEM_COLUMNS",
     "ITEM_MAX",
     "PHQ9",
+    "SELF_HARM_FLAG",
     "SELF_HARM_HIGH",
     "SELF_HARM_ITEM",
     "Instrument",
@@ -52,9 +53,11 @@ ITEM_COLUMNS: Final = tuple(f"item_{i}" for i in range(1, 10))
 
 #: PHQ-9 item 9: "Thoughts that you would be better off dead or of hurting yourself".
 SELF_HARM_ITEM: Final = "item_9"
-#: Item 9 at or above this value ("more than half the days") is a high-level safety flag;
-#: any value >= 1 raises a flag (Kroenke 2001 scoring instructions; Simon 2013, Psychiatr
-#: Serv 64:1195, on item-9 answers and later suicide attempts).
+#: Item 9 at or above this value ("several days" or more) raises a safety flag, and at or
+#: above :data:`SELF_HARM_HIGH` ("more than half the days") a high-level one (Kroenke 2001
+#: scoring instructions; Simon 2013, Psychiatr Serv 64:1195, on item-9 answers and later
+#: suicide attempts).
+SELF_HARM_FLAG: Final = 1
 SELF_HARM_HIGH: Final = 2
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from katoutcomes.instruments import INSTRUMENTS, PHQ9
 from katoutcomes.settings import Settings
@@ -36,7 +36,7 @@ from katoutcomes.timebase import runs, sorted_codes, time_order
 if TYPE_CHECKING:
     from katoutcomes.dataset import Dataset
 
-__all__ = ["OUTCOME_COLUMNS", "patient_outcomes"]
+__all__ = ["OUTCOME_COLUMNS", "meets_fraction", "patient_outcomes"]
 
 #: Columns of :func:`patient_outcomes`, in order.
 OUTCOME_COLUMNS: Final = (
@@ -109,11 +109,22 @@ def _take(values: FloatArray, positions: IndexArray) -> FloatArray:
     return np.where(found, values[np.where(found, positions, 0)], np.nan)
 
 
-def _meets_fraction(score: FloatArray, baseline: FloatArray, fraction: float) -> BoolArray:
+def meets_fraction(score: ArrayLike, baseline: ArrayLike, fraction: float) -> BoolArray:
     """Score fell by at least ``fraction`` of the baseline: ``score <= (1 - f) * baseline``.
 
-    False where the baseline is missing.
+    The test of response (``fraction`` 0.50) and early improvement (0.20), DESIGN 4, with
+    1e-9 points of slack so that a fall of exactly the fraction is never lost to binary
+    rounding. False where the score or the baseline is missing.
+
+    Examples
+    --------
+    >>> meets_fraction([10, 11, 16], [20, 20, 20], 0.5).tolist()
+    [True, False, False]
+    >>> meets_fraction([16], [20], 0.2).tolist()
+    [True]
     """
+    score = np.asarray(score, dtype=np.float64)
+    baseline = np.asarray(baseline, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         return score - (1.0 - fraction) * baseline <= _FRACTION_TOLERANCE
 
@@ -328,7 +339,7 @@ def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.D
     with np.errstate(divide="ignore", invalid="ignore"):
         pct_change = np.where(baseline == 0, np.nan, change / baseline)
     eligible = baseline >= caseness
-    response = _meets_fraction(endpoint, baseline, settings.response)
+    response = meets_fraction(endpoint, baseline, settings.response)
     reliable_improvement = baseline - endpoint >= reliable_change
     recovery = eligible & (endpoint < caseness)
 
@@ -356,12 +367,12 @@ def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.D
     after_origin = t > 0
     last_after_origin = _run_ends(g, after_origin, n_pairs, last=True)
     onset_defined = ~no_baseline & (last_after_origin >= 0)
-    meets_response = _meets_fraction(score, row_baseline, settings.response)
+    meets_response = meets_fraction(score, row_baseline, settings.response)
     first_response_at = _run_ends(g, after_origin & meets_response, n_pairs, last=False)
     first_response_day, response_observed = _time_to_event(
         t, first_response_at, last_after_origin, onset_defined
     )
-    improved = after_origin & _meets_fraction(score, row_baseline, settings.early_improvement)
+    improved = after_origin & meets_fraction(score, row_baseline, settings.early_improvement)
     first_early_day, early_observed = _time_to_event(
         t, _run_ends(g, improved, n_pairs, last=False), last_after_origin, onset_defined
     )

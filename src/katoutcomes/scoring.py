@@ -28,6 +28,7 @@ from katoutcomes.instruments import (
     ITEM_COLUMNS,
     ITEM_MAX,
     PHQ9,
+    SELF_HARM_FLAG,
     SELF_HARM_HIGH,
     SELF_HARM_ITEM,
 )
@@ -193,7 +194,7 @@ def score_assessments(parsed: pd.DataFrame, settings: Settings) -> Scored:
     item9 = np.where(phq9_rows, frame[SELF_HARM_ITEM].to_numpy("float64", na_value=np.nan), np.nan)
     unknown9 = np.isnan(item9)
     with np.errstate(invalid="ignore"):
-        frame["item9_flag"] = pd.arrays.BooleanArray(item9 >= 1, unknown9)
+        frame["item9_flag"] = pd.arrays.BooleanArray(item9 >= SELF_HARM_FLAG, unknown9)
         frame["item9_high"] = pd.arrays.BooleanArray(item9 >= SELF_HARM_HIGH, unknown9)
     out = pd.concat(problems) if problems else pd.DataFrame(columns=PROBLEM_COLUMNS)
     return Scored(frame=frame, problems=out[PROBLEM_COLUMNS])
