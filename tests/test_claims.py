@@ -743,6 +743,22 @@ VALID = one_claim("response_rate", "two_sided", claimed=0.5)
             one_claim("response_rate", "difference_positive"),
             "rule difference_positive applies to a difference",
         ),
+        (
+            one_claim("event_probability", "above", claimed=0.5, params="time = -5"),
+            r"parameter time must be 0 or more, got -5\.0",
+        ),
+        (
+            one_claim("nth_dose_within", "descriptive", params="doses = 0"),
+            "parameter doses must be above 0, got 0",
+        ),
+        (
+            one_claim("early_change_share", "descriptive", params="window = 0"),
+            "parameter window must be above 0",
+        ),
+        (
+            one_claim("first_dose_mg_per_kg", "descriptive", params="low_mg = 100, high_mg = 50"),
+            "parameter low_mg = 100 is above high_mg = 50; give the lower bound first",
+        ),
         (VALID + "min_n = 0\n", "min_n must be a whole number >= 1"),
         (
             VALID.replace("claimed = 0.5", "claimed = 50"),

@@ -258,6 +258,9 @@ class QuantitySpec:
         quantity and known without data: ``"share"`` (a fraction shown as a
         percentage; probabilities too), ``"difference"`` (of shares, shown in
         percentage points), ``"mg/kg"`` or ``"usd"``.
+    positive : number parameters that must be above 0; every other number parameter (a
+        count, days, minutes, mg or dollars) must be 0 or more.
+    ordered : pairs of parameters ``(low, high)`` that must satisfy ``low <= high``.
     """
 
     function: QuantityFunction
@@ -266,6 +269,8 @@ class QuantitySpec:
     choices: Mapping[str, tuple[Any, ...]]
     summary: str
     unit: Unit
+    positive: tuple[str, ...] = ()
+    ordered: tuple[tuple[str, str], ...] = ()
 
 
 # --------------------------------------------------------------------------------------
@@ -995,6 +1000,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
             "early_improvement setting then; widened to fallback_window when fewer than "
             "min_n were assessed.",
             unit="share",
+            positive=("window", "fallback_window"),
         ),
         "event_probability": QuantitySpec(
             _event_probability,
@@ -1019,6 +1025,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
             {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
             "Share of treated patients whose dose number `doses` came within `days` of the first.",
             unit="share",
+            positive=("doses",),
         ),
         "adverse_event_share": QuantitySpec(
             _adverse_event_share,
@@ -1035,6 +1042,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
             {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
             "Median first dose in mg/kg; the note gives the share of doses in low_mg-high_mg.",
             unit="mg/kg",
+            ordered=(("low_mg", "high_mg"),),
         ),
         "monitoring_share": QuantitySpec(
             _monitoring_share,
@@ -1109,6 +1117,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
             "Median cost per session (USD), patient-level bootstrap interval, n = patients; "
             "the note gives the share in low-high and the cost per responder.",
             unit="usd",
+            ordered=(("low", "high"),),
         ),
     }
 )
@@ -1224,7 +1233,20 @@ def _check_params(where: str, quantity: str, given: Any, problems: list[str]) ->
                 f"{', '.join(str(c) for c in choices)}."
             )
             continue
+        if _is_number(default):
+            if key in spec.positive and not value > 0:
+                problems.append(f"{where}: parameter {key} must be above 0, got {value!r}.")
+                continue
+            if not value >= 0:
+                problems.append(f"{where}: parameter {key} must be 0 or more, got {value!r}.")
+                continue
         params[key] = value
+    for low, high in spec.ordered:
+        if params[low] > params[high]:
+            problems.append(
+                f"{where}: parameter {low} = {_plain(params[low])} is above {high} = "
+                f"{_plain(params[high])}; give the lower bound first."
+            )
     return params
 
 
