@@ -482,6 +482,20 @@ def test_relapse_needs_two_consecutive_failing_assessments_at_caseness(
     assert same(r["days_to_relapse"], days_to_relapse)
 
 
+def test_an_incomplete_assessment_between_two_failing_ones_does_not_break_the_pair() -> None:
+    # Baseline 20, response at 7 (8). Day 14: 15 fails (> 10) at caseness; day 17 is an
+    # incomplete questionnaire (3 items, no total: not valid); day 21: 16 fails. The two
+    # consecutive *valid* assessments 14 and 21 confirm a relapse at 14: 7 days after the
+    # first response.
+    scores = [*phq9("p1", (0, 20), (7, 8), (14, 15)), ("p1", "PHQ-9", 17, None)]
+    scores.append(("p1", "PHQ-9", 21, 16))
+    items = {f"item_{i}": [None, None, None, 1, None] for i in (1, 2, 3)}
+    r = row(patient_outcomes(build(scores, extra=items)), "p1")
+    assert r["relapse"]
+    assert r["days_to_relapse"] == 7.0
+    assert r["n_assessments"] == 4
+
+
 def test_relapse_uses_gad7_caseness() -> None:
     # GAD-7 baseline 14 (response <= 7). Response at 7 (6); 14: 8 and 21: 9 fail (> 7) and
     # are >= GAD-7 caseness 8 (below PHQ-9's 10): relapse at 14, days 7.
