@@ -529,6 +529,8 @@ def test_dose_leaves_out_patients_whose_first_dose_has_no_mg():
     row = packaged(data, "dose", Settings(min_n=1))
     assert (row["estimate"], row["n"]) == (pytest.approx(0.5), 1)
     assert "left out: 1 patient whose first dose has no dose_mg" in row["note"]
+    # Three decimals, as in the CLI table, the report and the dashboard.
+    assert "Median first dose 0.500 mg/kg" in row["note"]
 
 
 def test_dose_is_not_measurable_without_weights():

@@ -113,6 +113,38 @@ def test_assessments_only_data_make_dose_claims_not_measurable(demo_dir: Path, t
     assert by_id["response_rate_phq9"]["verdict"] != "not_measurable"
 
 
+@pytest.mark.parametrize("command", ["outcomes", "claims", "report"])
+def test_a_path_without_assessments_is_an_error_not_an_empty_result(
+    demo_dir: Path, tmp_path: Path, command: str
+):
+    # A treatments file given alone: exit 2 with one line, never a header-only table.
+    only = tmp_path / "treatments.csv"
+    only.write_text((demo_dir / "treatments.csv").read_text())
+    result = run_cli(command, str(only), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "has no assessments (found: treatments)" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_store_without_assessments_is_an_error(demo_dir: Path, tmp_path: Path):
+    only = tmp_path / "treatments.csv"
+    only.write_text((demo_dir / "treatments.csv").read_text())
+    store = tmp_path / "clinic.duckdb"
+    assert run_cli("ingest", str(only), "--db", str(store)).returncode == 0
+    result = run_cli("outcomes", str(store))
+    assert result.returncode == 2
+    assert "holds no assessments" in result.stderr
+
+
+def test_assessments_that_are_all_rejected_are_an_error(tmp_path: Path):
+    (tmp_path / "assessments.csv").write_text(
+        "patient_id,instrument,study_day,total\nP1,PHQ-9,0,99\nP2,PHQ-9,0,45\n"
+    )
+    result = run_cli("claims", str(tmp_path))
+    assert result.returncode == 2
+    assert "no assessment row of" in result.stderr and "was accepted" in result.stderr
+
+
 def test_report_command_writes_one_self_contained_html_file(demo_dir: Path, tmp_path: Path):
     out = tmp_path / "r.html"
     result = run_cli("report", str(demo_dir), "--out", str(out), "--set", "acute_days=28")

@@ -312,7 +312,7 @@ def _value(x: float, unit: Unit) -> str:
     if unit == "difference":
         return f"{_points(x)} percentage points"
     if unit == "mg/kg":
-        return f"{x:.3g} mg/kg"
+        return f"{x:.3f} mg/kg"
     return f"${x:,.0f}"
 
 
@@ -324,7 +324,7 @@ def _interval(low: float, high: float, unit: Unit) -> str:
     if unit == "difference":
         return f"95% CI {_points(low)} to {_points(high)}"
     if unit == "mg/kg":
-        return f"95% CI {low:.3g} to {high:.3g}"
+        return f"95% CI {low:.3f} to {high:.3f}"
     return f"95% CI ${low:,.0f} to ${high:,.0f}"
 
 
@@ -696,7 +696,7 @@ def _first_dose_mg_per_kg(
         else ""
     )
     statement = (
-        f"median first dose {result.median:.3g} mg/kg "
+        f"median first dose {result.median:.3f} mg/kg "
         f"({_interval(result.ci_low, result.ci_high, 'mg/kg')}) "
         f"over {_count(result.n, who)} with a recorded weight{left_out}; "
         f"{_pct(in_range / doses.size)} of {_count(int(doses.size), 'doses')} given to them "

@@ -285,7 +285,11 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> tuple[Dataset, Settings]:
-    """The dataset named by ``args.path`` and the settings; warns about rejected rows."""
+    """The dataset named by ``args.path`` and the settings; warns about rejected rows.
+
+    Every analysis starts from assessments: a path without any (a treatments file given
+    alone, a store that holds none) is an error, not an empty result.
+    """
     from katoutcomes.dataset import Dataset
 
     settings = _settings(args)
@@ -296,14 +300,33 @@ def _load(args: argparse.Namespace) -> tuple[Dataset, Settings]:
         if not path.is_file():
             raise KatoutcomesError(f"{path}: no such store.")
         with Store(path, read_only=True) as store:
-            return Dataset.from_store(store), settings
+            dataset = Dataset.from_store(store)
+        if dataset.assessments.empty:
+            raise KatoutcomesError(
+                f"{path} holds no assessments; `katoutcomes ingest` an assessments file "
+                "into it first."
+            )
+        return dataset, settings
     result = validate_path(path, settings=settings, mapping=load_mapping(args.mapping))
+    tables = sorted({report.table for report in result.reports})
+    if "assessments" not in tables:
+        raise KatoutcomesError(
+            f"{path} has no assessments (found: {', '.join(tables) or 'nothing'}). "
+            f"`katoutcomes {args.command}` needs the PHQ-9/GAD-7 assessments: give the "
+            "folder that holds the assessments file, or that file."
+        )
     if result.n_rejected:
         sys.stderr.write(
             f"katoutcomes {args.command}: {result.n_rejected} row(s) of {path} were rejected "
             f"and are left out; `katoutcomes validate {path}` lists them.\n"
         )
-    return Dataset.from_result(result), settings
+    dataset = Dataset.from_result(result)
+    if dataset.assessments.empty:
+        raise KatoutcomesError(
+            f"no assessment row of {path} was accepted; `katoutcomes validate {path}` "
+            "lists the reasons."
+        )
+    return dataset, settings
 
 
 def _metadata(dataset: Dataset, settings: Settings) -> dict[str, Any]:

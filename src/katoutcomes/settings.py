@@ -62,7 +62,8 @@ class Settings:
         for name in ("early_improvement", "response"):
             value = getattr(self, name)
             if not 0 < value <= 1:
-                problems.append(f"{name} must be a fraction in (0, 1], got {value}")
+                hint = f" (for {value:g}% write {value / 100:g})" if 1 < value <= 100 else ""
+                problems.append(f"{name} must be a fraction in (0, 1], got {value}{hint}")
         if not 0 <= self.phq9_max_missing_items <= 8:
             problems.append("phq9_max_missing_items must be between 0 and 8")
         if not 0 <= self.gad7_max_missing_items <= 6:
@@ -121,7 +122,8 @@ def _parse_value(key: str, raw: str) -> Any:
         if kind == "float":
             return float(raw)
     except ValueError:
-        raise SettingsError(f"Setting {key} expects a number, got {raw!r}.") from None
+        what = "a whole number" if kind == "int" else "a number"
+        raise SettingsError(f"Setting {key} expects {what}, got {raw!r}.") from None
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 

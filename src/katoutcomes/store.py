@@ -117,8 +117,9 @@ class Store:
                 self._con.execute("ROLLBACK")
                 self._con.close()
                 raise IngestError(
-                    f"{self.path} is not a katoutcomes store ({exc}). Give --db a new file "
-                    "name or a store written by katoutcomes ingest."
+                    f"{self.path} is not a katoutcomes store ({exc}). Name one written by "
+                    "katoutcomes ingest (ingest creates a store under a new file name, for "
+                    "example clinic.duckdb)."
                 ) from None
 
     # ------------------------------------------------------------------ lifecycle
@@ -307,8 +308,8 @@ def _refuse_non_store(path: Path) -> None:
     """An existing file must be a DuckDB database (bytes 8-11 read ``DUCK``)."""
     if path.exists() and (not path.is_file() or _magic(path) != b"DUCK"):
         raise IngestError(
-            f"{path} is not a katoutcomes store. Give --db a new file name (for example "
-            "clinic.duckdb) or a store written by katoutcomes ingest."
+            f"{path} is not a katoutcomes store. Name one written by katoutcomes ingest "
+            "(ingest creates a store under a new file name, for example clinic.duckdb)."
         )
 
 
