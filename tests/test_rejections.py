@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_csv
-from katoutcomes.ingest import validate_path
+from conftest import run_cli, write_csv
+from katoutcomes.ingest import SELF_HARM_IN_REJECTED_ROW, validate_path
 from katoutcomes.store import Store
 
 HEADER = "patient_id,instrument,assessed_at,total"
@@ -93,6 +93,45 @@ def test_item_level_problems_are_rejected_with_reason_and_line(
     problem = result.rejected.iloc[0]
     assert (problem["line"], problem["field"]) == (3, field)
     assert problem["reason"].startswith(reason_start), problem["reason"]
+
+
+def test_a_rejected_phq9_row_that_answers_item_9_says_so(tmp_path: Path):
+    # Line 2: items sum to 23 but the total says 20 (rejected) and item 9 = 1: one extra
+    # problem line on item_9. Line 3: item 9 = 2 with a consistent total (1 * 8 + 2 = 10):
+    # accepted, flagged as usual. Line 4: a GAD-7 out of range: no item 9, no extra line.
+    path = write_csv(
+        tmp_path,
+        "assessments.csv",
+        f"""{ITEM_HEADER}
+        P001,PHQ-9,0,20,3,3,3,3,3,3,2,2,1
+        P002,PHQ-9,0,10,1,1,1,1,1,1,1,1,2
+        P003,GAD-7,0,30,,,,,,,,,""",
+    )
+    result = validate_path(path)
+    assert (result.n_accepted, result.n_rejected) == (1, 2)  # rows counted once
+    lines = result.rejected[["line", "field", "value"]].values.tolist()
+    assert lines == [
+        [2, "total", "total 20, items sum to 23"],
+        [2, "item_9", "1"],
+        [4, "total", "30"],
+    ]
+    assert result.rejected["reason"].tolist()[1] == SELF_HARM_IN_REJECTED_ROW
+    assert result.accepted["assessments"]["item9_high"].tolist() == [True]
+
+
+def test_validate_names_rejected_rows_with_a_self_harm_answer_first(tmp_path: Path):
+    write_csv(
+        tmp_path,
+        "assessments.csv",
+        f"""{ITEM_HEADER}
+        P001,PHQ-9,0,20,3,3,3,3,3,3,2,2,1
+        P002,PHQ-9,0,10,1,1,1,1,1,1,1,1,2""",
+    )
+    result = run_cli("validate", str(tmp_path))
+    assert result.returncode == 1
+    safety = result.stdout.index("Safety: 1 rejected PHQ-9 row(s) answer item 9")
+    assert "assessments.csv line 2." in result.stdout[safety:]
+    assert safety < result.stdout.index("Rejected rows")
 
 
 TREAT_HEADER = "patient_id,administered_at,route,dose_mg,weight_kg,psychotherapy,adverse_events"

@@ -18,7 +18,7 @@ import pandas as pd
 from katoutcomes import __version__
 from katoutcomes.errors import KatoutcomesError
 from katoutcomes.exports import csv_text, write_csv
-from katoutcomes.ingest import IngestResult, validate_path
+from katoutcomes.ingest import SELF_HARM_IN_REJECTED_ROW, IngestResult, validate_path
 from katoutcomes.mapping import load_mapping
 from katoutcomes.settings import Settings, load_settings
 
@@ -213,6 +213,15 @@ def _print_text(result: IngestResult, stored: str | None = None) -> None:
     if stored:
         out.write(stored + "\n")
     rejected = result.rejected
+    self_harm = rejected[rejected["reason"] == SELF_HARM_IN_REJECTED_ROW]
+    if len(self_harm):
+        rows = [f"{r.file} line {r.line}" for r in self_harm.head(10).itertuples(index=False)]
+        more = f" and {len(self_harm) - len(rows)} more" if len(self_harm) > len(rows) else ""
+        out.write(
+            f"\nSafety: {len(self_harm)} rejected PHQ-9 row(s) answer item 9 (thoughts of "
+            f"self-harm) with 1 or more: {'; '.join(rows)}{more}. No flag is raised for them "
+            "until they are corrected and ingested.\n"
+        )
     if len(rejected):
         shown = rejected.head(_SHOW_REJECTED)
         out.write(

@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 
 from katoutcomes.errors import IngestError
-from katoutcomes.instruments import ITEM_COLUMNS
+from katoutcomes.instruments import ITEM_COLUMNS, PHQ9, SELF_HARM_FLAG, SELF_HARM_ITEM
 from katoutcomes.layouts import detect_layout, split_visit_wide
 from katoutcomes.mapping import ColumnMapping
 from katoutcomes.privacy import (
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AGE_BANDS",
     "REJECTED_COLUMNS",
+    "SELF_HARM_IN_REJECTED_ROW",
     "IngestResult",
     "TableReport",
     "accepted_columns",
@@ -469,9 +470,35 @@ def _validate_unit(
         if problems
         else pd.DataFrame(columns=PROBLEM_COLUMNS).astype({"line": "int64"})
     )
+    if unit.table == "assessments" and len(all_problems):
+        all_problems = pd.concat([all_problems, _self_harm_answers(all_problems, parsed.frame)])
     bad_index = all_problems.index.unique()
     good = _without_rows(typed, bad_index)
     return good, all_problems
+
+
+#: Reason of the extra problem line for a rejected PHQ-9 row that answers item 9 with 1 or
+#: more: the safety flag (DESIGN 3.6) is raised only on accepted rows, so the data steward
+#: must see it here.
+SELF_HARM_IN_REJECTED_ROW: Final = (
+    "this rejected PHQ-9 row answers item 9 (thoughts of self-harm) with 1 or more; no "
+    "safety flag is raised until the row is corrected and ingested"
+)
+
+
+def _self_harm_answers(problems: pd.DataFrame, parsed: pd.DataFrame) -> pd.DataFrame:
+    """One problem line per rejected PHQ-9 row whose item 9 was read as 1 or more."""
+    if SELF_HARM_ITEM not in parsed.columns or "instrument" not in parsed.columns:
+        return problems.iloc[:0]
+    rows = parsed.loc[problems.index.unique()]
+    item9 = rows[SELF_HARM_ITEM].to_numpy(dtype="float64", na_value=np.nan)
+    phq9 = (rows["instrument"] == PHQ9.name).to_numpy(dtype=bool, na_value=False)
+    with np.errstate(invalid="ignore"):
+        answered = phq9 & (item9 >= SELF_HARM_FLAG)
+    shown = pd.Series(item9[answered], index=rows.index[answered]).map(lambda v: f"{v:.0f}")
+    return problems_frame(
+        rows.loc[answered, "line"], SELF_HARM_ITEM, SELF_HARM_IN_REJECTED_ROW, shown
+    )
 
 
 def _without_rows(frame: pd.DataFrame, labels: pd.Index) -> pd.DataFrame:
