@@ -61,10 +61,29 @@ def test_outcomes_from_a_store_match_outcomes_from_the_files(demo_dir: Path, tmp
 
 
 def test_claims_text_lists_every_claim_with_a_verdict(demo_dir: Path):
-    result = run_cli("claims", str(demo_dir))
+    result = run_cli("claims", str(demo_dir), "--set", "acute_days=28")
     assert result.returncode == 0, result.stderr
     for claim_id in CLAIM_IDS:
         assert claim_id in result.stdout
+    # The text table echoes the settings too, as every output does.
+    assert result.stdout.splitlines()[-1].startswith("settings: baseline_window_days=30.0, ")
+    assert "acute_days=28.0" in result.stdout.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("command", "options", "said"),
+    [
+        ("outcomes", [], "rows written to {out} (settings in {out}.provenance.json)"),
+        ("outcomes", ["--format", "json"], "rows written to {out} (settings included)"),
+        ("outcomes", ["--format", "parquet"], "rows written to {out} (settings in its metadata)"),
+        ("claims", [], "claims written to {out} (settings included)"),
+    ],
+)
+def test_writing_to_a_file_says_where_on_stderr(demo_dir, tmp_path, command, options, said):
+    out = tmp_path / "result"
+    result = run_cli(command, str(demo_dir), *options, "--out", str(out))
+    assert result.returncode == 0 and result.stdout == ""
+    assert said.format(out=out) in result.stderr and out.stat().st_size > 0
 
 
 def test_claims_json_has_the_documented_shape(demo_dir: Path):

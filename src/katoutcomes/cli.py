@@ -359,6 +359,7 @@ def _emit_table(frame: pd.DataFrame, args: argparse.Namespace, meta: dict[str, A
         table = pa.Table.from_pandas(frame, preserve_index=False)
         metadata = {**(table.schema.metadata or {}), b"katoutcomes": json.dumps(meta).encode()}
         pq.write_table(table.replace_schema_metadata(metadata), args.out)
+        _written(args, f"{len(frame):,} rows", "settings in its metadata")
         return
     if args.format == "json":
         text = (
@@ -368,14 +369,21 @@ def _emit_table(frame: pd.DataFrame, args: argparse.Namespace, meta: dict[str, A
     elif args.out:
         write_csv(frame, Path(args.out))
         Path(f"{args.out}.provenance.json").write_text(json.dumps(meta, indent=2) + "\n")
+        _written(args, f"{len(frame):,} rows", f"settings in {args.out}.provenance.json")
         return
     else:
         text = csv_text(frame)
         sys.stderr.write(f"katoutcomes {args.command}: settings {json.dumps(meta['settings'])}\n")
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
+        _written(args, f"{len(frame):,} rows", "settings included")
     else:
         sys.stdout.write(text)
+
+
+def _written(args: argparse.Namespace, what: str, settings: str) -> None:
+    """One line on stderr once an output file is written (stdout stays free)."""
+    sys.stderr.write(f"katoutcomes {args.command}: {what} written to {args.out} ({settings})\n")
 
 
 def _run_outcomes(args: argparse.Namespace) -> int:
@@ -439,9 +447,12 @@ def _run_claims(args: argparse.Namespace) -> int:
         payload = claims_to_dict(frame, settings, meta["data"])
         text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
     else:
-        text = _format_claims_text(frame)
+        # The text table ends with the settings, as every output echoes them.
+        echoed = ", ".join(f"{key}={value}" for key, value in meta["settings"].items())
+        text = _format_claims_text(frame) + f"\nsettings: {echoed}\n"
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
+        _written(args, f"{len(frame)} claims", "settings included")
     else:
         sys.stdout.write(text)
     return EXIT_OK
