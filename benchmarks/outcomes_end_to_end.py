@@ -139,7 +139,9 @@ def main() -> None:
 
         out = Path(tmp) / "outcomes.csv"
         command = [sys.executable, "-m", "katoutcomes", "outcomes", str(folder), "--out", str(out)]
-        _, seconds, _ = best(args.repeat, subprocess.run, command)
+        _, seconds, _ = best(
+            args.repeat, lambda: subprocess.run(command, check=True, capture_output=True)
+        )
         print(f"`katoutcomes outcomes FOLDER --out FILE`, wall clock: {seconds:.2f} s")
 
 
