@@ -17,6 +17,7 @@ from katoutcomes.dataset import Dataset
 from katoutcomes.errors import IngestError
 from katoutcomes.ingest import (
     PROVENANCE,
+    SELF_HARM_IN_REJECTED_ROW,
     WITHHELD,
     row_hashes,
     stored_columns,
@@ -339,7 +340,11 @@ def test_conflict_with_a_stored_row_and_validate_json_counts(tmp_path: Path):
     done = run_cli("ingest", str(tmp_path / "two"), "--db", str(db), "--format", "json")
     report = json.loads(done.stdout)
     assert (report["accepted"], report["rejected"], report["duplicates"]) == (1, 3, 2)
-    assert sorted(r["line"] for r in report["rejected_rows"]) == [3, 6, 7]
+    self_harm = [r for r in report["rejected_rows"] if r["reason"] == SELF_HARM_IN_REJECTED_ROW]
+    others = [r for r in report["rejected_rows"] if r["reason"] != SELF_HARM_IN_REJECTED_ROW]
+    assert sorted(r["line"] for r in others) == [3, 6, 7]
+    # P0003's two conflicting rows both answer item 9 with 1: each says so.
+    assert sorted(r["line"] for r in self_harm) == [6, 7]
     checked = run_cli("validate", str(tmp_path / "two"), "--format", "json")
     counts = json.loads(checked.stdout)
     assert (counts["accepted"], counts["rejected"], counts["duplicates"]) == (3, 2, 1)

@@ -119,6 +119,37 @@ def test_a_rejected_phq9_row_that_answers_item_9_says_so(tmp_path: Path):
     assert result.accepted["assessments"]["item9_high"].tolist() == [True]
 
 
+def test_conflicting_phq9_rows_that_answer_item_9_say_so(tmp_path: Path):
+    # Two versions of one key (P001, PHQ-9, day 0) that differ in item 9 (3 and 0): both
+    # are rejected as a conflict; the one answering 3 gets the self-harm line.
+    items = "1,1,1,1,1,1,1,1"
+    path = write_csv(
+        tmp_path,
+        "assessments.csv",
+        f"""{ITEM_HEADER}
+        P001,PHQ-9,0,11,{items},3
+        P001,PHQ-9,0,8,{items},0""",
+    )
+    result = validate_path(path)
+    assert (result.n_accepted, result.n_rejected) == (0, 2)
+    self_harm = result.rejected[result.rejected["reason"] == SELF_HARM_IN_REJECTED_ROW]
+    assert self_harm[["line", "value"]].values.tolist() == [[2, "3"]]
+
+
+def test_a_row_conflicting_with_a_stored_one_says_it_answers_item_9(tmp_path: Path):
+    items = "1,1,1,1,1,1,1,1"
+    first = write_csv(tmp_path / "a", "assessments.csv", f"{ITEM_HEADER}\nP001,PHQ-9,0,8,{items},0")
+    second = write_csv(
+        tmp_path / "b", "assessments.csv", f"{ITEM_HEADER}\nP001,PHQ-9,0,10,{items},2"
+    )
+    with Store(tmp_path / "s.duckdb") as store:
+        store.ingest(first)
+        result = store.validate(second)
+    assert result.n_rejected == 1
+    self_harm = result.rejected[result.rejected["reason"] == SELF_HARM_IN_REJECTED_ROW]
+    assert self_harm[["line", "value"]].values.tolist() == [[2, "2"]]
+
+
 def test_validate_names_rejected_rows_with_a_self_harm_answer_first(tmp_path: Path):
     write_csv(
         tmp_path,

@@ -477,9 +477,9 @@ def _validate_unit(
     return good, all_problems
 
 
-#: Reason of the extra problem line for a rejected PHQ-9 row that answers item 9 with 1 or
-#: more: the safety flag (DESIGN 3.6) is raised only on accepted rows, so the data steward
-#: must see it here.
+#: Reason of the extra problem line for a rejected PHQ-9 row (a bad cell, a scoring problem
+#: or a conflict) that answers item 9 with 1 or more: the safety flag (DESIGN 3.6) is raised
+#: only on accepted rows, so the data steward must see it here.
 SELF_HARM_IN_REJECTED_ROW: Final = (
     "this rejected PHQ-9 row answers item 9 (thoughts of self-harm) with 1 or more; no "
     "safety flag is raised until the row is corrected and ingested"
@@ -487,7 +487,11 @@ SELF_HARM_IN_REJECTED_ROW: Final = (
 
 
 def _self_harm_answers(problems: pd.DataFrame, parsed: pd.DataFrame) -> pd.DataFrame:
-    """One problem line per rejected PHQ-9 row whose item 9 was read as 1 or more."""
+    """One problem line per rejected PHQ-9 row whose item 9 was read as 1 or more.
+
+    ``problems`` are a unit's problem lines, labelled like the rows of ``parsed`` (the
+    typed rows that hold them).
+    """
     if SELF_HARM_ITEM not in parsed.columns or "instrument" not in parsed.columns:
         return problems.iloc[:0]
     rows = parsed.loc[problems.index.unique()]
@@ -667,6 +671,8 @@ def _validate_raw(
             earlier.append(store.existing_keys(unit.table, key))
         existing = pd.concat(earlier) if earlier else None
         new, conflicts, n_dup = _deduplicate(good, unit.table, key, key_hash, existing)
+        if unit.table == "assessments" and len(conflicts):
+            conflicts = pd.concat([conflicts, _self_harm_answers(conflicts, good)])
         new = new.assign(source_file=unit.raw.file, source_line=new["line"])
         new = new[accepted_columns(unit.table)].reset_index(drop=True)
         seen[unit.table] = pd.concat([seen[unit.table], new]) if unit.table in seen else new
