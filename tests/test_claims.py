@@ -533,6 +533,19 @@ def test_dose_leaves_out_patients_whose_first_dose_has_no_mg():
     assert "Median first dose 0.500 mg/kg" in row["note"]
 
 
+def test_dose_is_not_measurable_when_no_first_dose_has_mg():
+    # Every first treatment lacks dose_mg (only the second doses have 100 mg): no first
+    # dose is known, which is not a median of nothing.
+    data = dosing_cohort(
+        {f"P{i:03d}": [0.0, 7.0] for i in range(12)},
+        dose_mg=[None, 100] * 12,
+        weight_kg=[80, 80] * 12,
+    )
+    row = packaged(data, "dose")
+    assert row["verdict"] == "not_measurable"
+    assert "no first dose is known" in row["note"] and "nan" not in row["note"]
+
+
 def test_dose_is_not_measurable_without_weights():
     data = dosing_cohort({"P001": [0.0]}, dose_mg=[50])
     row = packaged(data, "dose")
@@ -761,6 +774,17 @@ VALID = one_claim("response_rate", "two_sided", claimed=0.5)
             one_claim("first_dose_mg_per_kg", "descriptive", params="low_mg = 100, high_mg = 50"),
             "parameter low_mg = 100 is above high_mg = 50; give the lower bound first",
         ),
+        (
+            one_claim(
+                "early_change_share", "descriptive", params="window = 3, fallback_window = 2"
+            ),
+            "parameter window = 3 is above fallback_window = 2",
+        ),
+        (
+            one_claim("early_change_share", "descriptive", params="threshold = 0.25"),
+            r"parameter threshold is now the early_improvement setting.*--set "
+            r"early_improvement=0\.25",
+        ),
         (VALID + "min_n = 0\n", "min_n must be a whole number >= 1"),
         (
             VALID.replace("claimed = 0.5", "claimed = 50"),
@@ -812,6 +836,19 @@ def test_a_claim_built_in_code_with_a_percentage_for_a_share_is_rejected(rate_24
     claim = Claim(id="c", claim="x", quantity="response_rate", rule="two_sided", claimed=50)
     with pytest.raises(ClaimsFileError, match=r"Claim c: claimed = 50 is out of range.*0\.50"):
         evaluate_claims(rate_24_of_30, claims=[claim])
+
+
+def test_a_refused_bound_is_not_compared_with_the_other_bound(tmp_path):
+    # high_mg = -1 is refused; low_mg = 120 must not then be reported as above the
+    # default high_mg of 100.
+    path = tmp_path / "c.toml"
+    path.write_text(
+        one_claim("first_dose_mg_per_kg", "descriptive", params="low_mg = 120, high_mg = -1")
+    )
+    with pytest.raises(ClaimsFileError) as caught:
+        load_claims(path)
+    assert "high_mg must be 0 or more" in str(caught.value)
+    assert "is above" not in str(caught.value)
 
 
 def test_every_problem_of_a_claims_file_is_listed_at_once(tmp_path):

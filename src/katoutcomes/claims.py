@@ -685,24 +685,35 @@ def _first_dose_mg_per_kg(
     first_dose = rows.drop_duplicates("patient_id").set_index("patient_id")["dose_mg"]
     no_first_mg = int(first_dose.isna().sum())
     first_dose = first_dose.dropna()
+    if no_first_mg and first_dose.empty:
+        raise NotMeasurableError(
+            f"the first treatment of none of the {_count(no_first_mg, who)} has a dose_mg "
+            "value, so no first dose is known."
+        )
     weight = rows[rows["weight_kg"].notna()].groupby("patient_id")["weight_kg"].first()
     per_kg = (first_dose / weight.reindex(first_dose.index)).dropna()
     result = median_ci(per_kg.to_numpy(), alpha=_ALPHA)
-    doses = dosed["dose_mg"].to_numpy(dtype=np.float64)
-    in_range = int(((doses >= low_mg) & (doses <= high_mg)).sum())
     left_out = (
         f" (left out: {_count(no_first_mg, 'patients')} whose first dose has no dose_mg)"
         if no_first_mg
         else ""
     )
-    statement = (
-        f"median first dose {result.median:.3f} mg/kg "
-        f"({_interval(result.ci_low, result.ci_high, 'mg/kg')}) "
-        f"over {_count(result.n, who)} with a recorded weight{left_out}; "
-        f"{_pct(in_range / doses.size)} of {_count(int(doses.size), 'doses')} given to them "
-        f"were within {_plain(low_mg)}–{_plain(high_mg)} mg "
-        f"(0.23 mg/lb = {0.23 / _KG_PER_LB:.3f} mg/kg)"
-    )
+    if result.n == 0:
+        statement = f"no first dose in mg/kg: none of the {who} has a recorded weight{left_out}"
+    else:
+        statement = (
+            f"median first dose {result.median:.3f} mg/kg "
+            f"({_interval(result.ci_low, result.ci_high, 'mg/kg')}) "
+            f"over {_count(result.n, who)} with a recorded weight{left_out}"
+        )
+    doses = dosed["dose_mg"].to_numpy(dtype=np.float64)
+    if doses.size:
+        in_range = int(((doses >= low_mg) & (doses <= high_mg)).sum())
+        statement += (
+            f"; {_pct(in_range / doses.size)} of {_count(int(doses.size), 'doses')} given to "
+            f"them were within {_plain(low_mg)}–{_plain(high_mg)} mg"
+        )
+    statement += f" (0.23 mg/lb = {0.23 / _KG_PER_LB:.3f} mg/kg)"
     return QuantityResult(result.median, result.ci_low, result.ci_high, result.n, statement, None)
 
 
@@ -1001,6 +1012,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
             "min_n were assessed.",
             unit="share",
             positive=("window", "fallback_window"),
+            ordered=(("window", "fallback_window"),),
         ),
         "event_probability": QuantitySpec(
             _event_probability,
@@ -1201,7 +1213,17 @@ def _check_params(where: str, quantity: str, given: Any, problems: list[str]) ->
         problems.append(f'{where}: params must be a table such as {{ instrument = "PHQ-9" }}.')
         return dict(spec.defaults)
     params = dict(spec.defaults)
+    accepted: set[str] = set()
     for key, value in given.items():
+        if key == "threshold" and quantity == "early_change_share":
+            # A parameter of earlier claims files, now the setting shared with the outcomes.
+            problems.append(
+                f"{where}: parameter threshold is now the early_improvement setting, shared "
+                "with the outcome columns; remove it and set the fall with --set "
+                f"early_improvement={_plain(value) if _is_number(value) else '0.2'} (or a "
+                "settings file)."
+            )
+            continue
         if key not in spec.defaults:
             problems.append(
                 f"{where}: unknown parameter {key!r} for quantity {quantity}; it takes "
@@ -1241,8 +1263,11 @@ def _check_params(where: str, quantity: str, given: Any, problems: list[str]) ->
                 problems.append(f"{where}: parameter {key} must be 0 or more, got {value!r}.")
                 continue
         params[key] = value
+        accepted.add(key)
+    # Bounds are compared only when neither was refused above (it would be its default).
+    refused = set(given) - accepted
     for low, high in spec.ordered:
-        if params[low] > params[high]:
+        if not {low, high} & refused and params[low] > params[high]:
             problems.append(
                 f"{where}: parameter {low} = {_plain(params[low])} is above {high} = "
                 f"{_plain(params[high])}; give the lower bound first."
