@@ -219,6 +219,24 @@ def test_same_day_assessments_with_a_date_only_dose_are_ordered_by_their_time():
     assert ds.assessments["total"].tolist() == [20.0, 12.0, 9.0]
 
 
+def test_rows_of_a_patient_without_an_origin_keep_their_input_order():
+    # P2 has no treatment and no valid assessment (two incomplete questionnaires: one item
+    # each, no total), so no origin and t = NaN: its rows stay in file order (day 5, then
+    # day 3), after P1's.
+    ds = _dataset(
+        {
+            "patient_id": ["P2", "P2", "P1"],
+            "instrument": ["PHQ-9"] * 3,
+            "study_day": [5, 3, 0],
+            "total": [None, None, 20],
+            "item_1": [1, 2, None],
+        }
+    )
+    assert ds.assessments["patient_id"].tolist() == ["P1", "P2", "P2"]
+    assert ds.assessments["study_day"].tolist() == [0.0, 5.0, 3.0]
+    assert ds.assessments["t"].isna().tolist() == [False, True, True]
+
+
 @pytest.mark.parametrize("grouped", [True, False])
 def test_sorted_codes_match_a_sorted_factorize(grouped: bool):
     from katoutcomes.timebase import sorted_codes

@@ -234,6 +234,12 @@ def _last_if_nan(values: FloatArray) -> FloatArray:
     return np.nan_to_num(values, nan=np.inf)
 
 
+def _tie_break(t: FloatArray, times: FloatArray) -> FloatArray:
+    """The written time, to order rows tied on ``t``; rows without a ``t`` (patients
+    without an origin) keep their input order."""
+    return np.where(np.isnan(t), 0.0, _last_if_nan(times))
+
+
 def add_relative_time(
     assessments: pd.DataFrame, treatments: pd.DataFrame, representation: str
 ) -> TimedTables:
@@ -265,13 +271,14 @@ def add_relative_time(
     instrument_codes, instruments = pd.factorize(assessments["instrument"].astype("str"), sort=True)
     pair = codes_a * (len(instruments) + 1) + (instrument_codes + 1)
     # Rows on the same day (t in whole days when dates only are known) are ordered by
-    # the time written, where there is one: the later assessment is the later one.
+    # the time written: the later assessment is the later one, and a date-only row counts
+    # as the start of its day (DESIGN 3.5 takes it as before a dose that day).
     out_a = assessments.assign(t=t_a)
-    order = time_order(pair, _last_if_nan(t_a), _last_if_nan(times_a))
+    order = time_order(pair, _last_if_nan(t_a), _tie_break(t_a, times_a))
     if order is not None:
         out_a = out_a.take(order)
     out_t = treatments.assign(t=t_t.astype("float64"))
-    order = time_order(codes_t, _last_if_nan(t_t), _last_if_nan(times_t))
+    order = time_order(codes_t, _last_if_nan(t_t), _tie_break(t_t, times_t))
     if order is not None:
         out_t = out_t.take(order)
 
