@@ -152,7 +152,7 @@ def test_a_store_without_assessments_is_an_error(demo_dir: Path, tmp_path: Path)
     assert run_cli("ingest", str(only), "--db", str(store)).returncode == 0
     result = run_cli("outcomes", str(store))
     assert result.returncode == 2
-    assert "holds no assessments" in result.stderr
+    assert "holds no accepted assessments" in result.stderr
 
 
 def test_assessments_that_are_all_rejected_are_an_error(tmp_path: Path):

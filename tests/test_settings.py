@@ -49,6 +49,7 @@ def test_set_overrides_apply_after_the_file(tmp_path: Path):
         ("acute_days=soon", "expects a number"),
         ("response=1.5", "response must be a fraction"),
         ("response=50", r"response must be a fraction in \(0, 1\], got 50.0 \(for 50% write 0.5\)"),
+        ("response=1.5", r"response must be a fraction in \(0, 1\], got 1.5\.$"),
         ("min_n=2.5", "Setting min_n expects a whole number, got '2.5'"),
         ("acute_days=0", "acute_days must be a number of days > 0, got 0.0"),
         # NaN and infinity are numbers to float() but not lengths of a window.

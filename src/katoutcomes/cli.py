@@ -312,8 +312,8 @@ def _load(args: argparse.Namespace) -> tuple[Dataset, Settings]:
             dataset = Dataset.from_store(store)
         if dataset.assessments.empty:
             raise KatoutcomesError(
-                f"{path} holds no assessments; `katoutcomes ingest` an assessments file "
-                "into it first."
+                f"{path} holds no accepted assessments; `katoutcomes ingest` an assessments "
+                "file into it first (rows rejected at ingest are not stored)."
             )
         return dataset, settings
     result = validate_path(path, settings=settings, mapping=load_mapping(args.mapping))
@@ -325,9 +325,16 @@ def _load(args: argparse.Namespace) -> tuple[Dataset, Settings]:
             "folder that holds the assessments file, or that file."
         )
     if result.n_rejected:
+        self_harm = int((result.rejected["reason"] == SELF_HARM_IN_REJECTED_ROW).sum())
+        safety = (
+            f" {self_harm} of them answer PHQ-9 item 9 (self-harm) with 1 or more and raise "
+            "no flag until corrected."
+            if self_harm
+            else ""
+        )
         sys.stderr.write(
             f"katoutcomes {args.command}: {result.n_rejected} row(s) of {path} were rejected "
-            f"and are left out; `katoutcomes validate {path}` lists them.\n"
+            f"and are left out; `katoutcomes validate {path}` lists them.{safety}\n"
         )
     dataset = Dataset.from_result(result)
     if dataset.assessments.empty:
@@ -472,7 +479,9 @@ def _run_report(args: argparse.Namespace) -> int:
     else:
         dataset, settings = _load(args)
     path = write_report(dataset, args.out, settings, claims=args.claims, title=args.title)
-    sys.stdout.write(f"report: {path} ({path.stat().st_size / 1e6:.1f} MB)\n")
+    sys.stderr.write(
+        f"katoutcomes report: written to {path} ({path.stat().st_size / 1e6:.1f} MB)\n"
+    )
     return EXIT_OK
 
 

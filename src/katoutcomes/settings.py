@@ -62,7 +62,8 @@ class Settings:
         for name in ("early_improvement", "response"):
             value = getattr(self, name)
             if not 0 < value <= 1:
-                hint = f" (for {value:g}% write {value / 100:g})" if 1 < value <= 100 else ""
+                percent = 1 < value <= 100 and float(value).is_integer()
+                hint = f" (for {value:g}% write {value / 100:g})" if percent else ""
                 problems.append(f"{name} must be a fraction in (0, 1], got {value}{hint}")
         if not 0 <= self.phq9_max_missing_items <= 8:
             problems.append("phq9_max_missing_items must be between 0 and 8")
