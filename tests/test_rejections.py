@@ -163,6 +163,11 @@ def test_validate_names_rejected_rows_with_a_self_harm_answer_first(tmp_path: Pa
     safety = result.stdout.index("Safety: 1 rejected PHQ-9 row(s) answer item 9")
     assert "assessments.csv line 2." in result.stdout[safety:]
     assert safety < result.stdout.index("Rejected rows")
+    # The analysis commands' warning about rejected rows counts them too.
+    analysis = run_cli("outcomes", str(tmp_path), "--format", "json")
+    assert analysis.returncode == 0
+    assert "1 row(s) of" in analysis.stderr
+    assert "1 of them answer PHQ-9 item 9 (self-harm) with 1 or more" in analysis.stderr
 
 
 TREAT_HEADER = "patient_id,administered_at,route,dose_mg,weight_kg,psychotherapy,adverse_events"

@@ -18,7 +18,7 @@ import pandas as pd
 from katoutcomes import __version__
 from katoutcomes.errors import KatoutcomesError
 from katoutcomes.exports import csv_text, write_csv
-from katoutcomes.ingest import SELF_HARM_IN_REJECTED_ROW, IngestResult, validate_path
+from katoutcomes.ingest import IngestResult, validate_path
 from katoutcomes.mapping import load_mapping
 from katoutcomes.settings import Settings, load_settings
 
@@ -213,7 +213,7 @@ def _print_text(result: IngestResult, stored: str | None = None) -> None:
     if stored:
         out.write(stored + "\n")
     rejected = result.rejected
-    self_harm = rejected[rejected["reason"] == SELF_HARM_IN_REJECTED_ROW]
+    self_harm = result.self_harm_rejected
     if len(self_harm):
         rows = [f"{r.file} line {r.line}" for r in self_harm.head(10).itertuples(index=False)]
         more = f" and {len(self_harm) - len(rows)} more" if len(self_harm) > len(rows) else ""
@@ -325,7 +325,7 @@ def _load(args: argparse.Namespace) -> tuple[Dataset, Settings]:
             "folder that holds the assessments file, or that file."
         )
     if result.n_rejected:
-        self_harm = int((result.rejected["reason"] == SELF_HARM_IN_REJECTED_ROW).sum())
+        self_harm = len(result.self_harm_rejected)
         safety = (
             f" {self_harm} of them answer PHQ-9 item 9 (self-harm) with 1 or more and raise "
             "no flag until corrected."

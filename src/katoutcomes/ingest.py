@@ -148,6 +148,12 @@ class IngestResult:
         return sum(r.rejected for r in self.reports)
 
     @property
+    def self_harm_rejected(self) -> pd.DataFrame:
+        """Rejected PHQ-9 rows that answer item 9 with 1 or more: their problem lines
+        with reason :data:`SELF_HARM_IN_REJECTED_ROW` (no flag is raised for them)."""
+        return self.rejected[self.rejected["reason"] == SELF_HARM_IN_REJECTED_ROW]
+
+    @property
     def n_duplicates(self) -> int:
         return sum(r.duplicates for r in self.reports)
 
