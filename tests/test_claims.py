@@ -546,6 +546,17 @@ def test_dose_is_not_measurable_when_no_first_dose_has_mg():
     assert "no first dose is known" in row["note"] and "nan" not in row["note"]
 
 
+def test_dose_without_any_treated_eligible_patient_says_so():
+    # P1 is eligible (20) but has no dose; the one dose belongs to P2, whose baseline 5 is
+    # below caseness. No eligible patient was treated: n = 0, inconclusive, no crash.
+    scores = [("P1", "PHQ-9", 0.0, 20.0), ("P1", "PHQ-9", 10.0, 8.0)]
+    scores += [("P2", "PHQ-9", 0.0, 5.0), ("P2", "PHQ-9", 10.0, 3.0)]
+    data = build(scores, [{"patient_id": "P2", "t": 0.0, "dose_mg": 40, "weight_kg": 80}])
+    row = packaged(data, "dose")
+    assert (row["verdict"], row["n"]) == ("inconclusive", 0)
+    assert row["note"].startswith("No first dose in mg/kg: no eligible patients")
+
+
 def test_dose_is_not_measurable_without_weights():
     data = dosing_cohort({"P001": [0.0]}, dose_mg=[50])
     row = packaged(data, "dose")

@@ -699,7 +699,8 @@ def _first_dose_mg_per_kg(
         else ""
     )
     if result.n == 0:
-        statement = f"no first dose in mg/kg: none of the {who} has a recorded weight{left_out}"
+        reason = f"none of the {who} has a recorded weight" if len(first_dose) else f"no {who}"
+        statement = f"no first dose in mg/kg: {reason}{left_out}"
     else:
         statement = (
             f"median first dose {result.median:.3f} mg/kg "
