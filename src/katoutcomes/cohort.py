@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
@@ -45,13 +46,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from katoutcomes.errors import KatoutcomesError
 from katoutcomes.instruments import INSTRUMENTS, PHQ9
-from katoutcomes.stats import (
-    _normal_quantile,
-    kaplan_meier,
-    km_median,
-    proportion_ci,
-    risk_difference_ci,
-)
+from katoutcomes.stats import kaplan_meier, km_median, proportion_ci, risk_difference_ci
 
 if TYPE_CHECKING:
     from katoutcomes.dataset import Dataset
@@ -515,7 +510,7 @@ def clustered_share(
     binomial = p * (1.0 - p) / total
     deff = 1.0 if binomial == 0.0 else max(1.0, variance / binomial)
     n_eff = total / deff
-    z = _normal_quantile(1.0 - alpha / 2.0)
+    z = NormalDist().inv_cdf(1.0 - alpha / 2.0)  # qnorm; AS 241, accurate to about 1e-16
     shrink = 1.0 + z * z / n_eff
     centre = (p + z * z / (2.0 * n_eff)) / shrink
     half = z / shrink * math.sqrt(p * (1.0 - p) / n_eff + z * z / (4.0 * n_eff**2))
