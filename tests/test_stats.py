@@ -341,10 +341,32 @@ def test_km_median_takes_the_midpoint_where_the_curve_sits_on_one_half():
     assert result.median == 2.5
 
 
-def test_km_median_flat_at_one_half_until_the_end_uses_the_last_follow_up_time():
-    # Events at 1 and 2, censored at 3 and 4: S = 0.75, 0.5, 0.5, 0.5. R's findq
-    # (quantile.survfit.R) then takes (first time at 0.5 + last time)/2 = (2 + 4)/2 = 3.
-    assert km_median([1, 2, 3, 4], [1, 1, 0, 0]).median == 3.0
+def test_km_median_flat_at_one_half_until_the_end_is_the_time_it_got_there():
+    # Events at 1 and 2, censored at 3 and 4: S = 0.75, 0.5, 0.5, 0.5. The curve never
+    # drops below 0.5, so print(survfit(...)) (survmean's minmin) shows 2, the first time
+    # at 0.5. (quantile.survfit would give (2 + 4)/2 = 3; one rule serves all three
+    # numbers here, print's.)
+    assert km_median([1, 2, 3, 4], [1, 1, 0, 0]).median == 2.0
+    # Censored at 3, event at 25 (2 at risk: S = 0.5), censored at 37: median 25, as
+    # print shows, not (25 + 37)/2.
+    assert km_median([37, 3, 25], [0, 0, 1]).median == 25.0
+
+
+def test_km_median_limits_are_the_first_crossings_of_the_bands():
+    # 17 subjects; events at each time except a censoring at 26. With n at risk and one
+    # event, S after the k-th event is (17 - k)/17 and var(log S) = sum 1/(n(n - 1)) =
+    # 1/(n_last - 1) - 1/17 (telescoping).
+    # Median: S(14) = 9/17 = 0.529, S(16) = 8/17 = 0.471 -> 16.
+    # Lower band at 8: S = 12/17, var = 1/12 - 1/17 = 0.024510, se = 0.156556,
+    #   12/17 * exp(-1.959964 * 0.156556) = 0.519 > 0.5; at 10: S = 11/17, var = 1/11 -
+    #   1/17 = 0.032086, se = 0.179125, 11/17 * exp(-0.351079) = 0.455 -> 10.
+    # Upper band at 20: S = 4/17, var = 1/4 - 1/17 = 0.191176, se = 0.437237,
+    #   4/17 * exp(0.856969) = 0.554 > 0.5; at 21: S = 3/17, var = 1/3 - 1/17 = 0.274510,
+    #   se = 0.523937, 3/17 * exp(1.026895) = 0.493 -> 21 (R's print; the band is 0.495
+    #   again at 27, which quantile.survfit would read as 27).
+    times = [1, 3, 4, 5, 8, 10, 12, 14, 16, 17, 18, 19, 20, 21, 26, 27, 28]
+    events = [1] * 14 + [0, 1, 1]
+    assert tuple(km_median(times, events)) == (16.0, 10.0, 21.0)
 
 
 def test_all_censored_gives_no_median_and_a_flat_curve():

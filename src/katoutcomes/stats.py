@@ -612,23 +612,22 @@ class KMMedian:
         return iter((self.median, self.ci_low, self.ci_high))
 
 
-def _r_crossing(
-    times: NDArray[np.float64], curve: NDArray[np.float64], last_time: float, p: float
-) -> float | None:
-    """First time ``curve <= p``, with R's midpoint rule for a flat exactly at ``p``."""
-    keep = ~np.isnan(curve)
-    times, curve = times[keep], curve[keep]
-    reached = np.flatnonzero(curve <= p + _R_QUANTILE_TOL)
-    if reached.size == 0:
+def _r_crossing(times: NDArray[np.float64], curve: NDArray[np.float64]) -> float | None:
+    """First time ``curve`` is below 0.5, read as R's ``print.survfit`` reads it.
+
+    A port of ``minmin`` in survival's ``survmean`` (R/print.survfit.R): of the values
+    below ``0.5 + sqrt(eps)`` (NaN left out), take the first; when it equals 0.5 within
+    that tolerance and a later one is lower, the answer is the midpoint of their times.
+    """
+    keep = ~np.isnan(curve) & (curve < 0.5 + _R_QUANTILE_TOL)
+    if not keep.any():
         return None
-    first = reached[0]
-    if curve[first] <= p - _R_QUANTILE_TOL:
-        return float(times[first])
-    # The curve sits on p (within tolerance): R takes the midpoint between the time it
-    # reached p and the time it next drops, or the last follow-up time if it never does.
-    below = np.flatnonzero(curve <= p - _R_QUANTILE_TOL)
-    next_time = times[below[0]] if below.size else last_time
-    return float((times[first] + next_time) / 2.0)
+    x, y = times[keep], curve[keep]
+    if abs(y[0] - 0.5) < _R_QUANTILE_TOL:
+        lower = np.flatnonzero(y < y[0])
+        if lower.size:
+            return float((x[0] + x[lower[0]]) / 2.0)
+    return float(x[0])
 
 
 def km_median(durations: ArrayLike, events: ArrayLike, *, alpha: float = 0.05) -> KMMedian:
@@ -651,20 +650,19 @@ def km_median(durations: ArrayLike, events: ArrayLike, *, alpha: float = 0.05) -
 
     Notes
     -----
-    The median is the first time with ``S(t) <= 0.5``. The lower limit is the first time
-    the lower (log-scale) band is ``<= 0.5``, the upper limit the first time the upper
-    band is ``<= 0.5``. As in R's ``quantile.survfit``, when a curve equals 0.5 (within
-    ``sqrt(machine eps)``) over an interval, the answer is the midpoint of the time it
-    reached 0.5 and the next time it drops (or the last follow-up time when it never
-    drops again). R reads a limit from a band that rises back above 0.5 after crossing
-    it (possible for the upper band with few subjects at risk) differently; this
-    function keeps the first crossing.
+    All three numbers follow one rule, R's ``print.survfit`` (and ``summary(fit)$table``,
+    both from ``survmean``): the median is the first time with ``S(t) <= 0.5``, the lower
+    limit the first time the lower (log-scale) band is ``<= 0.5``, the upper limit the
+    first time the upper band is. When the first such value equals 0.5 (within
+    ``sqrt(machine eps)``) and the curve drops lower later, the answer is the midpoint of
+    the two times; when it never drops lower, the first time. (``quantile.survfit`` reads
+    a flat end and a band that rises back above 0.5 differently.)
 
     References
     ----------
     Brookmeyer R, Crowley J. A confidence interval for the median survival time.
-    Biometrics 1982;38:29-41. Therneau TM, survival package for R,
-    ``quantile.survfit``.
+    Biometrics 1982;38:29-41. Therneau TM, survival package for R, ``survmean`` in
+    ``R/print.survfit.R``.
 
     Examples
     --------
@@ -676,11 +674,10 @@ def km_median(durations: ArrayLike, events: ArrayLike, *, alpha: float = 0.05) -
     if curve.empty:
         return KMMedian(None, None, None)
     times = curve["time"].to_numpy()
-    last_time = float(times[-1])
     return KMMedian(
-        median=_r_crossing(times, curve["survival"].to_numpy(), last_time, 0.5),
-        ci_low=_r_crossing(times, curve["ci_low"].to_numpy(), last_time, 0.5),
-        ci_high=_r_crossing(times, curve["ci_high"].to_numpy(), last_time, 0.5),
+        median=_r_crossing(times, curve["survival"].to_numpy()),
+        ci_low=_r_crossing(times, curve["ci_low"].to_numpy()),
+        ci_high=_r_crossing(times, curve["ci_high"].to_numpy()),
     )
 
 
