@@ -263,6 +263,15 @@ def test_clustered_share_needs_two_patients_for_an_interval():
     assert result.n_clusters == 1
 
 
+@pytest.mark.parametrize(
+    "events", [[1.0, math.nan, 0.0, 0.0], [1, 2, 0, 0], [True, None, False, False]]
+)
+def test_clustered_share_refuses_a_missing_or_non_binary_event(events):
+    # A missing value must not count as an event (bool(nan) is True), nor a 2 as a 1.
+    with pytest.raises(ValueError, match=r"True/False or 1/0.*position\(s\) \[1\]"):
+        clustered_share(events, list("AABB"))
+
+
 def test_clustered_share_rejects_clusters_of_another_length():
     with pytest.raises(ValueError, match="one cluster label"):
         clustered_share([1, 0, 1], ["A", "B"])

@@ -494,7 +494,14 @@ def clustered_share(
     """
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"`alpha` must be between 0 and 1 (0.05 for 95%); got {alpha}.")
-    flags = np.asarray(events, dtype=bool).ravel()
+    values = np.asarray(events, dtype=np.float64).ravel()  # True/False as 1/0, NA as NaN
+    bad = np.isnan(values) | ((values != 0) & (values != 1))
+    if bad.any():
+        raise ValueError(
+            "`events` must be True/False or 1/0, one per session with a recorded value "
+            f"(leave out the others); check position(s) {np.flatnonzero(bad)[:5].tolist()}."
+        )
+    flags = values == 1
     codes, n_clusters = _cluster_codes(clusters, flags.size)
     m = np.bincount(codes, minlength=n_clusters).astype(np.float64)
     k = np.bincount(codes, weights=flags.astype(np.float64), minlength=n_clusters)
