@@ -185,14 +185,18 @@ def test_unusable_values_raise_error_listing_each_line_and_column(tmp_path: Path
     bad_rate = GOOD_ROW.replace(",0.5,0.25,", ",62.8,0.25,")
     bad_n = GOOD_ROW.replace(",100,", ",12.5,")
     no_citation = GOOD_ROW.replace(",Cite,", ",,")
-    path = _write(tmp_path, HEADER, bad_rate, bad_n, no_citation)
+    cells = GOOD_ROW.split(",")
+    cells[BENCHMARK_COLUMNS.index("median_days_to_relapse")] = "inf"
+    endless = ",".join(cells)
+    path = _write(tmp_path, HEADER, bad_rate, bad_n, no_citation, endless)
     with pytest.raises(IngestError) as info:
         load_published_benchmarks(path)
     message = str(info.value)
-    assert "3 unusable value(s)" in message
+    assert "4 unusable value(s)" in message
     assert "line 2, column response: '62.8'" in message
     assert "line 3, column n: '12.5'" in message
     assert "line 4, column citation: empty" in message
+    assert "line 5, column median_days_to_relapse: 'inf' must be a finite number >= 0" in message
 
 
 @pytest.mark.parametrize("content", [None, ""], ids=["absent", "empty"])

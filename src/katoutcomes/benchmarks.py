@@ -144,8 +144,8 @@ def load_published_benchmarks(path: str | Path | None = None) -> pd.DataFrame:
             bad |= values.notna() & ~values.between(0.0, 1.0)
             why = "must be a fraction between 0 and 1 (0.628 for 62.8%)"
         else:
-            bad |= values.notna() & (values < 0)
-            why = "must be a number >= 0"
+            bad |= values.notna() & ~(values.between(0.0, np.inf, inclusive="left"))
+            why = "must be a finite number >= 0"
         problems += [
             f"line {lines[i]}, column {column}: {frame.loc[i, column]!r} {why}"
             for i in frame.index[bad]
