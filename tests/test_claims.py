@@ -100,7 +100,7 @@ def test_packaged_claims_file_holds_every_claim_of_design_section_6():
 
 
 def test_every_claim_has_a_verdict_on_the_demo_cohort(demo_card):
-    assert list(demo_card.columns) == [*CLAIM_COLUMNS, "unit"]
+    assert list(demo_card.columns) == [*CLAIM_COLUMNS, "unit", "direction"]
     assert demo_card["id"].tolist() == list(CLAIM_IDS)
     assert demo_card["verdict"].isin(VERDICTS).all()
     assert demo_card["note"].str.len().gt(40).all()
@@ -429,6 +429,24 @@ def test_when_every_responder_relapses_the_curve_is_zero_not_unknown():
         assert math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
         assert "every one had a relapse within 14 days of a first response" in row["note"]
         assert "short of" not in row["note"]
+
+
+def test_a_contradicted_claim_says_which_way_the_data_lie(rate_24_of_30):
+    # 24 of 30 responded (80%) against a claimed 50%: contradicted, the clinic does better.
+    card = evaluate_claims(rate_24_of_30).set_index("id")
+    assert card.loc["response_rate_phq9", ["verdict", "direction"]].tolist() == [
+        "contradicted",
+        "better than claimed",
+    ]
+    assert card.loc["response_rate_gad7", "direction"] == ""  # not measurable: no side
+    # Relapse by 84 days 1/6, wholly below the claimed "above 50%": fewer relapses than
+    # claimed, which is better; no relapse at 182 days 1/6 below 50%: worse.
+    assert packaged(relapse_cohort(5, 25, follow_up=200.0), "transient_effects")["direction"] == (
+        "better than claimed"
+    )
+    assert packaged(relapse_cohort(25, 5, follow_up=200.0), "durable_after_course")[
+        "direction"
+    ] == ("worse than claimed")
 
 
 def test_relapse_claims_with_too_few_responders_are_inconclusive():

@@ -197,6 +197,12 @@ def test_scorecard_lists_every_claim_with_its_verdict_colour(demo: Dataset, page
     for verdict in set(card["verdict"]):
         assert f"color:{verdict_color(verdict)}" in page
     assert "Rule: Supported if the 95% CI contains the claimed 50%" in page
+    # Under a contradicted verdict, which way the data lie.
+    ways = card.loc[card["direction"] != "", ["id", "direction"]].values.tolist()
+    assert ways  # the demo has some
+    for claim_id, way in ways:
+        cells = next(cells for _, cells in rows[1:] if cells[0].endswith(claim_id))
+        assert cells[1] == f"Contradicted {way}"
 
 
 def test_headline_rates_are_in_the_rates_table(page: str):

@@ -1225,6 +1225,13 @@ def claim_titles(card: pd.DataFrame, claims: Sequence[Claim]) -> pd.Series:
     return text.where(~repeated, text + suffix)
 
 
+def _directions(card: pd.DataFrame) -> list[str]:
+    """The ``direction`` column of a scorecard ("" where absent or missing)."""
+    if "direction" not in card:
+        return [""] * len(card)
+    return card["direction"].fillna("").astype(str).tolist()
+
+
 def scorecard_table(card: pd.DataFrame, claims: Sequence[Claim]) -> pd.io.formats.style.Styler:
     """The claims scorecard for reading: plain headers, values in their unit, verdict colours."""
     rules = {c.id: c.rule for c in claims}
@@ -1232,7 +1239,12 @@ def scorecard_table(card: pd.DataFrame, claims: Sequence[Claim]) -> pd.io.format
     table = pd.DataFrame(
         {
             "Claim": claim_titles(card, claims).map(lambda t: f"“{t}”"),
-            "Verdict": verdicts.map(lambda v: plots.VERDICT_LABELS.get(v, v)),
+            # A contradicted claim says which way the data lie: doing better than claimed
+            # should not read as bad news.
+            "Verdict": [
+                plots.VERDICT_LABELS.get(v, v) + (f" ({way})" if way else "")
+                for v, way in zip(verdicts, _directions(card), strict=True)
+            ],
             "Clinic's data (95% CI)": [
                 (format_estimate(e, lo, hi, u) if pd.notna(e) else "Not estimated")
                 + ("" if pd.isna(n) else f", {int(n):,} patients")

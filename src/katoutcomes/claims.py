@@ -1449,17 +1449,32 @@ def _resolve(claim: Claim) -> Claim:
 # --------------------------------------------------------------------------------------
 
 
-def _direction(higher: bool, higher_is_better: bool | None) -> str:
+def _way(higher: bool, higher_is_better: bool | None) -> str:
+    """Which way the data lie from a claimed value: "better" or "worse" where a direction
+    is good, else "higher" or "lower"."""
     if higher_is_better is None:
-        return (
-            "the data show a higher value than claimed"
-            if higher
-            else ("the data show a lower value than claimed")
-        )
-    better = higher == higher_is_better
-    return (
-        "the clinic does better than claimed" if better else ("the clinic does worse than claimed")
-    )
+        return "higher" if higher else "lower"
+    return "better" if higher == higher_is_better else "worse"
+
+
+def _direction(higher: bool, higher_is_better: bool | None) -> str:
+    way = _way(higher, higher_is_better)
+    if higher_is_better is None:
+        return f"the data show a {way} value than claimed"
+    return f"the clinic does {way} than claimed"
+
+
+def _contradicted_way(claim: Claim, result: QuantityResult) -> str:
+    """For a contradicted claim of a value (rules two_sided, above, below), which way the
+    data lie, in the words of :func:`_way` plus "than claimed"; "" for the difference
+    rules, where a contradiction already means "the other way"."""
+    if claim.rule == "two_sided" and claim.claimed is not None:
+        higher = result.ci_low > claim.claimed
+    elif claim.rule in ("above", "below"):
+        higher = claim.rule == "below"  # contradicted: wholly below, or at or above
+    else:
+        return ""
+    return f"{_way(higher, result.higher_is_better)} than claimed"
 
 
 def _decide(claim: Claim, result: QuantityResult, min_n: int, unit: Unit) -> tuple[Verdict, str]:
@@ -1563,7 +1578,11 @@ def evaluate_claims(
         ``note`` (the result and the reason for the verdict in plain words), then
         ``unit`` (``share``, ``difference``, ``mg/kg`` or ``usd``: the quantity's fixed
         :attr:`QuantitySpec.unit`, filled for every row, ``not_measurable`` ones too) so
-        that displays can format the estimate and the claimed value.
+        that displays can format the estimate and the claimed value, and ``direction``:
+        for a contradicted claim with a claimed value, which way the data lie ("better
+        than claimed", "worse than claimed", or "higher"/"lower than claimed" where
+        neither is better), else "". A clinic doing better than it claims is contradicted
+        too; displays show this beside the verdict.
 
     Raises
     ------
@@ -1613,10 +1632,12 @@ def evaluate_claims(
                 "n": pd.NA,
                 "verdict": "not_measurable",
                 "note": f"Not measurable: {str(exc)[:1].lower()}{str(exc)[1:]}",
+                "direction": "",
             }
         else:
             verdict, note = _decide(claim, result, min_n, spec.unit)
             row |= {
+                "direction": _contradicted_way(claim, result) if verdict == "contradicted" else "",
                 "unit": spec.unit,
                 "estimate": result.estimate,
                 "ci_low": result.ci_low,
@@ -1626,10 +1647,11 @@ def evaluate_claims(
                 "note": note,
             }
         rows.append(row)
-    out = pd.DataFrame(rows, columns=[*CLAIM_COLUMNS, "unit"])
+    out = pd.DataFrame(rows, columns=[*CLAIM_COLUMNS, "unit", "direction"])
     return out.astype(
         {
             "unit": "str",
+            "direction": "str",
             "id": "str",
             "claim": "str",
             "quantity": "str",

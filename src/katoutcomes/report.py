@@ -634,7 +634,8 @@ def _scorecard(
             _Row(
                 [
                     claim_cell,
-                    _badge(verdict, VERDICT_LABELS.get(verdict, verdict)),
+                    _badge(verdict, VERDICT_LABELS.get(verdict, verdict))
+                    + _way_text(getattr(r, "direction", "")),
                     result,
                     f'<div class="why">{why}{rule_html}</div>',
                 ],
@@ -647,6 +648,14 @@ def _scorecard(
         table_id="scorecard",
     )
     return f'<div class="tally">{"".join(chips)}</div>{table}', hidden
+
+
+def _way_text(direction: Any) -> str:
+    """Under a contradicted verdict, which way the data lie ("better than claimed"): a
+    clinic doing better than it claims is contradicted too, and should not read as bad."""
+    if _missing(direction) or not str(direction):
+        return ""
+    return f'<br><span class="small way">{_e(str(direction))}</span>'
 
 
 def _badge(verdict: str, text: str) -> str:
