@@ -41,6 +41,7 @@ from katoutcomes.adherence import INDUCTION_DAYS, dose_mg_per_kg, doses_within
 from katoutcomes.benchmarks import benchmark_intervals, load_published_benchmarks
 from katoutcomes.claims import Claim, claims_to_dict, evaluate_claims, load_claims
 from katoutcomes.cohort import (
+    RATE_OUTCOME_LABELS,
     SUBGROUPS,
     NotMeasurableError,
     cluster_bootstrap_median,
@@ -99,12 +100,7 @@ COLUMN_LABELS: Final[Mapping[str, str]] = {
     "completer": "Completer",
     "change": "Change (points)",
     "pct_change": "Change (%)",
-    "response": "Response",
-    "remission": "Remission",
-    "reliable_improvement": "Reliable improvement",
-    "reliable_deterioration": "Reliable deterioration",
-    "recovery": "Recovery",
-    "reliable_recovery": "Reliable recovery",
+    **RATE_OUTCOME_LABELS,
     "jt_rci": "Reliable change index",
     "jt_category": "Jacobson–Truax category",
     "first_response_day": "First response (day)",
@@ -1225,13 +1221,6 @@ def claim_titles(card: pd.DataFrame, claims: Sequence[Claim]) -> pd.Series:
     return text.where(~repeated, text + suffix)
 
 
-def _directions(card: pd.DataFrame) -> list[str]:
-    """The ``direction`` column of a scorecard ("" where absent or missing)."""
-    if "direction" not in card:
-        return [""] * len(card)
-    return card["direction"].fillna("").astype(str).tolist()
-
-
 def scorecard_table(card: pd.DataFrame, claims: Sequence[Claim]) -> pd.io.formats.style.Styler:
     """The claims scorecard for reading: plain headers, values in their unit, verdict colours."""
     rules = {c.id: c.rule for c in claims}
@@ -1243,7 +1232,7 @@ def scorecard_table(card: pd.DataFrame, claims: Sequence[Claim]) -> pd.io.format
             # should not read as bad news.
             "Verdict": [
                 plots.VERDICT_LABELS.get(v, v) + (f" ({way})" if way else "")
-                for v, way in zip(verdicts, _directions(card), strict=True)
+                for v, way in zip(verdicts, card["direction"], strict=True)
             ],
             "Clinic's data (95% CI)": [
                 (format_estimate(e, lo, hi, u) if pd.notna(e) else "Not estimated")

@@ -635,7 +635,7 @@ def _scorecard(
                 [
                     claim_cell,
                     _badge(verdict, VERDICT_LABELS.get(verdict, verdict))
-                    + _way_text(getattr(r, "direction", "")),
+                    + _way_text(str(r.direction)),
                     result,
                     f'<div class="why">{why}{rule_html}</div>',
                 ],
@@ -650,12 +650,10 @@ def _scorecard(
     return f'<div class="tally">{"".join(chips)}</div>{table}', hidden
 
 
-def _way_text(direction: Any) -> str:
+def _way_text(direction: str) -> str:
     """Under a contradicted verdict, which way the data lie ("better than claimed"): a
     clinic doing better than it claims is contradicted too, and should not read as bad."""
-    if _missing(direction) or not str(direction):
-        return ""
-    return f'<br><span class="small way">{_e(str(direction))}</span>'
+    return f'<br><span class="small way">{_e(direction)}</span>' if direction else ""
 
 
 def _badge(verdict: str, text: str) -> str:
