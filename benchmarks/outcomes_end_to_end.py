@@ -105,11 +105,15 @@ def main() -> None:
         print(f"pyarrow parse of assessments.csv only: {parse:.2f} s ({parse_cpu:.2f} s CPU)")
         print(f"pyarrow parse of all three files:      {parse_all:.2f} s\n")
 
+        # What both paths do once the dataset is built.
+        analysis = [
+            ("per-patient outcomes", lambda d: patient_outcomes(d, settings)),
+            ("write CSV", csv_text),
+        ]
         from_csv = [
             ("read + validate 3 files", lambda f: validate_path(f, settings=settings)),
             ("dataset (time since first dose)", Dataset.from_result),
-            ("per-patient outcomes", lambda d: patient_outcomes(d, settings)),
-            ("write CSV", csv_text),
+            *analysis,
         ]
         runs = [stages(from_csv, folder) for _ in range(args.repeat)]
         report(
@@ -124,11 +128,7 @@ def main() -> None:
         with Store(Path(tmp) / "clinic.duckdb") as store:
             _, seconds, _ = best(1, store.write, result)
             print(f"ingest into DuckDB once: {seconds:.2f} s\n")
-            from_store = [
-                ("load + dataset", Dataset.from_store),
-                ("per-patient outcomes", lambda d: patient_outcomes(d, settings)),
-                ("write CSV", csv_text),
-            ]
+            from_store = [("load + dataset", Dataset.from_store), *analysis]
             runs = [stages(from_store, store) for _ in range(args.repeat)]
             report(
                 "outcomes from the store (`katoutcomes outcomes clinic.duckdb`):",
