@@ -188,6 +188,7 @@ def _parser() -> argparse.ArgumentParser:
         "--claims", metavar="FILE", help="TOML claims file (default: the packaged DESIGN 6 claims)"
     )
     claims.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
+    _add_compare_parser(sub, analysis_help)
     return parser
 
 
@@ -485,6 +486,183 @@ def _run_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------------------
+# compare: crude and case-mix adjusted comparisons, funnel tables
+# --------------------------------------------------------------------------------------
+
+_COMPARE_BY = ("ssri", "psychotherapy", "trd", "route", "site", "clinician")
+
+
+def _add_compare_parser(sub: Any, analysis_help: str) -> None:
+    compare = sub.add_parser(
+        "compare",
+        help="crude and case-mix adjusted comparisons; funnel tables of sites and clinicians",
+        description="For an exposure (ssri, psychotherapy in at least half of the doses, "
+        "trd = 2 or more prior failures, route): the crude difference in ITT response "
+        "(Newcombe) beside the adjusted odds ratio and standardised risk difference "
+        "(logistic regression on baseline score, prior failures, diagnosis, age band, "
+        "sex). For site or clinician (of the first dose): the funnel table, crude and "
+        "case-mix adjusted, with 95%% and 99.8%% exact binomial limits.",
+    )
+    _add_common_options(compare, analysis_help, ("text", "json", "csv"))
+    compare.add_argument("--by", required=True, choices=_COMPARE_BY, help="what to compare")
+    compare.add_argument(
+        "--instrument", default="PHQ-9", help="instrument whose response is compared (PHQ-9)"
+    )
+    compare.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
+
+
+def _fmt(value: float, kind: str = "share") -> str:
+    if value is None or pd.isna(value):
+        return "-"
+    if kind == "points":
+        return f"{100 * value:+.1f} pts"
+    if kind == "ratio":
+        return f"{value:.2f}"
+    return f"{value:.1%}"
+
+
+def _compare_effects_text(effects: list[Any], by: str, instrument: str) -> str:
+    lines = [f"{instrument} intention-to-treat response by {by}", ""]
+    for e in effects:
+        lines.append(f"{e.level} vs {e.reference}:")
+        lines.append(
+            f"  crude difference     {_fmt(e.crude_estimate, 'points')} "
+            f"(95% CI {_fmt(e.crude_ci_low, 'points')} to {_fmt(e.crude_ci_high, 'points')}),"
+            f" n = {e.crude_n:,}"
+        )
+        if e.not_measurable:
+            lines.append(f"  adjusted             not measurable: {e.not_measurable}")
+        else:
+            lines.append(
+                f"  adjusted difference  {_fmt(e.risk_difference, 'points')} "
+                f"(95% CI {_fmt(e.ci_low, 'points')} to {_fmt(e.ci_high, 'points')}), "
+                f"n = {e.n:,}, {e.n_excluded:,} left out (missing covariates)"
+            )
+            lines.append(
+                f"  adjusted odds ratio  {_fmt(e.odds_ratio, 'ratio')} "
+                f"(95% CI {_fmt(e.or_ci_low, 'ratio')} to {_fmt(e.or_ci_high, 'ratio')})"
+            )
+        lines.append(f"  covariates: {', '.join(e.covariates) or 'none'}")
+        lines.extend(f"  note: {note}" for note in e.notes)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _compare_funnel_text(funnel: Any) -> str:
+    units = funnel.units
+    head = ("unit", "n", "responders", "rate", "expected", "adjusted", "99.8% limits", "outside")
+    rows = [
+        (
+            str(r.unit),
+            f"{r.n:,}",
+            f"{r.responders:,}",
+            _fmt(r.rate),
+            "-" if pd.isna(r.expected) else f"{r.expected:.1f}",
+            _fmt(r.adjusted_rate),
+            f"{_fmt(r.lower998)} to {_fmt(r.upper998)}",
+            r.outside or "-",
+        )
+        for r in units.itertuples(index=False)
+    ]
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+    table = [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+        for row in [head, *rows]
+    ]
+    table.insert(1, "  ".join("-" * w for w in widths))
+    outside = ", ".join(f"{u} ({o})" for u, o in zip(units["unit"], units["outside"]) if o)
+    lines = [
+        f"{funnel.instrument} intention-to-treat response by {funnel.by}: clinic rate "
+        f"{funnel.clinic_rate:.1%} over {funnel.n_patients:,} patients"
+        + (f" ({funnel.n_unknown_unit:,} with no {funnel.by} left out)" if funnel.n_unknown_unit
+           else ""),
+        "",
+        *table,
+        "",
+        f"outside the 99.8% limits: {outside or 'none'}",
+        "case-mix adjustment: "
+        + (
+            f"not made: {funnel.adjustment}"
+            if funnel.adjustment
+            else f"expected from {', '.join(funnel.covariates)} "
+            f"({funnel.n_adjusted:,} patients with every covariate)"
+        ),
+        *(f"note: {note}" for note in funnel.notes),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from katoutcomes.comparisons import adjusted_effect, comparison_frame, effects_table
+    from katoutcomes.funnel import funnel_table
+    from katoutcomes.instruments import normalise_instrument_name
+    from katoutcomes.outcomes import patient_outcomes
+
+    instrument = normalise_instrument_name(args.instrument)
+    if instrument is None:
+        raise KatoutcomesError(f"--instrument {args.instrument}: not a known instrument.")
+    _check_output(args.out, "--out")
+    dataset, settings = _load(args)
+    outcomes = patient_outcomes(dataset, settings)
+    if not (outcomes["instrument"] == instrument).any():
+        raise KatoutcomesError(f"the data hold no {instrument} assessments.")
+    frame = comparison_frame(outcomes, dataset, instrument)
+    meta = _metadata(dataset, settings)
+    payload: dict[str, Any]
+    if args.by in ("site", "clinician"):
+        funnel = funnel_table(frame, args.by, instrument=instrument)
+        if args.format == "csv":
+            _emit_table(funnel.units, args, meta)
+            return EXIT_OK
+        if args.format == "text":
+            text = _compare_funnel_text(funnel)
+        else:
+            payload = {
+                "by": args.by,
+                "instrument": instrument,
+                "clinic_rate": funnel.clinic_rate,
+                "units": json.loads(funnel.units.to_json(orient="records")),
+                "n_patients": funnel.n_patients,
+                "n_unknown_unit": funnel.n_unknown_unit,
+                "n_adjusted": funnel.n_adjusted,
+                "covariates": list(funnel.covariates),
+                "adjustment_not_made": funnel.adjustment,
+                "notes": list(funnel.notes),
+                **meta,
+            }
+            text = json.dumps(payload, indent=2) + "\n"
+    else:
+        effects = adjusted_effect(frame, args.by, instrument=instrument)
+        if args.format == "csv":
+            _emit_table(effects_table(effects), args, meta)
+            return EXIT_OK
+        if args.format == "text":
+            text = _compare_effects_text(effects, args.by, instrument)
+        else:
+            payload = {"by": args.by, "instrument": instrument}
+            if args.by == "route":
+                payload["reference"] = effects[0].reference
+                payload["routes"] = [
+                    {
+                        "route": e.level,
+                        "crude": e.crude_dict(),
+                        "adjusted": e.adjusted_dict(),
+                    }
+                    for e in effects
+                ]
+            else:
+                payload["crude"] = effects[0].crude_dict()
+                payload["adjusted"] = effects[0].adjusted_dict()
+            text = json.dumps({**payload, **meta}, indent=2, allow_nan=False) + "\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        _written(args, f"comparison by {args.by}", "settings included")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def app_path() -> Path:
     """The dashboard's entry script: in the installed package, or the source checkout."""
     packaged = Path(__file__).resolve().parent / "_app" / "app.py"
@@ -543,6 +721,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_dashboard(args)
         if args.command == "report":
             return _run_report(args)
+        if args.command == "compare":
+            return _run_compare(args)
         return _run_validate(args, ingest=args.command == "ingest")
     except KatoutcomesError as exc:
         sys.stderr.write(f"katoutcomes {args.command}: error: {exc}\n")

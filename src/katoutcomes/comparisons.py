@@ -353,6 +353,22 @@ class LogisticFit:
     iterations: int
     separated: tuple[str, ...] = ()
 
+    def design_matrix(self, frame: pd.DataFrame) -> NDArray[np.float64]:
+        """The model's columns for the patients of ``frame`` (same terms and references)."""
+        columns = []
+        for term, level in self.terms:
+            if term == "intercept":
+                columns.append(np.ones(len(frame)))
+            elif level:
+                columns.append((frame[term].astype(str) == level).to_numpy(dtype=np.float64))
+            else:
+                columns.append(frame[term].to_numpy(dtype=np.float64, na_value=np.nan))
+        return np.column_stack(columns)
+
+    def predict(self, frame: pd.DataFrame) -> NDArray[np.float64]:
+        """Predicted probabilities ``expit(x' b)`` for the patients of ``frame``."""
+        return 1.0 / (1.0 + np.exp(-(self.design_matrix(frame) @ self.params.to_numpy())))
+
     def summary(self, alpha: float = 0.05) -> pd.DataFrame:
         """Odds ratios with Wald intervals.
 
@@ -883,7 +899,7 @@ def _fit_effects(
     z = _z(alpha)
     names = list(fit.params.index)
     columns = {level: names.index(f"{exposure}[{level}]") for level in levels}
-    x = _design(model, numeric, categorical).matrix
+    x = fit.design_matrix(model)
     out = {}
     for level in levels:
         j = columns[level]
