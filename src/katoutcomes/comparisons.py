@@ -685,10 +685,10 @@ def _crude(
 def _exposure_levels(frame: pd.DataFrame, exposure: str) -> tuple[list[str], str]:
     """Levels compared and the reference level."""
     known = frame[exposure].dropna().astype(str)
-    if exposure in _TWO_LEVEL:
-        return ["yes"], "no"
     if known.empty:
         return [], ""
+    if exposure in _TWO_LEVEL:
+        return ["yes"], "no"
     reference = _reference_level(known)
     return sorted(set(known) - {reference}), reference
 
