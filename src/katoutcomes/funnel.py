@@ -197,7 +197,12 @@ def _expected(
             kept.append(name)
     predicted = pd.Series(np.nan, index=frame.index)
     if not kept:
-        return predicted, (), "no case-mix covariate is recorded.", tuple(notes), len(complete)
+        reason = (
+            "no case-mix covariate varies among the patients."
+            if covariates
+            else "no case-mix covariate is recorded."
+        )
+        return predicted, (), reason, tuple(notes), len(complete)
     numeric = [c for c in kept if c not in CATEGORICAL_COVARIATES]
     categorical = [c for c in kept if c in CATEGORICAL_COVARIATES]
     try:
