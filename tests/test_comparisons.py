@@ -82,9 +82,7 @@ def test_odds_ratios_match_agrestis_death_penalty_model():
     table = pd.read_csv(DATA / "death_penalty.csv")
     subjects = _expand(table, "death_penalty_yes", "death_penalty_no", "death")
     assert len(subjects) == 674
-    fit = fit_logistic(
-        subjects, "death", categorical={"defendant": "black", "victim": "black"}
-    )
+    fit = fit_logistic(subjects, "death", categorical={"defendant": "black", "victim": "black"})
     assert fit.params["intercept"] == pytest.approx(-3.596, abs=5e-4)
     summary = fit.summary().set_index("term")
     defendant, victim = summary.loc["defendant"], summary.loc["victim"]

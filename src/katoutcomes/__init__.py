@@ -6,6 +6,9 @@ The public API, by job:
 - outcomes: :func:`patient_outcomes`, :func:`outcome_rates`, :func:`time_to_event`,
   :func:`subgroup_rates`
 - claims: :func:`evaluate_claims`, :func:`load_claims`
+- comparisons: :func:`comparison_frame`, :func:`adjusted_effect`,
+  :func:`predictors_of_response`, :func:`fit_logistic`, :func:`funnel_table`,
+  :func:`funnel_limits`
 - statistics: :func:`jacobson_truax`, :func:`kaplan_meier`, :func:`km_median`,
   :func:`proportion_ci`, :func:`risk_difference_ci`
 - facts and settings: :data:`PHQ9`, :data:`GAD7`, :class:`Settings`
@@ -23,6 +26,12 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "load_published_benchmarks": "benchmarks",
     "evaluate_claims": "claims",
+    "adjusted_effect": "comparisons",
+    "comparison_frame": "comparisons",
+    "fit_logistic": "comparisons",
+    "predictors_of_response": "comparisons",
+    "funnel_limits": "funnel",
+    "funnel_table": "funnel",
     "load_claims": "claims",
     "outcome_rates": "cohort",
     "subgroup_rates": "cohort",
@@ -55,9 +64,16 @@ if TYPE_CHECKING:
     from katoutcomes.benchmarks import load_published_benchmarks
     from katoutcomes.claims import evaluate_claims, load_claims
     from katoutcomes.cohort import outcome_rates, subgroup_rates, time_to_event
+    from katoutcomes.comparisons import (
+        adjusted_effect,
+        comparison_frame,
+        fit_logistic,
+        predictors_of_response,
+    )
     from katoutcomes.dataset import Dataset
     from katoutcomes.demo import generate_demo, write_demo
     from katoutcomes.errors import IngestError, KatoutcomesError, SettingsError
+    from katoutcomes.funnel import funnel_limits, funnel_table
     from katoutcomes.ingest import IngestResult, validate_frames, validate_path
     from katoutcomes.instruments import GAD7, INSTRUMENTS, PHQ9, Instrument
     from katoutcomes.outcomes import patient_outcomes
@@ -106,7 +122,12 @@ __all__ = [
     "SettingsError",
     "Store",
     "__version__",
+    "adjusted_effect",
+    "comparison_frame",
     "evaluate_claims",
+    "fit_logistic",
+    "funnel_limits",
+    "funnel_table",
     "generate_demo",
     "jacobson_truax",
     "kaplan_meier",
@@ -116,6 +137,7 @@ __all__ = [
     "load_settings",
     "outcome_rates",
     "patient_outcomes",
+    "predictors_of_response",
     "proportion_ci",
     "risk_difference_ci",
     "subgroup_rates",

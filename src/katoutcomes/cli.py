@@ -571,12 +571,17 @@ def _compare_funnel_text(funnel: Any) -> str:
         for row in [head, *rows]
     ]
     table.insert(1, "  ".join("-" * w for w in widths))
-    outside = ", ".join(f"{u} ({o})" for u, o in zip(units["unit"], units["outside"]) if o)
+    outside = ", ".join(
+        f"{u} ({o})" for u, o in zip(units["unit"], units["outside"], strict=True) if o
+    )
     lines = [
         f"{funnel.instrument} intention-to-treat response by {funnel.by}: clinic rate "
         f"{funnel.clinic_rate:.1%} over {funnel.n_patients:,} patients"
-        + (f" ({funnel.n_unknown_unit:,} with no {funnel.by} left out)" if funnel.n_unknown_unit
-           else ""),
+        + (
+            f" ({funnel.n_unknown_unit:,} with no {funnel.by} left out)"
+            if funnel.n_unknown_unit
+            else ""
+        ),
         "",
         *table,
         "",

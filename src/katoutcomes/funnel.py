@@ -67,9 +67,7 @@ def _level_name(level: float) -> str:
     return f"{100 * level:g}".replace(".", "")
 
 
-def funnel_limits(
-    n: ArrayLike, p: float, levels: Sequence[float] = FUNNEL_LEVELS
-) -> pd.DataFrame:
+def funnel_limits(n: ArrayLike, p: float, levels: Sequence[float] = FUNNEL_LEVELS) -> pd.DataFrame:
     """Exact binomial funnel-plot control limits for a proportion, interpolated.
 
     Parameters
@@ -97,7 +95,10 @@ def funnel_limits(
         alpha = (F(r_q) - q) / (F(r_q) - F(r_q - 1))
         limit = (r_q - alpha) / n
 
-    so that the limits are smooth in ``n`` rather than steps. The lower limit is clipped
+    so that the limits are smooth in ``n`` rather than steps. ``(r_q - alpha)`` is the
+    q-quantile of ``Y - U`` with ``U ~ Uniform(0, 1)`` (each count's probability spread
+    evenly over ``(r - 1, r]``), so the limits are centred near ``p - 1 / (2n)`` rather
+    than ``p``. The lower limit is clipped
     at 0 (for ``r_q = 0`` the formula gives ``-alpha / n``). This is the "exact" method of
     the R package funnelR (``fundata(method = "exact")``); PHEindicatormethods uses a
     Wilson-score approximation for proportions instead.
@@ -111,7 +112,7 @@ def funnel_limits(
     Examples
     --------
     >>> funnel_limits([20, 200], 0.5)[["lower95", "upper95"]].round(4).to_dict("records")
-    [{'lower95': 0.2853, 'upper95': 0.7147}, {'lower95': 0.4311, 'upper95': 0.5689}]
+    [{'lower95': 0.2558, 'upper95': 0.6942}, {'lower95': 0.4281, 'upper95': 0.5669}]
     """
     from scipy import stats as sps
 

@@ -31,9 +31,7 @@ _LIMIT_COLORS: Final = {"95": "#7F7F7F", "998": "#3B3B3B"}
 _CURVE_POINTS: Final = 200
 
 
-def funnel_plot_data(
-    funnel: FunnelTable, *, adjusted: bool = True, min_n: int = 0
-) -> pd.DataFrame:
+def funnel_plot_data(funnel: FunnelTable, *, adjusted: bool = True, min_n: int = 0) -> pd.DataFrame:
     """The units a funnel plot draws: ``unit, n, rate, outside`` and the limits at ``n``.
 
     Parameters
@@ -54,9 +52,7 @@ def funnel_plot_data(
     return out[out["n"] >= min_n].reset_index(drop=True)
 
 
-def funnel_plot(
-    funnel: FunnelTable, *, adjusted: bool = True, min_n: int = 0
-) -> go.Figure:
+def funnel_plot(funnel: FunnelTable, *, adjusted: bool = True, min_n: int = 0) -> go.Figure:
     """Funnel plot of each unit's ITT response rate against its number of patients.
 
     Parameters
@@ -219,7 +215,5 @@ def predictors_forest(predictors: Predictors) -> go.Figure:
         subtitle += f" Caution: {predictors.warning}"
     _style(fig, title, subtitle, height=max(360, 170 + 28 * len(table)), legend="none")
     fig.update_xaxes(type="log", title_text="Odds ratio (log scale, 95% CI)")
-    fig.update_yaxes(
-        tickvals=y, ticktext=labels, range=[len(table) - 0.4, -0.6], showgrid=False
-    )
+    fig.update_yaxes(tickvals=y, ticktext=labels, range=[len(table) - 0.4, -0.6], showgrid=False)
     return fig
