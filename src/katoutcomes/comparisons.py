@@ -312,7 +312,7 @@ def _design(
         values = frame[name].astype(str)
         reference = given if given is not None else _reference_level(values)
         references[name] = reference
-        for level in sorted(set(values) - {reference}):
+        for level in sorted(set(values.unique().tolist()) - {reference}):
             columns.append((values == level).to_numpy(dtype=np.float64))
             names.append(f"{name}[{level}]")
             terms.append((name, level))
@@ -479,7 +479,9 @@ def fit_logistic(
     >>> fit_logistic(frame, "y", categorical={"x": "b"}).summary()["odds_ratio"].round(6).tolist()
     [9.0]
     """
-    import statsmodels.api as sm
+    # The GLM module alone: statsmodels.api imports every model (about a second).
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
     from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
     if not isinstance(categorical, Mapping):
@@ -500,15 +502,17 @@ def fit_logistic(
             )
     design = _design(frame, numeric, categorical)
     x = design.matrix
-    if np.linalg.matrix_rank(x) < x.shape[1]:
-        raise NotMeasurableError(
-            "the terms of the model are collinear (one is determined by the others): "
-            + ", ".join(design.names[1:])
-            + "."
-        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = sm.GLM(y, x, family=sm.families.Binomial()).fit(maxiter=100)
+        model = GLM(y, x, family=families.Binomial())
+        # statsmodels computes the rank of the design: df_model = rank - constant columns
+        if int(model.df_model) + int(model.k_constant) < x.shape[1]:
+            raise NotMeasurableError(
+                "the terms of the model are collinear (one is determined by the others): "
+                + ", ".join(design.names[1:])
+                + "."
+            )
+        result = model.fit(maxiter=100)
     if any(issubclass(w.category, PerfectSeparationWarning) for w in caught):
         raise NotMeasurableError(
             "the outcome is perfectly predicted by the terms of the model (perfect "
