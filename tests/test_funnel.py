@@ -8,8 +8,9 @@ import pytest
 from scipy import stats as sps
 
 from katoutcomes.cohort import NotMeasurableError
+from katoutcomes.comparisons import predictors_of_response
 from katoutcomes.funnel import UNIT_COLUMNS, funnel_limits, funnel_table
-from katoutcomes.plots_comparisons import funnel_plot, funnel_plot_data
+from katoutcomes.plots_comparisons import funnel_plot, funnel_plot_data, predictors_forest
 from test_comparisons import _frame
 
 
@@ -174,3 +175,22 @@ def test_funnel_plot_draws_units_limits_and_highlights_the_outside():
     hidden = funnel_plot(result, min_n=45)
     assert "1 unit(s) with fewer than 45 patients not shown" in hidden.layout.title.subtitle.text
     assert funnel_plot_data(result, min_n=45)["unit"].tolist() == ["V", "W"]
+
+
+def test_predictors_forest_shows_every_estimated_odds_ratio_and_the_epv():
+    rng = np.random.default_rng(11)
+    n = 300
+    frame = _frame(
+        n,
+        response=(rng.random(n) < 0.4).astype(np.int64),
+        baseline=rng.integers(10, 28, n).astype(float),
+        ssri=list(rng.choice(["yes", "no"], n)),
+        diagnosis=list(rng.choice(["MDD", "TRD", "PTSD"], n)),
+    )
+    predictors = predictors_of_response(frame)
+    fig = predictors_forest(predictors)
+    assert list(fig.data[0].x) == pytest.approx(predictors.table["odds_ratio"].tolist())
+    assert fig.layout.xaxis.type == "log"
+    subtitle = fig.layout.title.subtitle.text.replace("<br>", " ")
+    assert f"n = {predictors.n:,} patients" in subtitle
+    assert f"{predictors.events_per_variable:.1f} events per variable" in subtitle
