@@ -416,3 +416,30 @@ def test_predictors_warn_below_ten_events_per_variable():
     assert result.parameters == 5  # baseline, ssri, three diagnoses
     assert result.events_per_variable < EPV_WARNING
     assert result.warning is not None and "fewer than 10" in result.warning
+
+
+def test_comparison_frame_derives_only_the_attributes_asked_for(demo):
+    data, outcomes, full = demo
+    frame = comparison_frame(outcomes, data, attributes=("ssri",))
+    pd.testing.assert_series_equal(frame["ssri"], full["ssri"])
+    assert frame[["psychotherapy", "trd", "route", "site", "clinician"]].isna().all().all()
+    with pytest.raises(ValueError, match="Unknown attribute"):
+        comparison_frame(outcomes, data, attributes=("dose",))
+
+
+def test_the_blas_thread_count_is_restored_after_a_fit():
+    from katoutcomes.comparisons import _one_blas_thread, _openblas
+
+    functions = _openblas()
+    if functions is None:
+        pytest.skip("NumPy's OpenBLAS is not found on this platform: nothing is changed")
+    get, _ = functions
+    before = get()
+    with _one_blas_thread():
+        assert get() == 1
+    assert get() == before
+    fit_logistic(pd.DataFrame({"y": [0, 1, 1, 0, 1], "x": [1.0, 2, 1, 2, 3]}), "y", ["x"])
+    assert get() == before
+    with pytest.raises(NotMeasurableError, match="separation"):  # restored on failure too
+        fit_logistic(pd.DataFrame({"y": [0, 1, 1, 0, 1], "x": [1.0, 2, 2, 1, 3]}), "y", ["x"])
+    assert get() == before

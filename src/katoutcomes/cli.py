@@ -612,7 +612,7 @@ def _run_compare(args: argparse.Namespace) -> int:
     outcomes = patient_outcomes(dataset, settings)
     if not (outcomes["instrument"] == instrument).any():
         raise KatoutcomesError(f"the data hold no {instrument} assessments.")
-    frame = comparison_frame(outcomes, dataset, instrument)
+    frame = comparison_frame(outcomes, dataset, instrument, attributes=(args.by,))
     meta = _metadata(dataset, settings)
     payload: dict[str, Any]
     if args.by in ("site", "clinician"):
