@@ -194,3 +194,32 @@ def test_predictors_forest_shows_every_estimated_odds_ratio_and_the_epv():
     subtitle = fig.layout.title.subtitle.text.replace("<br>", " ")
     assert f"n = {predictors.n:,} patients" in subtitle
     assert f"{predictors.events_per_variable:.1f} events per variable" in subtitle
+
+
+def test_small_multiples_draw_one_panel_per_group_over_the_overall_curve():
+    from katoutcomes.cohort import time_to_event
+    from katoutcomes.dataset import Dataset
+    from katoutcomes.outcomes import patient_outcomes
+    from katoutcomes.plots_comparisons import SMALL_MULTIPLES_ABOVE, km_small_multiples
+
+    data = Dataset.demo(patients=200)
+    outcomes = patient_outcomes(data)
+    phq = outcomes[outcomes["instrument"] == "PHQ-9"]
+    groups = ["G1", "G2", "G3", "G4"]
+    label = np.array(groups)[np.arange(len(phq)) % 4]
+    curves = pd.concat(
+        [time_to_event(phq[label == g]).assign(instrument=g) for g in groups], ignore_index=True
+    )
+    overall = time_to_event(phq)
+    assert len(groups) > SMALL_MULTIPLES_ABOVE
+    fig = km_small_multiples(curves, overall)
+    titles = [a.text for a in fig.layout.annotations]
+    assert [t.split(" (")[0] for t in titles] == groups
+    lines = [t for t in fig.data if t.name == "Group"]
+    grey = [t for t in fig.data if t.name == "All patients"]
+    assert len(lines) == len(grey) == 4
+    assert {t.xaxis for t in lines} == {"x", "x2", "x3", "x4"}
+    # each panel's line is its group's 1 - S, the grey one is everyone's
+    first = curves[curves["instrument"] == "G1"]
+    assert list(lines[0].y)[1:] == pytest.approx((1 - first["survival"]).tolist())
+    assert list(grey[0].y)[1:] == pytest.approx((1 - overall["survival"]).tolist())

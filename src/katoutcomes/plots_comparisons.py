@@ -7,21 +7,36 @@ function returning the numbers it draws.
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from katoutcomes.comparisons import Predictors
 from katoutcomes.funnel import FunnelTable, funnel_limits
-from katoutcomes.plots import COLORS, _no_data, _style
+from katoutcomes.plots import (
+    COLORS,
+    _no_data,
+    _rgba,
+    _style,
+    cumulative_response_data,
+    response_duration_data,
+)
 
 __all__ = [
+    "SMALL_MULTIPLES_ABOVE",
     "funnel_plot",
     "funnel_plot_data",
+    "km_small_multiples",
     "predictors_forest",
 ]
+
+#: Subgroup Kaplan-Meier curves are drawn as small multiples above this many groups:
+#: more overlapping bands cannot be told apart (issue 12).
+SMALL_MULTIPLES_ABOVE: Final = 3
 
 _UNIT_WORDS: Final = {"site": "site", "clinician": "clinician of the first dose"}
 _INSIDE: Final = "#1F4E79"
@@ -216,4 +231,144 @@ def predictors_forest(predictors: Predictors) -> go.Figure:
     _style(fig, title, subtitle, height=max(360, 170 + 28 * len(table)), legend="none")
     fig.update_xaxes(type="log", title_text="Odds ratio (log scale, 95% CI)")
     fig.update_yaxes(tickvals=y, ticktext=labels, range=[len(table) - 0.4, -0.6], showgrid=False)
+    return fig
+
+
+def km_small_multiples(
+    curves: pd.DataFrame,
+    overall: pd.DataFrame,
+    *,
+    cumulative: bool = True,
+    event_label: str = "response",
+    title: str | None = None,
+    columns: int = 3,
+) -> go.Figure:
+    """Kaplan-Meier curves of several groups as small multiples, one panel per group.
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame
+        Kaplan-Meier curves in the shape of :func:`katoutcomes.cohort.time_to_event`, with
+        the group's label in the ``instrument`` column (one curve per label), as the
+        dashboard's subgroup curves are built.
+    overall : pandas.DataFrame
+        The curve of all patients together (same shape, one curve).
+    cumulative : bool, default True
+        Draw ``1 - S(t)`` (time to response); ``S(t)`` when False (staying in response).
+    event_label : str, default "response"
+        Word for titles and hover text.
+    title : str, optional
+        Figure title.
+    columns : int, default 3
+        Panels per row.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One panel per group, in the order of ``curves``: the group's step line with its 95%
+        band and, in grey behind it, the curve of all patients, so that each group is
+        compared with the whole clinic rather than with overlapping bands of the others.
+        Shared axes; each panel's title gives the group's patients and events.
+    """
+    steps = cumulative_response_data if cumulative else response_duration_data
+    title = title or f"Time to {event_label} by group (Kaplan\u2013Meier)"
+    data = steps(curves)
+    if data.empty:
+        return _no_data(title, "no group has a curve to draw.")
+    everyone = steps(overall)
+    groups = list(dict.fromkeys(data["instrument"]))
+    columns = max(1, min(columns, len(groups)))
+    rows = math.ceil(len(groups) / columns)
+    titles = []
+    for group in groups:
+        part = data[data["instrument"] == group]
+        titles.append(
+            f"{group} ({int(part['at_risk'].iloc[0])} patients, {int(part['events'].sum())} events)"
+        )
+    fig = make_subplots(
+        rows=rows,
+        cols=columns,
+        shared_xaxes=True,
+        shared_yaxes=True,
+        subplot_titles=titles,
+        horizontal_spacing=0.04,
+        vertical_spacing=0.12 if rows > 1 else 0.1,
+    )
+    colour = COLORS["clinic"]
+    estimate = f"{'Reached' if cumulative else 'Still in'} {event_label}"
+    for i, group in enumerate(groups):
+        row, col = i // columns + 1, i % columns + 1
+        part = data[data["instrument"] == group]
+        if not everyone.empty:
+            fig.add_trace(
+                go.Scatter(
+                    x=everyone["day"],
+                    y=everyone["estimate"],
+                    mode="lines",
+                    line={"color": "#A6A6A6", "width": 1.6, "shape": "hv"},
+                    name="All patients",
+                    legendgroup="all",
+                    showlegend=i == 0,
+                    hovertemplate="All patients, day %{x:.1f}: %{y:.1%}<extra></extra>",
+                ),
+                row=row,
+                col=col,
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=part["day"],
+                y=part["ci_high"],
+                mode="lines",
+                line={"width": 0, "shape": "hv"},
+                hoverinfo="skip",
+                showlegend=False,
+                name=f"{group} upper 95% limit",
+            ),
+            row=row,
+            col=col,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=part["day"],
+                y=part["ci_low"],
+                mode="lines",
+                line={"width": 0, "shape": "hv"},
+                fill="tonexty",
+                fillcolor=_rgba(colour, 0.18),
+                hoverinfo="skip",
+                name="95% confidence interval",
+                legendgroup="band",
+                showlegend=i == 0,
+            ),
+            row=row,
+            col=col,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=part["day"],
+                y=part["estimate"],
+                mode="lines",
+                line={"color": colour, "width": 2.2, "shape": "hv"},
+                name="Group",
+                legendgroup="group",
+                showlegend=i == 0,
+                customdata=np.column_stack([part["ci_low"], part["ci_high"], part["at_risk"]]),
+                hovertemplate=(
+                    f"<b>{group}</b> day %{{x:.1f}}<br>{estimate}: %{{y:.1%}}<br>"
+                    "95% CI %{customdata[0]:.1%} to %{customdata[1]:.1%}<br>"
+                    "%{customdata[2]} patients at risk<extra></extra>"
+                ),
+            ),
+            row=row,
+            col=col,
+        )
+    subtitle = (
+        "One panel per group: the group's Kaplan\u2013Meier curve with its 95% band "
+        "(log-scale Greenwood); grey: all patients together."
+    )
+    _style(fig, title, subtitle, height=max(360, 150 + 230 * rows), legend="top")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.02], zeroline=False)
+    fig.update_xaxes(zeroline=False)
+    for col in range(1, columns + 1):
+        fig.update_xaxes(title_text="Days", row=rows, col=col)
     return fig
