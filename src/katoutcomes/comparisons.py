@@ -31,7 +31,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from statistics import NormalDist
 from types import MappingProxyType
@@ -628,8 +628,9 @@ class AdjustedEffect:
     n : int
         Patients in the model (known exposure and every covariate used).
     n_excluded : int
-        Intention-to-treat patients of the instrument left out of the model (exposure or a
-        covariate missing).
+        Intention-to-treat patients of the instrument left out of the model because their
+        exposure or a covariate is missing. (For ``route``, patients of routes that could
+        not be compared are in neither ``n`` nor ``n_excluded``.)
     events : int
         Responders in the model.
     covariates : tuple of str
@@ -936,8 +937,6 @@ def adjusted_effect(
 
 
 def _with(effect: AdjustedEffect, values: Mapping[str, Any]) -> AdjustedEffect:
-    from dataclasses import replace
-
     return replace(effect, **values)
 
 
