@@ -230,7 +230,9 @@ def predictors_forest(predictors: Predictors) -> go.Figure:
         subtitle += f" Caution: {predictors.warning}"
     _style(fig, title, subtitle, height=max(360, 170 + 28 * len(table)), legend="none")
     fig.update_xaxes(type="log", title_text="Odds ratio (log scale, 95% CI)")
-    fig.update_yaxes(tickvals=y, ticktext=labels, range=[len(table) - 0.4, -0.6], showgrid=False)
+    fig.update_yaxes(
+        tickvals=y, ticktext=labels, range=[len(table) - 0.4, -0.6], showgrid=False, zeroline=False
+    )
     return fig
 
 
