@@ -76,8 +76,8 @@ def _cells(*cells: tuple[str, str, int, int]) -> pd.DataFrame:
 
 
 def test_odds_ratios_match_agrestis_death_penalty_model():
-    # Agresti, An Introduction to Categorical Data Analysis, 2nd ed. (2007), section 5.4:
-    # logit = -3.596 - 0.868 d + 2.404 v (d = 1 white defendant, v = 1 white victim),
+    # Agresti, An Introduction to Categorical Data Analysis, 2nd ed. (2007), death penalty
+    # example: logit = -3.596 - 0.868 d + 2.404 v (d = 1 white defendant, v = 1 white victim),
     # SE 0.367 and 0.601; data of Table 2.10 (tests/data/comparisons/README.md).
     table = pd.read_csv(DATA / "death_penalty.csv")
     subjects = _expand(table, "death_penalty_yes", "death_penalty_no", "death")
@@ -106,7 +106,8 @@ def test_odds_ratios_match_agrestis_death_penalty_model():
 
 def test_a_continuous_dose_matches_dobson_and_barnetts_beetle_model():
     # Dobson & Barnett, An Introduction to Generalized Linear Models, 3rd ed. (2008),
-    # Table 7.3, logistic model: b1 = -60.72 (SE 5.18), b2 = 34.27 (SE 2.91).
+    # section 7.3 (dose-response models), logistic model: b1 = -60.72 (SE 5.18), b2 = 34.27
+    # (SE 2.91).
     table = pd.read_csv(DATA / "beetle_mortality.csv")
     table["survived"] = table["beetles"] - table["killed"]
     subjects = _expand(table.drop(columns="beetles"), "killed", "survived", "dead")
