@@ -112,3 +112,23 @@ def test_an_unknown_instrument_is_a_usage_error(demo_dir: Path, capsys):
 def test_gad7_is_compared_on_request(demo_dir: Path, capsys):
     payload = _json(capsys, str(demo_dir), "--by", "ssri", "--instrument", "gad7")
     assert payload["instrument"] == "GAD-7"
+
+
+def test_a_funnel_without_sites_is_an_error_that_says_so(tmp_path: Path, capsys):
+    rows = ["patient_id,instrument,study_day,total"]
+    for i in range(4):
+        rows += [f"P{i},PHQ-9,0,{18 + i}", f"P{i},PHQ-9,28,{6 + 4 * i}"]
+    (tmp_path / "assessments.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert main(["compare", str(tmp_path), "--by", "site"]) == 2
+    assert "no patient has a recorded site" in capsys.readouterr().err
+
+
+def test_an_exposure_without_its_table_is_not_measurable_in_the_json(tmp_path: Path, capsys):
+    rows = ["patient_id,instrument,study_day,total"]
+    for i in range(4):
+        rows += [f"P{i},PHQ-9,0,{18 + i}", f"P{i},PHQ-9,28,{6 + 4 * i}"]
+    (tmp_path / "assessments.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    payload = _json(capsys, str(tmp_path), "--by", "ssri")
+    assert payload["adjusted"]["not_measurable"] == "no patient has a recorded concurrent SSRI."
+    assert payload["adjusted"]["risk_difference"] is None
+    assert payload["crude"]["n"] == 0
