@@ -150,6 +150,7 @@ def fit_mixed_model(
     start_params: Any = None,
     maxiter: int = 200,
     polish: bool = True,
+    engine: str = "statsmodels",
 ) -> MixedModelFit:
     """Fit a linear mixed model (Laird & Ware 1982) with statsmodels ``MixedLM``.
 
@@ -179,6 +180,12 @@ def fit_mixed_model(
         tolerance of 1e-8. The L-BFGS stopping rule leaves flat likelihoods a few units in
         the sixth significant digit from their maximum; the polish moves the BtheB
         estimates onto lme4's. Turn off to save time where that precision does not matter.
+    engine : {"statsmodels", "profiled"}, default "statsmodels"
+        ``"statsmodels"`` runs ``MixedLM.fit``. ``"profiled"`` maximises the same
+        (restricted) likelihood from per-group sufficient statistics with NumPy (see
+        Notes): the same estimates, in a fraction of the time for thousands of groups
+        (statsmodels evaluates the likelihood group by group in Python). ``method``,
+        ``start_params``, ``maxiter`` and ``polish`` apply to ``"statsmodels"`` only.
 
     Returns
     -------
@@ -200,6 +207,30 @@ def fit_mixed_model(
 
     On BtheB (Proudfoot et al. 2003; ML, random intercept), the estimates agree with lme4
     to 5 decimals and the standard errors within 0.5% (``tests/test_models.py``).
+
+    The ``"profiled"`` engine writes ``D = sigma^2 L L'`` with ``L`` lower triangular
+    (``theta``, its entries, the only parameters searched; Bates et al. 2015, section 3)
+    and uses, for each group, ``M_i = I + L' Z_i'Z_i L`` (Woodbury:
+    ``(I + Z_i L L' Z_i')^{-1} = I - Z_i L M_i^{-1} L' Z_i'`` and
+    ``det(I + Z_i L L' Z_i') = det M_i``). With ``U_i = X_i'Z_i L`` and
+    ``w_i = L' Z_i'y_i``::
+
+        P = sum_i (X_i'X_i - U_i M_i^{-1} U_i')        # X' V^{-1} X times sigma^2
+        r = sum_i (X_i'y_i - U_i M_i^{-1} w_i)
+        s = sum_i (y_i'y_i - w_i' M_i^{-1} w_i)
+        beta = P^{-1} r,  RSS = s - r' beta
+
+    so every quantity needs only the per-group cross-products ``X_i'X_i, X_i'Z_i,
+    Z_i'Z_i, X_i'y_i, Z_i'y_i, y_i'y_i``, computed once. With ``sigma^2`` profiled out
+    (``RSS / N`` for ML, ``RSS / (N - p)`` for REML) the deviance is::
+
+        ML:   N (1 + log(2 pi RSS / N)) + sum_i log det M_i
+        REML: (N - p)(1 + log(2 pi RSS / (N - p))) + sum_i log det M_i + log det P
+
+    minimised over ``theta`` by L-BFGS-B (diagonal of ``L`` >= 0, from ``L = I``, with a
+    restart from 0.1 for a diagonal entry that ends at 0); the log-likelihood is minus
+    half of it. ``Cov(beta) = sigma^2 P^{-1}``, the inverse of
+    ``sum_i X_i' V_i^{-1} X_i`` at the estimates, as lme4 reports it.
 
     References
     ----------
@@ -228,9 +259,16 @@ def fit_mixed_model(
     model_kwargs: dict[str, Any] = {"groups": groups, "missing": "drop"}
     if re_formula is not None:
         model_kwargs["re_formula"] = re_formula
+    if engine not in ("statsmodels", "profiled"):
+        raise ValueError(f"engine must be 'statsmodels' or 'profiled', got {engine!r}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = smf.mixedlm(formula, data, **model_kwargs)
+    re_names = ["Intercept" if n == groups else str(n) for n in model.data.exog_re_names]
+    if engine == "profiled":
+        return _fit_profiled(model, formula, groups, re_formula, reml, re_names)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         result = model.fit(
             reml=reml, method=list(methods), start_params=start_params, maxiter=maxiter
         )
@@ -247,9 +285,50 @@ def fit_mixed_model(
     messages = tuple(dict.fromkeys(str(w.message).splitlines()[0] for w in caught))
 
     k_fe = model.k_fe
-    names = list(model.exog_names)
     coef = np.asarray(result.fe_params, dtype=np.float64)
     fe_cov = np.asarray(result.cov_params(), dtype=np.float64)[:k_fe, :k_fe]
+    return _build_fit(
+        formula=formula,
+        groups=groups,
+        re_formula=re_formula,
+        reml=reml,
+        names=list(model.exog_names),
+        coef=coef,
+        fe_cov=fe_cov,
+        re_names=re_names,
+        re_cov=np.asarray(result.cov_re, dtype=np.float64),
+        scale=float(result.scale),
+        llf=float(result.llf),
+        converged=bool(result.converged),
+        n_observations=int(model.nobs),
+        n_groups=int(model.n_groups),
+        method=methods,
+        messages=messages,
+        result=result,
+    )
+
+
+def _build_fit(
+    *,
+    formula: str,
+    groups: str,
+    re_formula: str | None,
+    reml: bool,
+    names: list[str],
+    coef: NDArray[np.float64],
+    fe_cov: NDArray[np.float64],
+    re_names: list[str],
+    re_cov: NDArray[np.float64],
+    scale: float,
+    llf: float,
+    converged: bool,
+    n_observations: int,
+    n_groups: int,
+    method: tuple[str, ...],
+    messages: tuple[str, ...],
+    result: Any,
+) -> MixedModelFit:
+    """The tidy tables of a fit from its estimates."""
     with np.errstate(invalid="ignore"):
         se = np.sqrt(np.diag(fe_cov))
         z = coef / se
@@ -264,11 +343,6 @@ def fit_mixed_model(
             "p_value": 2 * sps.norm.sf(np.abs(z)),
         }
     )
-
-    # statsmodels names a random intercept after the grouping column.
-    re_names = ["Intercept" if n == groups else str(n) for n in model.data.exog_re_names]
-    re_cov = np.asarray(result.cov_re, dtype=np.float64)
-    scale = float(result.scale)
     rows: list[tuple[str, str, str | None, float]] = []
     for i, a in enumerate(re_names):
         rows.append(("random", a, None, float(re_cov[i, i])))
@@ -276,10 +350,7 @@ def fit_mixed_model(
             rows.append(("random", a, re_names[j], float(re_cov[i, j])))
     rows.append(("residual", "Residual", None, scale))
     variance = pd.DataFrame(rows, columns=list(VARIANCE_COLUMNS))
-    variance["component"] = variance["component"].astype("str")
-    variance["term"] = variance["term"].astype("str")
-    variance["other_term"] = variance["other_term"].astype("str")
-
+    variance = variance.astype({"component": "str", "term": "str", "other_term": "str"})
     return MixedModelFit(
         formula=formula,
         groups=groups,
@@ -291,11 +362,164 @@ def fit_mixed_model(
         re_cov=re_cov,
         re_terms=tuple(re_names),
         residual_variance=scale,
-        log_likelihood=float(result.llf),
-        converged=bool(result.converged),
-        n_observations=int(model.nobs),
-        n_groups=int(model.n_groups),
-        method=methods,
+        log_likelihood=llf,
+        converged=converged,
+        n_observations=n_observations,
+        n_groups=n_groups,
+        method=method,
         warnings=messages,
         result=result,
+    )
+
+
+def _group_sums(
+    codes: NDArray[np.intp], n_groups: int, a: NDArray[np.float64], b: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``sum_j a_j b_j'`` within each group: shape ``(n_groups, a.shape[1], b.shape[1])``."""
+    out = np.empty((n_groups, a.shape[1], b.shape[1]))
+    for i in range(a.shape[1]):
+        for j in range(b.shape[1]):
+            out[:, i, j] = np.bincount(codes, weights=a[:, i] * b[:, j], minlength=n_groups)
+    return out
+
+
+def _inverse(m: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Inverses of a stack of small symmetric matrices (closed form for 1x1 and 2x2)."""
+    q = m.shape[-1]
+    if q == 1:
+        return 1.0 / m
+    if q == 2:
+        a, b, d = m[:, 0, 0], m[:, 0, 1], m[:, 1, 1]
+        det = a * d - b * b
+        out = np.empty_like(m)
+        out[:, 0, 0], out[:, 1, 1] = d / det, a / det
+        out[:, 0, 1] = out[:, 1, 0] = -b / det
+        return out
+    return np.linalg.inv(m)
+
+
+def _determinant(m: NDArray[np.float64]) -> NDArray[np.float64]:
+    q = m.shape[-1]
+    if q == 1:
+        return m[:, 0, 0]
+    if q == 2:
+        return m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] * m[:, 1, 0]
+    return np.linalg.det(m)
+
+
+def _stationary(
+    fun: Any, x: NDArray[np.float64], lower_bounded: NDArray[np.bool_], tol: float = 1e-3
+) -> bool:
+    """Whether the projected central-difference gradient of ``fun`` at ``x`` is below
+    ``tol`` (a parameter at its lower bound 0 may have a positive derivative)."""
+    h = 1e-5
+    grad = np.empty_like(x)
+    for i in range(x.size):
+        up, down = x.copy(), x.copy()
+        up[i] += h
+        down[i] = max(down[i] - h, 0.0) if lower_bounded[i] else down[i] - h
+        grad[i] = (fun(up) - fun(down)) / (up[i] - down[i])
+    at_bound = lower_bounded & (x <= h) & (grad > 0)
+    return bool(np.all(np.isfinite(grad)) and np.all(np.abs(grad[~at_bound]) < tol))
+
+
+def _fit_profiled(
+    model: Any,
+    formula: str,
+    groups: str,
+    re_formula: str | None,
+    reml: bool,
+    re_names: list[str],
+) -> MixedModelFit:
+    """Maximise the (restricted) likelihood of a statsmodels ``MixedLM`` from per-group
+    cross-products (see :func:`fit_mixed_model`, Notes)."""
+    from scipy.optimize import minimize
+
+    x = np.asarray(model.exog, dtype=np.float64)
+    zmat = np.asarray(model.exog_re, dtype=np.float64)
+    y = np.asarray(model.endog, dtype=np.float64)[:, None]
+    codes, _ = pd.factorize(np.asarray(model.groups))
+    n_groups = int(codes.max()) + 1
+    n, p = x.shape
+    q = zmat.shape[1]
+    xtx = _group_sums(codes, n_groups, x, x).sum(axis=0)
+    xtz = _group_sums(codes, n_groups, x, zmat)
+    ztz = _group_sums(codes, n_groups, zmat, zmat)
+    xty = _group_sums(codes, n_groups, x, y)[:, :, 0].sum(axis=0)
+    zty = _group_sums(codes, n_groups, zmat, y)[:, :, 0]
+    yty = float(y[:, 0] @ y[:, 0])
+    rows, cols = np.tril_indices(q)
+    eye = np.eye(q)
+    dof = n - p if reml else n
+
+    def pieces(theta: NDArray[np.float64]) -> tuple[Any, ...]:
+        lower = np.zeros((q, q))
+        lower[rows, cols] = theta
+        m = eye + lower.T @ ztz @ lower  # (g, q, q)
+        m_inv = _inverse(m)
+        u = xtz @ lower  # (g, p, q)
+        w = zty @ lower  # (g, q): rows L' Z_i'y_i
+        m_inv_ut = m_inv @ np.swapaxes(u, 1, 2)  # (g, q, p)
+        m_inv_w = (m_inv @ w[:, :, None])[:, :, 0]  # (g, q)
+        # Sums over groups as one matrix product each.
+        big_p = xtx - np.swapaxes(u, 0, 1).reshape(p, -1) @ m_inv_ut.reshape(-1, p)
+        r = xty - np.swapaxes(u, 0, 1).reshape(p, -1) @ m_inv_w.reshape(-1)
+        s = yty - float(w.reshape(-1) @ m_inv_w.reshape(-1))
+        beta = np.linalg.solve(big_p, r)
+        rss = s - float(r @ beta)
+        logdet_m = float(np.log(_determinant(m)).sum())
+        return lower, big_p, beta, rss, logdet_m
+
+    def deviance(theta: NDArray[np.float64]) -> float:
+        _, big_p, _, rss, logdet_m = pieces(theta)
+        if not rss > 0:
+            return np.inf
+        value = dof * (1 + np.log(2 * np.pi * rss / dof)) + logdet_m
+        if reml:
+            value += float(np.linalg.slogdet(big_p)[1])
+        return float(value)
+
+    start = eye[rows, cols].astype(np.float64)
+    on_diagonal = rows == cols
+    bounds = [(0.0, None) if d else (None, None) for d in on_diagonal]
+    options = {"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-9}
+    opt = minimize(deviance, start, method="L-BFGS-B", bounds=bounds, options=options)
+    # The deviance is even in each diagonal entry of L, so 0 (a variance on the boundary)
+    # is always a stationary point where the search can stall. As lme4's restart_edge,
+    # restart from 0.1 there and keep the better fit.
+    stalled = on_diagonal & (opt.x <= 1e-6)
+    if stalled.any():
+        again = minimize(
+            deviance,
+            np.where(stalled, 0.1, opt.x),
+            method="L-BFGS-B",
+            bounds=bounds,
+            options=options,
+        )
+        if again.fun < opt.fun:
+            opt = again
+    # L-BFGS-B with finite-difference gradients can stop in its line search a hair from
+    # the optimum ("ABNORMAL"); the fit counts as converged when the projected central-
+    # difference gradient of the deviance is below 1e-3 there.
+    converged = bool(opt.success) or _stationary(deviance, opt.x, on_diagonal)
+    lower, big_p, beta, rss, _ = pieces(opt.x)
+    sigma2 = rss / dof
+    return _build_fit(
+        formula=formula,
+        groups=groups,
+        re_formula=re_formula,
+        reml=reml,
+        names=list(model.exog_names),
+        coef=beta,
+        fe_cov=sigma2 * np.linalg.inv(big_p),
+        re_names=re_names,
+        re_cov=sigma2 * lower @ lower.T,
+        scale=float(sigma2),
+        llf=-0.5 * float(opt.fun),
+        converged=converged,
+        n_observations=n,
+        n_groups=n_groups,
+        method=("profiled-lbfgsb",),
+        messages=() if converged else (f"optimiser stopped: {opt.message}",),
+        result=None,
     )
