@@ -35,13 +35,15 @@ SIGMA2 = 4.0
 VISITS = np.array([1.0, 7.0, 14.0, 28.0, 42.0, 84.0, 182.0, 300.0])
 
 
-def simulate(n: int, seed: int, dropout: bool = False) -> tuple[Dataset, pd.DataFrame]:
+def simulate(
+    n: int, seed: int, dropout: bool = False, beta: np.ndarray = BETA
+) -> tuple[Dataset, pd.DataFrame]:
     """PHQ-9 baselines 12-24 at day 0 and scores at VISITS (+-2 days) drawn from
     ``y = x' BETA + z' u + e`` (rounded to whole points, kept within 0-27).
 
-    With ``dropout``, a patient whose day-7 score shows no early improvement (fall below
-    20% of baseline) leaves after day 7 with probability 0.7: missing at random, as it
-    depends on an observed score. Returns the observed dataset and the complete scores.
+    With ``dropout``, a patient whose day-7 score shows no early improvement (a fall of
+    less than 30% of baseline) leaves after day 7 with probability 0.9: missing at random,
+    as it depends on an observed score. Returns the observed dataset and the complete scores.
     """
     rng = np.random.default_rng(seed)
     baseline = rng.integers(12, 25, n).astype(float)
@@ -51,11 +53,11 @@ def simulate(n: int, seed: int, dropout: bool = False) -> tuple[Dataset, pd.Data
     l1 = np.maximum(0, big_l - np.log1p(42.0))
     l2 = np.maximum(0, big_l - np.log1p(182.0))
     mean = (
-        BETA[0]
-        + BETA[1] * (baseline - baseline.mean())[:, None]
-        + BETA[2] * big_l
-        + BETA[3] * l1
-        + BETA[4] * l2
+        beta[0]
+        + beta[1] * (baseline - baseline.mean())[:, None]
+        + beta[2] * big_l
+        + beta[3] * l1
+        + beta[4] * l2
     )
     y = mean + u[:, [0]] + u[:, [1]] * big_l + rng.normal(0, np.sqrt(SIGMA2), t.shape)
     y = np.clip(np.floor(y + 0.5), 0, 27)
@@ -70,8 +72,8 @@ def simulate(n: int, seed: int, dropout: bool = False) -> tuple[Dataset, pd.Data
     )
     keep = np.ones(t.shape, dtype=bool)
     if dropout:
-        early = y[:, VISITS == 7.0][:, 0] <= 0.8 * baseline
-        leaves = ~early & (rng.uniform(size=n) < 0.7)
+        early = y[:, VISITS == 7.0][:, 0] <= 0.7 * baseline
+        leaves = ~early & (rng.uniform(size=n) < 0.9)
         keep[leaves[:, None] & (VISITS[None, :] > 7)] = False
     ids = [f"S{i:04d}" for i in range(n)]
     scores = pd.DataFrame(
