@@ -395,7 +395,7 @@ def _inverse(m: NDArray[np.float64]) -> NDArray[np.float64]:
         out[:, 0, 0], out[:, 1, 1] = d / det, a / det
         out[:, 0, 1] = out[:, 1, 0] = -b / det
         return out
-    return np.linalg.inv(m)
+    return np.asarray(np.linalg.inv(m), dtype=np.float64)
 
 
 def _determinant(m: NDArray[np.float64]) -> NDArray[np.float64]:
