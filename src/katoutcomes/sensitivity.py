@@ -139,7 +139,7 @@ def rubin_logit(rates: FloatArray, n: int, alpha: float = 0.05) -> tuple[float, 
     --------
     >>> est, lo, hi = rubin_logit(np.array([0.5, 0.5]), 100)
     >>> round(est, 3), round(lo, 3), round(hi, 3)
-    (0.5, 0.401, 0.599)
+    (0.5, 0.402, 0.598)
     """
     p = np.asarray(rates, dtype=np.float64)
     m = p.size
