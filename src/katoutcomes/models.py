@@ -261,12 +261,15 @@ def fit_mixed_model(
         model_kwargs["re_formula"] = re_formula
     if engine not in ("statsmodels", "profiled"):
         raise ValueError(f"engine must be 'statsmodels' or 'profiled', got {engine!r}")
+    if engine == "profiled":
+        y, x, zmat, codes = _design(data, formula, groups, re_formula)
+        return _fit_profiled(
+            y, x, zmat, codes, formula=formula, groups=groups, re_formula=re_formula, reml=reml
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = smf.mixedlm(formula, data, **model_kwargs)
     re_names = ["Intercept" if n == groups else str(n) for n in model.data.exog_re_names]
-    if engine == "profiled":
-        return _fit_profiled(model, formula, groups, re_formula, reml, re_names)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = model.fit(
@@ -407,6 +410,40 @@ def _determinant(m: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.linalg.det(m)
 
 
+def _pieces_2x2(
+    lower: NDArray[np.float64],
+    xtx: NDArray[np.float64],
+    xtz: NDArray[np.float64],
+    ztz: NDArray[np.float64],
+    xty: NDArray[np.float64],
+    zty: NDArray[np.float64],
+    yty: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float, float]:
+    """``P``, ``beta``, ``RSS`` and ``sum log det M_i`` for two random effects, written
+    out element by element (NumPy's stacked 2x2 products are slow for many groups)."""
+    l0, l1, l2 = lower[0, 0], lower[1, 0], lower[1, 1]
+    a00, a01, a11 = ztz[:, 0, 0], ztz[:, 0, 1], ztz[:, 1, 1]
+    # M = I + L' A L with L = [[l0, 0], [l1, l2]].
+    m00 = 1 + l0 * l0 * a00 + 2 * l0 * l1 * a01 + l1 * l1 * a11
+    m01 = l2 * (l0 * a01 + l1 * a11)
+    m11 = 1 + l2 * l2 * a11
+    det = m00 * m11 - m01 * m01
+    i00, i01, i11 = m11 / det, -m01 / det, m00 / det
+    # U = X'Z L (columns u0, u1) and w = L' Z'y.
+    u0 = xtz[:, :, 0] * l0 + xtz[:, :, 1] * l1
+    u1 = xtz[:, :, 1] * l2
+    w0 = zty[:, 0] * l0 + zty[:, 1] * l1
+    w1 = zty[:, 1] * l2
+    v0 = i00[:, None] * u0 + i01[:, None] * u1  # rows of U M^-1
+    v1 = i01[:, None] * u0 + i11[:, None] * u1
+    big_p = xtx - u0.T @ v0 - u1.T @ v1
+    r = xty - v0.T @ w0 - v1.T @ w1
+    s = yty - float(np.sum(w0 * (i00 * w0 + i01 * w1) + w1 * (i01 * w0 + i11 * w1)))
+    beta = np.linalg.solve(big_p, r)
+    rss = s - float(r @ beta)
+    return big_p, beta, rss, float(np.log(det).sum())
+
+
 def _stationary(
     fun: Any, x: NDArray[np.float64], lower_bounded: NDArray[np.bool_], tol: float = 1e-3
 ) -> bool:
@@ -423,22 +460,43 @@ def _stationary(
     return bool(np.all(np.isfinite(grad)) and np.all(np.abs(grad[~at_bound]) < tol))
 
 
+def _design(
+    data: pd.DataFrame, formula: str, groups: str, re_formula: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, NDArray[np.intp]]:
+    """Response, fixed- and random-effect design matrices (patsy, as statsmodels builds
+    them) and group codes, over the rows complete in every variable."""
+    import patsy
+
+    y, x = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
+    if re_formula is None:
+        zmat = pd.DataFrame({"Intercept": np.ones(len(x))}, index=x.index)
+    else:
+        zmat = patsy.dmatrix(re_formula, data, return_type="dataframe", NA_action="drop")
+    group = data[groups]
+    keep = x.index.intersection(zmat.index)
+    keep = keep[group.loc[keep].notna().to_numpy()]
+    codes, _ = pd.factorize(group.loc[keep])
+    return y.loc[keep], x.loc[keep], zmat.loc[keep], codes
+
+
 def _fit_profiled(
-    model: Any,
+    y_frame: pd.DataFrame,
+    x_frame: pd.DataFrame,
+    z_frame: pd.DataFrame,
+    codes: NDArray[np.intp],
+    *,
     formula: str,
     groups: str,
     re_formula: str | None,
     reml: bool,
-    re_names: list[str],
 ) -> MixedModelFit:
-    """Maximise the (restricted) likelihood of a statsmodels ``MixedLM`` from per-group
-    cross-products (see :func:`fit_mixed_model`, Notes)."""
+    """Maximise the (restricted) likelihood from per-group cross-products (see
+    :func:`fit_mixed_model`, Notes)."""
     from scipy.optimize import minimize
 
-    x = np.asarray(model.exog, dtype=np.float64)
-    zmat = np.asarray(model.exog_re, dtype=np.float64)
-    y = np.asarray(model.endog, dtype=np.float64)[:, None]
-    codes, _ = pd.factorize(np.asarray(model.groups))
+    x = x_frame.to_numpy(dtype=np.float64)
+    zmat = z_frame.to_numpy(dtype=np.float64)
+    y = y_frame.to_numpy(dtype=np.float64)[:, :1]
     n_groups = int(codes.max()) + 1
     n, p = x.shape
     q = zmat.shape[1]
@@ -455,6 +513,8 @@ def _fit_profiled(
     def pieces(theta: NDArray[np.float64]) -> tuple[Any, ...]:
         lower = np.zeros((q, q))
         lower[rows, cols] = theta
+        if q == 2:
+            return (lower, *_pieces_2x2(lower, xtx, xtz, ztz, xty, zty, yty))
         m = eye + lower.T @ ztz @ lower  # (g, q, q)
         m_inv = _inverse(m)
         u = xtz @ lower  # (g, p, q)
@@ -509,10 +569,10 @@ def _fit_profiled(
         groups=groups,
         re_formula=re_formula,
         reml=reml,
-        names=list(model.exog_names),
+        names=[str(c) for c in x_frame.columns],
         coef=beta,
         fe_cov=sigma2 * np.linalg.inv(big_p),
-        re_names=re_names,
+        re_names=[str(c) for c in z_frame.columns],
         re_cov=sigma2 * lower @ lower.T,
         scale=float(sigma2),
         llf=-0.5 * float(opt.fun),
