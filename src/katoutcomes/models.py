@@ -9,6 +9,7 @@ numbers of observations and groups. The trajectory model of DESIGN 5
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -171,8 +172,9 @@ def fit_mixed_model(
     method : str or sequence of str
         Optimisers, tried in turn until one converges (statsmodels' ``method`` list).
     start_params : optional
-        Starting values (a statsmodels ``MixedLMParams`` or the packed vector), e.g. from
-        an earlier fit of the same model; they speed up refits on subsets.
+        Starting values, e.g. from an earlier fit of the same model, to speed up refits on
+        subsets: for ``"statsmodels"`` a ``MixedLMParams`` or the packed vector, for
+        ``"profiled"`` a :class:`MixedModelFit` (its ``D / sigma^2``).
     maxiter : int, default 200
         Iteration limit of each optimiser.
     polish : bool, default True
@@ -264,7 +266,15 @@ def fit_mixed_model(
     if engine == "profiled":
         y, x, zmat, codes = _design(data, formula, groups, re_formula)
         return _fit_profiled(
-            y, x, zmat, codes, formula=formula, groups=groups, re_formula=re_formula, reml=reml
+            y,
+            x,
+            zmat,
+            codes,
+            formula=formula,
+            groups=groups,
+            re_formula=re_formula,
+            reml=reml,
+            start=start_params if isinstance(start_params, MixedModelFit) else None,
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -489,6 +499,7 @@ def _fit_profiled(
     groups: str,
     re_formula: str | None,
     reml: bool,
+    start: MixedModelFit | None = None,
 ) -> MixedModelFit:
     """Maximise the (restricted) likelihood from per-group cross-products (see
     :func:`fit_mixed_model`, Notes)."""
@@ -539,11 +550,16 @@ def _fit_profiled(
             value += float(np.linalg.slogdet(big_p)[1])
         return float(value)
 
-    start = eye[rows, cols].astype(np.float64)
+    theta0 = eye[rows, cols].astype(np.float64)
+    if start is not None and start.re_cov.shape == (q, q):
+        # A singular D has no Cholesky factor: the search then starts from L = I.
+        with contextlib.suppress(np.linalg.LinAlgError):
+            factor = np.linalg.cholesky(start.re_cov / start.residual_variance)
+            theta0 = np.asarray(factor[rows, cols], dtype=np.float64)
     on_diagonal = rows == cols
     bounds = [(0.0, None) if d else (None, None) for d in on_diagonal]
     options = {"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-9}
-    opt = minimize(deviance, start, method="L-BFGS-B", bounds=bounds, options=options)
+    opt = minimize(deviance, theta0, method="L-BFGS-B", bounds=bounds, options=options)
     # The deviance is even in each diagonal entry of L, so 0 (a variance on the boundary)
     # is always a stationary point where the search can stall. As lme4's restart_edge,
     # restart from 0.1 there and keep the better fit.

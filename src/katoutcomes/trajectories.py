@@ -31,6 +31,7 @@ from katoutcomes.errors import KatoutcomesError
 from katoutcomes.instruments import INSTRUMENTS, PHQ9
 from katoutcomes.models import MixedModelFit, fit_mixed_model
 from katoutcomes.settings import Settings
+from katoutcomes.timebase import runs
 
 if TYPE_CHECKING:
     from katoutcomes.dataset import Dataset
@@ -140,18 +141,30 @@ def model_data(
     a = dataset.assessments
     score = a["total"].to_numpy(dtype=np.float64, na_value=np.nan)
     t = a["t"].to_numpy(dtype=np.float64, na_value=np.nan)
-    keep = (
+    keep = np.flatnonzero(
         (a["instrument"] == instrument).to_numpy(bool)
         & ~np.isnan(score)
         & (t > 0)
         & (t <= MODEL_HORIZON_DAYS)
     )
-    rows = pd.DataFrame(
-        {"patient_id": a["patient_id"].to_numpy()[keep], "t": t[keep], "score": score[keep]}
+    # Patients by their position among the eligible ones (a hash lookup per run of a
+    # patient's rows, not per row), then a numeric sort.
+    ids = pd.Index(eligible["patient_id"].astype("str"))
+    starts, lengths = runs(a["patient_id"].take(keep))
+    patient = np.repeat(ids.get_indexer(a["patient_id"].take(keep).take(starts)), lengths)
+    found = patient >= 0
+    keep, patient = keep[found], patient[found]
+    order = np.lexsort((t[keep], patient))
+    keep, patient = keep[order], patient[order]
+    out = pd.DataFrame(
+        {
+            "patient_id": ids.take(patient),
+            "t": t[keep],
+            "score": score[keep],
+            "baseline": eligible["baseline"].to_numpy(np.float64)[patient],
+        }
     )
-    rows["patient_id"] = rows["patient_id"].astype("str")
-    out = rows.merge(eligible, on="patient_id", how="inner", validate="many_to_one")
-    out = out.sort_values(["patient_id", "t"], kind="stable", ignore_index=True)
+    out["patient_id"] = out["patient_id"].astype("str")
     return out[["patient_id", "t", "score", "baseline"]]
 
 
@@ -330,6 +343,7 @@ def _fit_frame(
     sampled: bool,
     seed: int,
     max_patients: int,
+    start: MixedModelFit | None = None,
 ) -> TrajectoryModel:
     """Fit the trajectory model on ``frame`` (``patient_id, t, score, baseline``)."""
     patient_codes, _ = pd.factorize(frame["patient_id"])
@@ -354,6 +368,7 @@ def _fit_frame(
         RE_FORMULA,
         reml=True,
         engine="profiled",
+        start_params=start,
     )
     return TrajectoryModel(
         instrument=instrument,
@@ -535,7 +550,7 @@ def band_calibration(
     -----
     The fitted patients are split at random (``numpy.random.default_rng(seed)``) into
     ``folds`` groups of near-equal size. For each group the model is refitted on the other
-    patients, and each held-out score ``y`` at
+    patients (its search starting from the full fit's variances), and each held-out score ``y`` at
     day ``t`` of a patient with baseline ``b`` counts as covered when
     ``band_low(b, t) <= y <= band_high(b, t)`` of the refitted model. The coverage is
     the share of all held-out scores covered; a well-calibrated 80% band covers about
@@ -565,6 +580,7 @@ def band_calibration(
             sampled=model.sampled,
             seed=model.seed,
             max_patients=model.max_patients,
+            start=model.fit,
         )
         test = data[held]
         band = refit.expected(test["baseline"].to_numpy(), test["t"].to_numpy())
