@@ -31,7 +31,7 @@ from katoutcomes.errors import KatoutcomesError
 from katoutcomes.instruments import INSTRUMENTS, PHQ9
 from katoutcomes.models import MixedModelFit, fit_mixed_model
 from katoutcomes.settings import Settings
-from katoutcomes.timebase import runs
+from katoutcomes.timebase import runs, time_order
 
 if TYPE_CHECKING:
     from katoutcomes.dataset import Dataset
@@ -154,8 +154,9 @@ def model_data(
     patient = np.repeat(ids.get_indexer(a["patient_id"].take(keep).take(starts)), lengths)
     found = patient >= 0
     keep, patient = keep[found], patient[found]
-    order = np.lexsort((t[keep], patient))
-    keep, patient = keep[order], patient[order]
+    order = time_order(patient, t[keep])
+    if order is not None:
+        keep, patient = keep[order], patient[order]
     out = pd.DataFrame(
         {
             "patient_id": ids.take(patient),
@@ -605,32 +606,56 @@ def band_calibration(
 # --------------------------------------------------------------------------------------
 
 
-def _latest_followup(assessments: pd.DataFrame) -> pd.DataFrame:
-    """Each (patient, instrument)'s latest valid score with ``t > 0``."""
+def _row_codes(values: pd.Series, index: pd.Index) -> NDArray[np.intp]:
+    """Position of each value in ``index`` (-1 if absent), looked up once per run of equal
+    consecutive values (a patient's rows are together)."""
+    starts, lengths = runs(values)
+    return np.repeat(index.get_indexer(values.take(starts)), lengths)
+
+
+def _followup_and_item9(
+    assessments: pd.DataFrame, outcomes: pd.DataFrame, last: int = 3
+) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
+    """For each row of ``outcomes``: the latest valid score with ``t > 0`` and its day
+    (NaN without one), and whether item 9 >= 1 on any of the patient's last ``last``
+    PHQ-9 questionnaires (valid or incomplete: item 9 is never imputed, DESIGN 3.6)."""
+    patients = pd.Index(pd.unique(outcomes["patient_id"].astype("str")))
+    names = list(INSTRUMENTS)
+    out_patient = _row_codes(outcomes["patient_id"].astype("str"), patients)
+    out_instrument = pd.Index(names).get_indexer(outcomes["instrument"])
+    pair_of_key = pd.Index(out_patient * len(names) + out_instrument)
+
+    patient = _row_codes(assessments["patient_id"], patients)
+    instrument = np.full(len(assessments), -1, dtype=np.int64)
+    for code, name in enumerate(names):
+        instrument[(assessments["instrument"] == name).to_numpy(bool)] = code
     score = assessments["total"].to_numpy(dtype=np.float64, na_value=np.nan)
     t = assessments["t"].to_numpy(dtype=np.float64, na_value=np.nan)
-    keep = ~np.isnan(score) & (t > 0)
-    rows = pd.DataFrame(
-        {
-            "patient_id": assessments["patient_id"].to_numpy()[keep],
-            "instrument": assessments["instrument"].to_numpy()[keep],
-            "last_day": t[keep],
-            "last_score": score[keep],
-        }
-    )
-    rows = rows.sort_values(["patient_id", "instrument", "last_day"], kind="stable")
-    latest = rows.drop_duplicates(["patient_id", "instrument"], keep="last")
-    return latest.astype({"patient_id": "str", "instrument": "str"})
+    n = len(outcomes)
 
+    rows = np.flatnonzero(~np.isnan(score) & (t > 0) & (patient >= 0) & (instrument >= 0))
+    pair = pair_of_key.get_indexer(patient[rows] * len(names) + instrument[rows])
+    rows, pair = rows[pair >= 0], pair[pair >= 0]
+    order = time_order(pair, t[rows])  # stable: equal days keep the stored order
+    if order is not None:
+        rows, pair = rows[order], pair[order]
+    is_last = np.r_[pair[1:] != pair[:-1], True] if pair.size else np.zeros(0, bool)
+    last_score, last_day = np.full(n, np.nan), np.full(n, np.nan)
+    last_score[pair[is_last]] = score[rows[is_last]]
+    last_day[pair[is_last]] = t[rows[is_last]]
 
-def _item9_recent(assessments: pd.DataFrame, last: int = 3) -> pd.DataFrame:
-    """Patients with ``item9_flag`` on any of their last ``last`` PHQ-9 questionnaires
-    (valid or incomplete: item 9 is never imputed, DESIGN 3.6)."""
-    phq = assessments.loc[assessments["instrument"] == PHQ9.name, ["patient_id", "t", "item9_flag"]]
-    phq = phq[phq["t"].notna()].sort_values(["patient_id", "t"], kind="stable")
-    recent = phq.groupby("patient_id", sort=False).cumcount(ascending=False) < last
-    flags = phq.loc[recent & phq["item9_flag"].fillna(False).astype(bool), "patient_id"]
-    return pd.DataFrame({"patient_id": pd.unique(flags.astype("str")), "item9": True})
+    phq = np.flatnonzero((instrument == names.index(PHQ9.name)) & ~np.isnan(t) & (patient >= 0))
+    order = time_order(patient[phq], t[phq])
+    if order is not None:
+        phq = phq[order]
+    who = patient[phq]
+    # Rank from the end within each patient: 0 for the latest questionnaire.
+    ends = np.r_[np.flatnonzero(who[1:] != who[:-1]), who.size - 1] if who.size else who
+    end_of_row = np.repeat(ends, np.diff(np.r_[-1, ends])) if who.size else who
+    recent = end_of_row - np.arange(who.size) < last
+    flag = assessments["item9_flag"].to_numpy(dtype=bool, na_value=False)[phq]
+    flagged = np.bincount(who[recent & flag], minlength=len(patients)) > 0
+    return last_score, last_day, flagged[out_patient]
 
 
 def patient_status(
@@ -693,15 +718,10 @@ def patient_status(
         outcomes = patient_outcomes(dataset, settings)
     if models is None:
         models = fit_trajectory_models(dataset, settings, outcomes=outcomes)
-    a = dataset.assessments
-    frame = outcomes[["patient_id", "instrument", "baseline", "eligible", "relapse"]].merge(
-        _latest_followup(a), on=["patient_id", "instrument"], how="left", validate="one_to_one"
-    )
-    frame = frame.merge(_item9_recent(a), on="patient_id", how="left", validate="many_to_one")
+    frame = outcomes
+    last_score, last_day, item9 = _followup_and_item9(dataset.assessments, outcomes)
     n = len(frame)
     baseline = frame["baseline"].to_numpy(np.float64)
-    last_score = frame["last_score"].to_numpy(np.float64)
-    last_day = frame["last_day"].to_numpy(np.float64)
     instrument = frame["instrument"].to_numpy().astype(str)
     eligible = frame["eligible"].fillna(False).to_numpy(bool)
     followup = ~np.isnan(last_score)
@@ -740,7 +760,7 @@ def patient_status(
         "off_track": status == "off_track",
         "reliable_deterioration": last_score - baseline >= reliable_change,
         "relapse": frame["relapse"].fillna(False).to_numpy(bool),
-        "item9": frame["item9"].fillna(False).to_numpy(bool),
+        "item9": item9,
     }
     # Each combination of reasons is a bit pattern; its text is looked up, not built per row.
     pattern = np.zeros(n, dtype=np.int64)
