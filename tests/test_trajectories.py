@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from katoutcomes.dataset import Dataset
+from katoutcomes.errors import SettingsError
 from katoutcomes.ingest import validate_frames
 from katoutcomes.models import MixedModelFit
 from katoutcomes.settings import Settings
@@ -373,3 +374,29 @@ def test_alerts_list_at_risk_first_with_the_latest_dose_clinician() -> None:
     assert out["at_risk"].tolist() == [True, False, False]
     only = alerts(data, models=models, clinician="C2")
     assert only["patient_id"].tolist() == ["b1", "c1"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"band_level": 1.5}, "band_level must be a fraction in \\(0, 1\\)"),
+        ({"band_level": 0.0}, "band_level"),
+        ({"model_max_patients": 5}, "model_max_patients must be >= 20"),
+    ],
+)
+def test_model_settings_are_validated(change: dict[str, float], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings().replace(**change)
+
+
+def test_status_and_alerts_do_not_modify_their_inputs() -> None:
+    rows: list[Row] = [("a1", "PHQ-9", 0, 20, 1), ("a1", "PHQ-9", 14, 16, 0)]
+    data = hand_built(rows, [("a1", 0.0, "C1")])
+    from katoutcomes.outcomes import patient_outcomes
+
+    outcomes = patient_outcomes(data)
+    before = (data.assessments.copy(), data.treatments.copy(), outcomes.copy())
+    models: dict[str, TrajectoryModel | str] = {"PHQ-9": flat_model()}
+    alerts(data, models=models, outcomes=outcomes)
+    for after, original in zip((data.assessments, data.treatments, outcomes), before, strict=True):
+        pd.testing.assert_frame_equal(after, original)

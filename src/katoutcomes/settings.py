@@ -78,8 +78,8 @@ class Settings:
             problems.append("min_n must be >= 1")
         if self.suppression_k < 0:
             problems.append("suppression_k must be >= 0 (0 turns suppression off)")
-        if self.model_max_patients < 10:
-            problems.append("model_max_patients must be >= 10")
+        if self.model_max_patients < 20:
+            problems.append("model_max_patients must be >= 20 (a model needs 20 patients)")
         if not 0 < self.band_level < 1:
             problems.append(f"band_level must be a fraction in (0, 1), got {self.band_level}")
         if problems:
