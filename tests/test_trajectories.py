@@ -11,10 +11,11 @@ import pytest
 from katoutcomes.dataset import Dataset
 from katoutcomes.errors import SettingsError
 from katoutcomes.ingest import validate_frames
-from katoutcomes.models import MixedModelFit
+from katoutcomes.models import MixedModelFit, fit_mixed_model
 from katoutcomes.settings import Settings
 from katoutcomes.trajectories import (
     ALERT_COLUMNS,
+    TRAJECTORY_FORMULA,
     TrajectoryModel,
     alerts,
     band_calibration,
@@ -173,6 +174,31 @@ def test_mean_curve_covers_the_required_days_at_the_mean_baseline(
     truth = BETA[0] + BETA[2] * np.log(43.0)
     assert day42["ci_low"] < truth < day42["ci_high"]
     assert (curve["ci_low"] < curve["mean"]).all() and (curve["mean"] < curve["ci_high"]).all()
+
+
+def test_trajectory_fit_equals_statsmodels_mixedlm_on_the_same_data() -> None:
+    # The trajectory model is fitted with the profiled engine; statsmodels' MixedLM.fit
+    # on the same design (REML, random intercept and slope on L) gives the same estimates.
+    data, _ = simulate(150, seed=9)
+    model = fit_trajectory_model(data, "PHQ-9")
+    frame = model.data
+    big_l = np.log1p(frame["t"].to_numpy())
+    design = pd.DataFrame(
+        {
+            "score": frame["score"],
+            "baseline_c": frame["baseline"] - model.baseline_mean,
+            "L": big_l,
+            "L1": np.maximum(0, big_l - np.log1p(42.0)),
+            "L2": np.maximum(0, big_l - np.log1p(182.0)),
+            "patient_id": frame["patient_id"],
+        }
+    )
+    reference = fit_mixed_model(
+        design, TRAJECTORY_FORMULA, "patient_id", "~L", engine="statsmodels"
+    )
+    np.testing.assert_allclose(model.fit.params, reference.params, atol=1e-4)
+    np.testing.assert_allclose(model.fit.re_cov, reference.re_cov, rtol=1e-3, atol=1e-4)
+    assert model.fit.residual_variance == pytest.approx(reference.residual_variance, rel=1e-4)
 
 
 def test_cap_fits_a_seeded_sample_of_patients() -> None:
