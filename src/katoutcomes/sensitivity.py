@@ -163,17 +163,6 @@ def rubin_logit(rates: FloatArray, n: int, alpha: float = 0.05) -> tuple[float, 
     return expit(q_bar), expit(q_bar - half), expit(q_bar + half)
 
 
-@dataclass(frozen=True)
-class _Imputed:
-    """The imputed endpoint scores (before any shift) and what they are compared with."""
-
-    scores: FloatArray  # (M, n_imputed), continuous draws
-    baseline: FloatArray  # (n_imputed,)
-    observed_response: int
-    observed_remission: int
-    n: int
-
-
 def _draw_endpoints(
     model: TrajectoryModel,
     data: pd.DataFrame,
