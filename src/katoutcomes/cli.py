@@ -594,7 +594,8 @@ def _format_trajectories_text(payload: dict[str, Any]) -> str:
     for r in payload["fixed_effects"]:
         lines.append(
             f"  {r['term']:<11}{num(r['coef']):>9}{num(r['std_err']):>9}"
-            f"{num(r['ci_low']):>10} to {num(r['ci_high']):<7}{r['p_value']:>11.2g}"
+            f"{num(r['ci_low']):>10} to {num(r['ci_high']):<7}"
+            f"{'-' if r['p_value'] is None else format(r['p_value'], '.2g'):>11}"
         )
     variances = ", ".join(f"{k} {v:.3f}" for k, v in payload["variance_components"].items())
     lines += ["", f"  variances: {variances}", "", "  mean curve at the mean baseline:"]
