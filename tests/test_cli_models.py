@@ -168,3 +168,5 @@ def test_alerts_json_for_one_clinician(
     assert rows and {r["clinician_id"] for r in rows} == {"C01"}
     assert set(payload["models"]) == {"PHQ-9", "GAD-7"}
     assert payload["models"]["PHQ-9"]["converged"] is True
+    calibration = payload["models"]["PHQ-9"]["band_calibration"]
+    assert calibration["folds"] == 5 and 0 < calibration["coverage"] < 1

@@ -646,7 +646,12 @@ def _run_trajectories(args: argparse.Namespace) -> int:
 
 def _run_alerts(args: argparse.Namespace) -> int:
     from katoutcomes.outcomes import patient_outcomes
-    from katoutcomes.trajectories import TrajectoryModel, alerts, fit_trajectory_models
+    from katoutcomes.trajectories import (
+        TrajectoryModel,
+        alerts,
+        band_calibration,
+        fit_trajectory_models,
+    )
 
     _check_output(args.out, "--out")
     dataset, settings = _load(args)
@@ -663,6 +668,8 @@ def _run_alerts(args: argparse.Namespace) -> int:
                 "sampled": model.sampled,
                 "seed": model.seed,
                 "band_level": model.band_level,
+                # The band's measured coverage travels with the band (DESIGN 5).
+                "band_calibration": band_calibration(model).to_dict(),
             }
             if isinstance(model, TrajectoryModel)
             else {"not_measurable": model}
