@@ -12,6 +12,8 @@ The public API, by job:
 - statistics: :func:`jacobson_truax`, :func:`kaplan_meier`, :func:`km_median`,
   :func:`proportion_ci`, :func:`risk_difference_ci`
 - facts and settings: :data:`PHQ9`, :data:`GAD7`, :class:`Settings`
+- models: :func:`fit_mixed_model`, :func:`fit_trajectory_model`, :func:`band_calibration`,
+  :func:`patient_status`, :func:`alerts`, :func:`missing_data_sensitivity`
 """
 
 from __future__ import annotations
@@ -58,6 +60,15 @@ _EXPORTS = {
     "proportion_ci": "stats",
     "risk_difference_ci": "stats",
     "Store": "store",
+    "MixedModelFit": "models",
+    "fit_mixed_model": "models",
+    "TrajectoryModel": "trajectories",
+    "alerts": "trajectories",
+    "band_calibration": "trajectories",
+    "fit_trajectory_model": "trajectories",
+    "fit_trajectory_models": "trajectories",
+    "patient_status": "trajectories",
+    "missing_data_sensitivity": "sensitivity",
 }
 
 if TYPE_CHECKING:
@@ -76,7 +87,9 @@ if TYPE_CHECKING:
     from katoutcomes.funnel import funnel_limits, funnel_table
     from katoutcomes.ingest import IngestResult, validate_frames, validate_path
     from katoutcomes.instruments import GAD7, INSTRUMENTS, PHQ9, Instrument
+    from katoutcomes.models import MixedModelFit, fit_mixed_model
     from katoutcomes.outcomes import patient_outcomes
+    from katoutcomes.sensitivity import missing_data_sensitivity
     from katoutcomes.settings import Settings, load_settings
     from katoutcomes.stats import (
         jacobson_truax,
@@ -86,6 +99,14 @@ if TYPE_CHECKING:
         risk_difference_ci,
     )
     from katoutcomes.store import Store
+    from katoutcomes.trajectories import (
+        TrajectoryModel,
+        alerts,
+        band_calibration,
+        fit_trajectory_model,
+        fit_trajectory_models,
+        patient_status,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -118,14 +139,21 @@ __all__ = [
     "IngestResult",
     "Instrument",
     "KatoutcomesError",
+    "MixedModelFit",
     "Settings",
     "SettingsError",
     "Store",
+    "TrajectoryModel",
     "__version__",
     "adjusted_effect",
+    "alerts",
+    "band_calibration",
     "comparison_frame",
     "evaluate_claims",
     "fit_logistic",
+    "fit_mixed_model",
+    "fit_trajectory_model",
+    "fit_trajectory_models",
     "funnel_limits",
     "funnel_table",
     "generate_demo",
@@ -135,8 +163,10 @@ __all__ = [
     "load_claims",
     "load_published_benchmarks",
     "load_settings",
+    "missing_data_sensitivity",
     "outcome_rates",
     "patient_outcomes",
+    "patient_status",
     "predictors_of_response",
     "proportion_ci",
     "risk_difference_ci",

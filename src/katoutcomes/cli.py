@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -189,7 +190,40 @@ def _parser() -> argparse.ArgumentParser:
     )
     claims.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
     _add_compare_parser(sub, analysis_help)
+    _add_model_commands(sub, analysis_help)
     return parser
+
+
+def _add_model_commands(sub: Any, analysis_help: str) -> None:
+    """The ``trajectories`` and ``alerts`` subcommands (DESIGN 5)."""
+    trajectories = sub.add_parser(
+        "trajectories",
+        help="trajectory model, mean curve, band calibration and missing-data sensitivity",
+        description="Fit the mixed model of post-baseline scores for one instrument and "
+        "print its fixed effects, variances, mean curve, the expected-recovery band's "
+        "cross-validated calibration and the missing-data sensitivity table.",
+    )
+    _add_common_options(trajectories, analysis_help, ("text", "json"))
+    trajectories.add_argument(
+        "--instrument",
+        choices=("PHQ-9", "GAD-7"),
+        default="PHQ-9",
+        help="instrument to model (default PHQ-9)",
+    )
+    trajectories.add_argument(
+        "--out", metavar="FILE", help="write to FILE instead of standard output"
+    )
+    alerts = sub.add_parser(
+        "alerts",
+        help="patients who need review: off track, deteriorating, relapsed, item 9",
+        description="One row per patient and instrument with the latest score, the "
+        "expected-recovery band, the status and the at-risk reasons; at-risk first.",
+    )
+    _add_common_options(alerts, analysis_help, ("csv", "json"))
+    alerts.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
+    alerts.add_argument(
+        "--clinician", metavar="ID", help="only patients whose latest dose was given by ID"
+    )
 
 
 def _print_text(result: IngestResult, stored: str | None = None) -> None:
@@ -668,6 +702,167 @@ def _run_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _json_ready(value: Any) -> Any:
+    """NaN and infinities as null, NumPy scalars as Python numbers, recursively."""
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _trajectories_payload(dataset: Dataset, settings: Settings, instrument: str) -> dict[str, Any]:
+    from katoutcomes.outcomes import patient_outcomes
+    from katoutcomes.sensitivity import missing_data_sensitivity
+    from katoutcomes.trajectories import band_calibration, fit_trajectory_model
+
+    outcomes = patient_outcomes(dataset, settings)
+    model = fit_trajectory_model(dataset, instrument, settings, outcomes=outcomes)
+    calibration = band_calibration(model)
+    sensitivity = missing_data_sensitivity(
+        dataset, settings, models={instrument: model}, outcomes=outcomes
+    ).to_dict(instrument)
+    curve = model.mean_curve()[["day", "mean", "ci_low", "ci_high"]]
+    details = model.to_dict()
+    meta = _metadata(dataset, settings)
+    return _json_ready(
+        {
+            "instrument": instrument,
+            "n_patients": model.n_patients,
+            "n_observations": model.n_observations,
+            "converged": model.converged,
+            "formula": model.formula,
+            "fixed_effects": details["fixed_effects"],
+            "variance_components": details["variance_components"],
+            "mean_curve": curve.to_dict(orient="records"),
+            "band_level": model.band_level,
+            "band_calibration": calibration.to_dict(),
+            "sensitivity": sensitivity["sensitivity"],
+            "tipping_point": sensitivity["tipping_point"],
+            "model": {
+                key: details[key]
+                for key in (
+                    "reml",
+                    "n_eligible",
+                    "sampled",
+                    "max_patients",
+                    "seed",
+                    "baseline_mean",
+                    "acute_days",
+                    "log_likelihood",
+                    "warnings",
+                )
+            },
+            **meta,
+        }
+    )
+
+
+def _format_trajectories_text(payload: dict[str, Any]) -> str:
+    def num(x: Any, digits: int = 3) -> str:
+        return "-" if x is None else f"{x:.{digits}f}"
+
+    lines = [
+        f"{payload['instrument']} trajectory model: {payload['formula']} (REML)",
+        f"  {payload['n_patients']:,} patients ({payload['model']['n_eligible']:,} eligible"
+        f"{', seeded sample' if payload['model']['sampled'] else ''}), "
+        f"{payload['n_observations']:,} scores, converged: {payload['converged']}",
+        "",
+        f"  {'term':<11}{'coef':>9}{'std_err':>9}{'95% CI':>21}{'p':>11}",
+    ]
+    for r in payload["fixed_effects"]:
+        lines.append(
+            f"  {r['term']:<11}{num(r['coef']):>9}{num(r['std_err']):>9}"
+            f"{num(r['ci_low']):>10} to {num(r['ci_high']):<7}"
+            f"{'-' if r['p_value'] is None else format(r['p_value'], '.2g'):>11}"
+        )
+    variances = ", ".join(f"{k} {v:.3f}" for k, v in payload["variance_components"].items())
+    lines += ["", f"  variances: {variances}", "", "  mean curve at the mean baseline:"]
+    for r in payload["mean_curve"]:
+        lines.append(
+            f"    day {r['day']:>5g}: {r['mean']:6.2f} (95% CI {r['ci_low']:.2f} to "
+            f"{r['ci_high']:.2f})"
+        )
+    cal = payload["band_calibration"]
+    lines += [
+        "",
+        f"  {payload['band_level']:.0%} expected-recovery band: {cal['coverage']:.1%} of "
+        f"{cal['n_scores']:,} held-out scores inside ({cal['folds']}-fold patient-level "
+        f"cross-validation, {cal['n_patients']:,} patients)",
+        "",
+        f"  {'outcome':<10}{'method':<12}{'estimate':>9}{'95% CI':>19}{'n':>8}",
+    ]
+    for r in payload["sensitivity"]:
+        ci = "-" if r["ci_low"] is None else f"{r['ci_low']:.1%} to {r['ci_high']:.1%}"
+        estimate = "-" if r["estimate"] is None else f"{r['estimate']:.1%}"
+        lines.append(f"  {r['outcome']:<10}{r['method']:<12}{estimate:>9}{ci:>19}{r['n']:>8,}")
+    tip = payload["tipping_point"]
+    lines += [
+        "",
+        f"  tipping point: {tip.get('statement', '-')} ({tip['imputations']} imputations, "
+        f"seed {tip['seed']})",
+        "",
+        "settings: " + ", ".join(f"{k}={v}" for k, v in payload["settings"].items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _run_trajectories(args: argparse.Namespace) -> int:
+    _check_output(args.out, "--out")
+    dataset, settings = _load(args)
+    payload = _trajectories_payload(dataset, settings, args.instrument)
+    if args.format == "json":
+        text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
+    else:
+        text = _format_trajectories_text(payload)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        _written(args, f"the {args.instrument} model", "settings included")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _run_alerts(args: argparse.Namespace) -> int:
+    from katoutcomes.outcomes import patient_outcomes
+    from katoutcomes.trajectories import (
+        TrajectoryModel,
+        alerts,
+        band_calibration,
+        fit_trajectory_models,
+    )
+
+    _check_output(args.out, "--out")
+    dataset, settings = _load(args)
+    outcomes = patient_outcomes(dataset, settings)
+    models = fit_trajectory_models(dataset, settings, outcomes=outcomes)
+    frame = alerts(dataset, settings, models=models, outcomes=outcomes, clinician=args.clinician)
+    meta = _metadata(dataset, settings)
+    meta["models"] = {
+        name: (
+            {
+                "converged": model.converged,
+                "n_patients": model.n_patients,
+                "n_eligible": model.n_eligible,
+                "sampled": model.sampled,
+                "seed": model.seed,
+                "band_level": model.band_level,
+                # The band's measured coverage travels with the band (DESIGN 5).
+                "band_calibration": band_calibration(model).to_dict(),
+            }
+            if isinstance(model, TrajectoryModel)
+            else {"not_measurable": model}
+        )
+        for name, model in models.items()
+    }
+    _emit_table(frame, args, _json_ready(meta))
+    return EXIT_OK
+
+
 def app_path() -> Path:
     """The dashboard's entry script: in the installed package, or the source checkout."""
     packaged = Path(__file__).resolve().parent / "_app" / "app.py"
@@ -728,6 +923,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_report(args)
         if args.command == "compare":
             return _run_compare(args)
+        if args.command == "trajectories":
+            return _run_trajectories(args)
+        if args.command == "alerts":
+            return _run_alerts(args)
         return _run_validate(args, ingest=args.command == "ingest")
     except KatoutcomesError as exc:
         sys.stderr.write(f"katoutcomes {args.command}: error: {exc}\n")

@@ -39,6 +39,9 @@ class Settings:
         0 turns suppression off.
     allow_columns : column names the de-identification guard lets through because a site
         knows they are safe (DESIGN 3.8).
+    model_max_patients : most eligible patients the trajectory model is fitted on (a
+        seeded sample above it), so that a fit stays fast (DESIGN 5).
+    band_level : coverage of the expected-recovery prediction band (0.80, DESIGN 5).
     """
 
     baseline_window_days: float = 30.0
@@ -50,6 +53,8 @@ class Settings:
     min_n: int = 10
     suppression_k: int = 11
     allow_columns: tuple[str, ...] = field(default_factory=tuple)
+    model_max_patients: int = 5000
+    band_level: float = 0.80
 
     def __post_init__(self) -> None:
         problems = []
@@ -73,6 +78,10 @@ class Settings:
             problems.append("min_n must be >= 1")
         if self.suppression_k < 0:
             problems.append("suppression_k must be >= 0 (0 turns suppression off)")
+        if self.model_max_patients < 20:
+            problems.append("model_max_patients must be >= 20 (a model needs 20 patients)")
+        if not 0 < self.band_level < 1:
+            problems.append(f"band_level must be a fraction in (0, 1), got {self.band_level}")
         if problems:
             raise SettingsError("Invalid settings: " + "; ".join(problems) + ".")
 
