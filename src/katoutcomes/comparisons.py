@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from functools import cache
 from statistics import NormalDist
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
@@ -148,47 +147,19 @@ def _z(alpha: float) -> float:
     return NormalDist().inv_cdf(1.0 - alpha / 2.0)
 
 
-@cache
-def _openblas() -> tuple[Callable[[], int], Callable[[int], None]] | None:
-    """Get/set-thread functions of the OpenBLAS bundled with NumPy's wheels, if found."""
-    import ctypes
-    from pathlib import Path
-
-    root = Path(np.__file__).resolve().parent
-    candidates = [*root.parent.glob("numpy.libs/*openblas*"), *root.glob(".dylibs/*openblas*")]
-    for path in candidates:
-        try:
-            library = ctypes.CDLL(str(path))  # already loaded by NumPy: the same handle
-        except OSError:
-            continue
-        for suffix in ("64_", ""):
-            get = getattr(library, f"scipy_openblas_get_num_threads{suffix}", None)
-            set_ = getattr(library, f"scipy_openblas_set_num_threads{suffix}", None)
-            if get is not None and set_ is not None:
-                return get, set_
-    return None
-
-
 @contextmanager
 def _one_blas_thread() -> Iterator[None]:
-    """Run NumPy's OpenBLAS on one thread inside the block (nothing changes if not found).
+    """Run NumPy's BLAS on one thread inside the block (threadpoolctl restores it after).
 
     The logistic fits multiply tall, thin matrices (patients x a few dozen columns), for
     which BLAS threads gain little; on a machine with more runnable threads than cores,
     OpenBLAS threads wait on each other and a fit becomes several times slower (measured
     for 48,000 patients on 2 busy cores: 3 s on one thread, 15 to 22 s on two).
     """
-    functions = _openblas()
-    if functions is None:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
         yield
-        return
-    get, set_ = functions
-    before = int(get())
-    set_(1)
-    try:
-        yield
-    finally:
-        set_(before)
 
 
 # --------------------------------------------------------------------------------------
