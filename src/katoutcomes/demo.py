@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from katoutcomes.demographics import AGE_BAND_LABELS
 from katoutcomes.instruments import GAD7, ITEM_COLUMNS, ITEM_MAX, PHQ9, SELF_HARM_ITEM
 from katoutcomes.schema import TableSchema, load_schema
 
@@ -439,7 +440,7 @@ class _Cohort:
         sexes = self.patients_schema.field("sex").enum or ()
         self.sex_labels = np.asarray(sexes, dtype=object)
         self.sex = _categorical(rng, np.asarray([_SEX_SHARE.get(s, 0.0) for s in sexes]), n)
-        bands = self.patients_schema.field("age_band").enum or ()
+        bands = AGE_BAND_LABELS
         self.band_labels = np.asarray(bands, dtype=object)
         age = rng.normal(43.0, 13.0, n)
         age = np.where(age < 18.0, rng.uniform(18.0, 30.0, n), np.minimum(age, 94.0))

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from katoutcomes.demographics import AGE_BANDS, MAX_AGE, band_ages
 from katoutcomes.errors import IngestError
 from katoutcomes.instruments import ITEM_COLUMNS, PHQ9, SELF_HARM_FLAG, SELF_HARM_ITEM
 from katoutcomes.layouts import detect_layout, split_visit_wide
@@ -69,15 +70,6 @@ PROVENANCE: Final = ("row_hash", "source_file", "source_line")
 #: Derived assessment columns (see :mod:`katoutcomes.scoring`).
 SCORING_COLUMNS: Final = ("total_source", "item9_flag", "item9_high")
 
-#: Age bands (lower bound, label); ages above 89 become 90+ (HIPAA Safe Harbor, 45 CFR
-#: 164.514(b)(2)(i)(C)). Labels must match the patients schema's enum.
-AGE_BANDS: Final = (
-    (0, "<18"),
-    (18, "18-24"),
-    *((a, f"{a}-{a + 4}") for a in range(25, 90, 5)),
-    (90, "90+"),
-)
-_MAX_AGE: Final = 120
 #: Shown instead of a value that looks identifying.
 WITHHELD: Final = "(withheld: looks identifying)"
 
@@ -305,18 +297,18 @@ def _band_ages(raw_age: pd.Series, lines: pd.Series, out: list[pd.DataFrame]) ->
     markers = list(load_schema("patients").missing_values)
     missing = raw_age.isin(markers)
     age = pd.to_numeric(raw_age.where(~missing), errors="coerce")
-    bad = ~missing & (age.isna() | (age < 0) | (age > _MAX_AGE))
+    bad = ~missing & (age.isna() | (age < 0) | (age > MAX_AGE))
     if bad.any():
         out.append(
             problems_frame(
-                lines[bad], "age", f"not an age in years (expected 0-{_MAX_AGE})", raw_age[bad]
+                lines[bad],
+                "age",
+                f"not an age in years (expected 0-{MAX_AGE})",
+                raw_age[bad],
             )
         )
-    bounds = [b for b, _ in AGE_BANDS]
-    labels = [label for _, label in AGE_BANDS]
-    idx = np.searchsorted(bounds, np.floor(age.where(~bad).fillna(-1)), side="right") - 1
-    banded = pd.Series(np.asarray(labels, dtype=object)[np.clip(idx, 0, None)], index=age.index)
-    return banded.where(age.notna() & ~bad).astype("str")
+    banded = pd.Series(band_ages(age.where(~bad).to_numpy(dtype="float64")), index=age.index)
+    return banded.astype("str")
 
 
 # --------------------------------------------------------------------------- units

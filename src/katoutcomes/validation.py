@@ -8,6 +8,7 @@ raised, in the shape of pandera's ``failure_cases``: ``line, field, reason, valu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -18,13 +19,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from katoutcomes.demographics import MAX_AGE, normalise_age_band
 from katoutcomes.instruments import normalise_instrument_name
 from katoutcomes.schema import Field, TableSchema
 
 __all__ = [
+    "MAP_IT",
     "PROBLEM_COLUMNS",
     "Parsed",
     "arrow_mask",
+    "mapping_fix",
     "numbers_valid",
     "parse_table",
     "problems_frame",
@@ -287,10 +291,55 @@ def _parse_number(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
     return pd.Series(numbers, index=col.index, copy=False)
 
 
+def mapping_fix(field: str, values: pd.Series, target: str, hint: str) -> pd.Series:
+    """For each value, the lines of a mapping file that would read it as ``target``.
+
+    ``[values.<field>]`` and one ``"value" = "target"  # hint`` line, in TOML (strings
+    quoted and escaped as JSON does, which TOML accepts for basic strings).
+    """
+
+    def lines(value: str) -> str:
+        key = json.dumps(value, ensure_ascii=False)
+        return f"[values.{field}]\n{key} = {json.dumps(target)}  # {hint}"
+
+    distinct = {v: lines(v) for v in pd.unique(values.astype("str"))}
+    return values.astype("str").map(distinct)
+
+
+#: Said before the mapping-file lines of a value katoutcomes cannot read.
+MAP_IT: Final = "To read it, add these lines to a mapping file and pass it with --mapping FILE:"
+
+
+def _unknown_value_reason(col: _Column, bad: NDArray[np.bool_], f: Field, what: str) -> pd.Series:
+    """Reasons for the values flagged ``bad``: ``what`` (the same for every value), then
+    the mapping-file lines that would read each value."""
+    if f.normalise == "age_band":
+        target, hint = "40-49", "replace with the band it means, e.g. 40-49, 65+ or <18"
+    else:
+        choices = list(f.enum or ())
+        target = choices[0]
+        hint = "replace with what it means: " + ", ".join(choices[:-1]) + " or " + choices[-1]
+    shown = col.problems(bad, f.name, "")["value"]
+    return f"{what}. {MAP_IT}\n" + mapping_fix(f.name, shown, target, hint)
+
+
 def _parse_string(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
     values = col.present
+    if f.normalise == "age_band":
+        values = _lookup_distinct(values, normalise_age_band, pa.large_string())
+        bad = ~col.missing & arrow_mask(values.is_null())
+        if bad.any():
+            what = (
+                "not an age band (expected a band such as 20-24, 65+ or <18, or an age in "
+                f"years 0-{MAX_AGE})"
+            )
+            out.append(
+                col.problems(bad, f.name, "").assign(
+                    reason=_unknown_value_reason(col, bad, f, what)
+                )
+            )
     if f.enum is not None:
-        lookup = {v.lower(): v for v in f.enum}
+        lookup = {v.lower(): v for v in f.enum} | dict(f.synonyms)
 
         def canonical(v: str) -> str | None:
             found = lookup.get(v.lower())
@@ -301,9 +350,13 @@ def _parse_string(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
         values = _lookup_distinct(values, canonical, pa.large_string())
         bad = ~col.missing & arrow_mask(values.is_null())
         if bad.any():
+            also = [k.upper() if len(k) == 1 else k for k in f.synonyms]
+            what = f"not an allowed value (expected one of {', '.join(f.enum)}" + (
+                f"; {', '.join(also)} are read too, in any case)" if also else ")"
+            )
             out.append(
-                col.problems(
-                    bad, f.name, f"not an allowed value (expected one of {', '.join(f.enum)})"
+                col.problems(bad, f.name, "").assign(
+                    reason=_unknown_value_reason(col, bad, f, what)
                 )
             )
     if f.pattern is not None:
