@@ -204,6 +204,12 @@ def _print_text(result: IngestResult, stored: str | None = None) -> None:
             f"{r.file:<{width}}  {r.table:<11} {r.layout:<10} {r.rows_read:>8} "
             f"{r.accepted:>9} {r.rejected:>9} {r.duplicates:>10}{note}\n"
         )
+        if r.skipped_rows:
+            above = "row 1" if r.header_row == 2 else f"rows 1-{r.header_row - 1}"
+            out.write(
+                f"{'':<{width}}  header on row {r.header_row}; {above} above it skipped "
+                "(titles or notes, not data)\n"
+            )
         if r.ignored_columns:
             out.write(f"{'':<{width}}  ignored columns: {', '.join(r.ignored_columns)}\n")
     out.write(

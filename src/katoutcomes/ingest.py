@@ -41,7 +41,7 @@ from katoutcomes.privacy import (
     check_values,
     patient_id_problems,
 )
-from katoutcomes.readers import READABLE_SUFFIXES, RawTable, read_table
+from katoutcomes.readers import HEADER_SEARCH_ROWS, READABLE_SUFFIXES, RawTable, read_table
 from katoutcomes.schema import TABLES, TableSchema, load_schema
 from katoutcomes.scoring import score_assessments
 from katoutcomes.settings import Settings
@@ -88,6 +88,14 @@ class TableReport:
     duplicates: int
     ignored_columns: tuple[str, ...] = ()
     already_ingested: bool = False
+    #: Row number of the header; the rows above it were skipped (titles, notes) and are
+    #: not counted in ``rows_read``.
+    header_row: int = 1
+
+    @property
+    def skipped_rows(self) -> tuple[int, ...]:
+        """Row numbers above the header, skipped as titles or notes."""
+        return tuple(range(1, self.header_row))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +109,8 @@ class TableReport:
             "duplicates": self.duplicates,
             "ignored_columns": list(self.ignored_columns),
             "already_ingested": self.already_ingested,
+            "header_row": self.header_row,
+            "skipped_rows": list(self.skipped_rows),
         }
 
 
@@ -353,6 +363,19 @@ def _split_units(
     typed |= {"time", "age", "phq9_total", "gad7_total"}
     skip = [c for c, t in renamed.items() if t == "patient_id" or t in typed]
     check_values(raw.file, raw.frame, skip=skip, allowed=settings.allow_columns)
+    if "patient_id" not in renamed.values():
+        shown = ", ".join(repr(c) for c in columns[:12]) + (", ..." if len(columns) > 12 else "")
+        raise IngestError(
+            f"{raw.file}: no patient-id column. The column names were read from row "
+            f"{raw.header_row} ({shown or 'none'}), and no row among the first "
+            f"{HEADER_SEARCH_ROWS} names one (patient_id, Patient ID, Subject ID, "
+            "Participant ID, ...). Rename the column, map it in a mapping file "
+            '([columns] "Your column" = "patient_id"), or, if the column names are on '
+            "another row, set header_row = N in the mapping file (N as your spreadsheet "
+            "numbers the rows).",
+            file=raw.file,
+            column="patient_id",
+        )
     ignored = tuple(c for c in columns if c not in renamed)
     frame = raw.frame[[*renamed, "line"]].rename(columns=renamed)
     frame = mapping.apply_values(frame)
@@ -698,6 +721,7 @@ def _validate_raw(
                 duplicates=n_dup,
                 ignored_columns=unit.ignored,
                 already_ingested=already,
+                header_row=unit.raw.header_row,
             )
         )
     frames = {
@@ -797,7 +821,14 @@ def validate_path(
         role, file = item
         numbers = partial(_number_columns, role=role, mapping=mapping)
         missing = load_schema(role).missing_values
-        return role, read_table(file, sheet=mapping.sheet, numbers=numbers, missing_values=missing)
+        return role, read_table(
+            file,
+            sheet=mapping.sheet,
+            numbers=numbers,
+            missing_values=missing,
+            header_row=mapping.header_row_for(role),
+            is_header=mapping.names_patient_id,
+        )
 
     raws = _in_parallel(read, list(files.items()))
     return _validate_raw(raws, settings=settings, mapping=mapping, store=store, source=str(path))
