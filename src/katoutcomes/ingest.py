@@ -45,7 +45,13 @@ from katoutcomes.readers import HEADER_SEARCH_ROWS, READABLE_SUFFIXES, RawTable,
 from katoutcomes.schema import TABLES, TableSchema, load_schema
 from katoutcomes.scoring import score_assessments
 from katoutcomes.settings import Settings
-from katoutcomes.validation import PROBLEM_COLUMNS, numbers_valid, parse_table, problems_frame
+from katoutcomes.validation import (
+    PROBLEM_COLUMNS,
+    infer_date_order,
+    numbers_valid,
+    parse_table,
+    problems_frame,
+)
 
 if TYPE_CHECKING:
     from katoutcomes.store import Store
@@ -334,6 +340,9 @@ class _Unit:
     layout: str
     ignored: tuple[str, ...]
     time_kind: str | None = None
+    #: How the file writes dates such as 03/04/2025, when settled before the file's rows
+    #: were split into tables (visit-wide files); otherwise settled while parsing.
+    date_order: str | None = None
     #: Problems of input rows that have no record here (malformed lines, empty visits).
     orphan_problems: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=PROBLEM_COLUMNS)
@@ -384,6 +393,10 @@ def _split_units(
     layout = detect_layout(list(frame.columns), raw.file, mapping.layout, original=columns)
     if layout == "long":
         return [_Unit("assessments", raw, frame, layout, ignored, orphan_problems=raw.problems)]
+    # One file, one way of writing dates: settled on all of its visits before the split.
+    date_order = None
+    if "time" in frame.columns and not mapping.datetime_format:
+        date_order = infer_date_order(frame["time"], frame["line"], file=raw.file, field="date")
     assessments, treatments, empty = split_visit_wide(frame)
     empty_visits = problems_frame(
         empty["line"], "", "visit row has no PHQ-9 or GAD-7 score and no dose"
@@ -391,12 +404,22 @@ def _split_units(
     orphans = pd.concat(
         [p for p in (raw.problems, empty_visits) if len(p)] or [raw.problems], ignore_index=True
     )
-    units = [_Unit("assessments", raw, assessments, layout, ignored, orphan_problems=orphans)]
+    units = [
+        _Unit(
+            "assessments",
+            raw,
+            assessments,
+            layout,
+            ignored,
+            orphan_problems=orphans,
+            date_order=date_order,
+        )
+    ]
     if len(treatments.columns) > len(
         {"patient_id", "time", "study_day", "site_id", "clinician_id", "line"}
         & set(treatments.columns)
     ):
-        units.append(_Unit("treatments", raw, treatments, layout, ignored))
+        units.append(_Unit("treatments", raw, treatments, layout, ignored, date_order=date_order))
     return units
 
 
@@ -456,7 +479,13 @@ def _validate_unit(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Typed good rows and problem rows for one unit."""
     schema = load_schema(unit.table)
-    parsed = parse_table(unit.frame, schema, datetime_format=datetime_format)
+    parsed = parse_table(
+        unit.frame,
+        schema,
+        datetime_format=datetime_format,
+        date_order=unit.date_order,
+        file=unit.raw.file,
+    )
     # patient_id has its own row-level rule (patient_id_problems below).
     check_problem_values(unit.raw.file, parsed.problems[parsed.problems["field"] != "patient_id"])
     typed = parsed.frame
