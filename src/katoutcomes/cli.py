@@ -18,7 +18,12 @@ import pandas as pd
 from katoutcomes import __version__
 from katoutcomes.errors import KatoutcomesError
 from katoutcomes.exports import csv_text, write_csv
-from katoutcomes.ingest import IngestResult, validate_path
+from katoutcomes.ingest import (
+    SELF_HARM_IN_REJECTED_ROW,
+    IngestResult,
+    rejected_summary,
+    validate_path,
+)
 from katoutcomes.mapping import load_mapping
 from katoutcomes.settings import Settings, load_settings
 
@@ -28,7 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 EXIT_OK, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2
-_SHOW_REJECTED = 25
+#: Groups of rejected rows printed by validate and ingest (--rejected FILE writes all).
+_SHOW_GROUPS = 25
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -226,18 +232,23 @@ def _print_text(result: IngestResult, stored: str | None = None) -> None:
         out.write(
             f"\nSafety: {len(self_harm)} rejected PHQ-9 row(s) answer item 9 (thoughts of "
             f"self-harm) with 1 or more: {'; '.join(rows)}{more}. No flag is raised for them "
-            "until they are corrected and ingested.\n"
+            "until they are corrected and ingested: correct these rows first and ingest them "
+            "again.\n"
         )
-    if len(rejected):
-        shown = rejected.head(_SHOW_REJECTED)
+    groups = rejected_summary(rejected[rejected["reason"] != SELF_HARM_IN_REJECTED_ROW])
+    if len(groups):
+        shown = groups.head(_SHOW_GROUPS)
         out.write(
-            f"\nRejected rows ({len(shown)} of {len(rejected)} problems shown"
-            f"{'; --rejected FILE writes all' if len(rejected) > len(shown) else ''}):\n"
+            f"\nRejected rows, grouped by file, column and problem "
+            f"({len(rejected):,} problem lines"
+            + ("" if len(shown) == len(groups) else f"; {len(shown)} of {len(groups)} groups shown")
+            + "; --rejected FILE writes every row):\n"
         )
-        for row in shown.itertuples(index=False):
-            where = f"{row.file} line {row.line}" + (f", {row.field}" if row.field else "")
-            value = f" [value: {row.value}]" if row.value else ""
-            out.write(f"  {where}: {row.reason}{value}\n")
+        for message in shown["message"]:
+            first, *mapping_lines = message.split("\n")
+            out.write(f"  {first}\n")
+            for line in mapping_lines:
+                out.write(f"      {line}\n")
 
 
 def _write_rejected(result: IngestResult, path: str) -> None:
