@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -59,9 +60,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AGE_BANDS",
+    "PROGRESS_STAGES",
     "REJECTED_COLUMNS",
     "SELF_HARM_IN_REJECTED_ROW",
+    "IngestProgress",
     "IngestResult",
+    "ProgressCallback",
     "TableReport",
     "accepted_columns",
     "find_dataset_files",
@@ -192,6 +196,94 @@ class IngestResult:
             ],
             "settings": self.settings.to_dict(),
         }
+
+
+# --------------------------------------------------------------------------- progress
+
+#: Stages of an ingest, in order. :func:`validate_path` reports ``reading`` (after each
+#: file), ``checking`` (after each file's rows are checked) and ``checked``;
+#: :meth:`katoutcomes.store.Store.ingest` then ``writing`` and ``written``.
+PROGRESS_STAGES: Final = ("reading", "checking", "checked", "writing", "written")
+
+
+@dataclass(frozen=True, slots=True)
+class IngestProgress:
+    """How far an ingest has got: what a progress callback receives.
+
+    Attributes
+    ----------
+    stage : one of :data:`PROGRESS_STAGES`.
+    file : the file just read or checked ("" for ``checked``, ``writing``, ``written``).
+    rows_done : rows read so far (``reading``), rows checked so far (``checking``), or
+        every row (later stages).
+    rows_total : every row of the dataset, known once all files are read (``None`` while
+        reading).
+    elapsed_seconds : time since the call started.
+    fraction : overall share of the work done, 0 to 1, never decreasing, for a progress bar
+        (reading is counted as the first half of a validation, checking as the second; a
+        store's ingest gives validation 90% and writing the rest).
+    """
+
+    stage: str
+    file: str
+    rows_done: int
+    rows_total: int | None
+    elapsed_seconds: float
+    fraction: float
+
+    @property
+    def rows_per_second(self) -> float | None:
+        """Rows done per second so far (``None`` in the first instant)."""
+        if self.elapsed_seconds <= 0:
+            return None
+        return self.rows_done / self.elapsed_seconds
+
+
+#: A function that receives an ingest's progress (called in the caller's thread).
+ProgressCallback = Callable[[IngestProgress], None]
+
+
+class _Progress:
+    """Reports progress to an optional callback."""
+
+    def __init__(self, callback: ProgressCallback | None, n_files: int):
+        self.callback = callback
+        self.n_files = max(n_files, 1)
+        self.start = time.perf_counter()
+        self.files_read = 0
+        self.rows_read = 0
+        self.rows_checked = 0
+        self.rows_total: int | None = None
+
+    def emit(self, stage: str, file: str, rows_done: int, fraction: float) -> None:
+        if self.callback is None:
+            return
+        self.callback(
+            IngestProgress(
+                stage=stage,
+                file=file,
+                rows_done=rows_done,
+                rows_total=self.rows_total,
+                elapsed_seconds=time.perf_counter() - self.start,
+                fraction=min(max(fraction, 0.0), 1.0),
+            )
+        )
+
+    def read(self, raw: RawTable) -> None:
+        self.files_read += 1
+        self.rows_read += raw.rows_read
+        self.emit("reading", raw.file, self.rows_read, 0.5 * self.files_read / self.n_files)
+
+    def all_read(self) -> None:
+        self.rows_total = self.rows_read
+
+    def checked(self, file: str, rows: int) -> None:
+        self.rows_checked += rows
+        share = self.rows_checked / self.rows_total if self.rows_total else 1.0
+        self.emit("checking", file, self.rows_checked, 0.5 + 0.5 * share)
+
+    def done(self) -> None:
+        self.emit("checked", "", self.rows_total or 0, 1.0)
 
 
 # --------------------------------------------------------------------------- messages
@@ -338,9 +430,9 @@ def rejected_summary(rejected: pd.DataFrame, *, limit: int = GROUP_LINES) -> pd.
 def _split_reasons(reasons: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Each reason's first line without references to other rows, and the mapping-file
     lines that follow it (empty when none)."""
-    parts = reasons.astype("str").str.split("\n", n=1)
-    first = parts.str[0].str.replace(_ROW_REFERENCES, "", regex=True)
-    return first, parts.str[1].fillna("").astype("str")
+    parts = reasons.astype("str").str.partition("\n")
+    first = parts[0].str.replace(_ROW_REFERENCES, "", regex=True)
+    return first, parts[2]
 
 
 # --------------------------------------------------------------------------- files
@@ -796,16 +888,34 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 
-def _in_parallel(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+def _in_parallel(
+    fn: Callable[[_T], _R],
+    items: Sequence[_T],
+    each: Callable[[_T, _R], None] | None = None,
+) -> list[_R]:
     """``[fn(item) for item in items]`` on a thread per item (up to the core count).
 
     The work is mostly pyarrow and NumPy kernels, which release the GIL. Results come back
-    in order, and the first item (in order) that raises raises here, as in a loop.
+    in order, and the first item (in order) that raises raises here, as in a loop. ``each``
+    is called with each item and its result as it arrives, in the caller's thread (where a
+    progress callback may draw).
     """
+    results: list[_R] = []
     if len(items) < 2:
-        return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(len(items), os.cpu_count() or 1)) as pool:
-        return list(pool.map(fn, items))
+        computed: Iterable[_R] = (fn(item) for item in items)
+        pool = None
+    else:
+        pool = ThreadPoolExecutor(max_workers=min(len(items), os.cpu_count() or 1))
+        computed = pool.map(fn, items)
+    try:
+        for item, result in zip(items, computed, strict=True):
+            results.append(result)
+            if each is not None:
+                each(item, result)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return results
 
 
 # --------------------------------------------------------------------------- entry points
@@ -818,7 +928,10 @@ def _validate_raw(
     mapping: ColumnMapping,
     store: Store | None,
     source: str,
+    progress: _Progress | None = None,
 ) -> IngestResult:
+    progress = progress or _Progress(None, len(raws))
+    progress.all_read()
     units = [
         unit
         for file_units in _in_parallel(
@@ -856,8 +969,16 @@ def _validate_raw(
         return good, problems, key, key_hash
 
     # Files are checked side by side; duplicates across files are then resolved in order.
+    counted: set[int] = set()
+
+    def each(unit: _Unit, _: object) -> None:
+        # A visit-wide file gives two tables; its rows are counted once.
+        rows = 0 if id(unit.raw) in counted else unit.raw.rows_read
+        counted.add(id(unit.raw))
+        progress.checked(unit.raw.file, rows)
+
     for unit, (good, problems, key, key_hash) in zip(
-        units, _in_parallel(checked, units), strict=True
+        units, _in_parallel(checked, units, each), strict=True
     ):
         orphans = unit.orphan_problems
         # Rows are checked against the store and against earlier files of this ingest.
@@ -916,6 +1037,7 @@ def _validate_raw(
         .sort_values(["table", "file", "line"], kind="stable")
         .reset_index(drop=True)
     )
+    progress.done()
     return IngestResult(
         config=config,
         accepted=frames,
@@ -983,11 +1105,16 @@ def validate_path(
     settings: Settings | None = None,
     mapping: ColumnMapping | None = None,
     store: Store | None = None,
+    progress: ProgressCallback | None = None,
 ) -> IngestResult:
     """Read and validate a dataset on disk without storing anything.
 
     With ``store``, rows already stored count as duplicates and same-key rows with other
     values as conflicts, exactly as :meth:`katoutcomes.store.Store.ingest` would.
+
+    ``progress``, when given, is called in the caller's thread with an
+    :class:`IngestProgress` after each file is read (``reading``), after each file's rows
+    are checked (``checking``) and at the end (``checked``).
 
     Raises
     ------
@@ -1011,8 +1138,11 @@ def validate_path(
             is_header=mapping.names_patient_id,
         )
 
-    raws = _in_parallel(read, list(files.items()))
-    return _validate_raw(raws, settings=settings, mapping=mapping, store=store, source=str(path))
+    tracker = _Progress(progress, len(files))
+    raws = _in_parallel(read, list(files.items()), lambda _, raw: tracker.read(raw[1]))
+    return _validate_raw(
+        raws, settings=settings, mapping=mapping, store=store, source=str(path), progress=tracker
+    )
 
 
 def validate_frames(
