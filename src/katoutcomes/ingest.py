@@ -291,7 +291,7 @@ class _Progress:
 #: What to do about each kind of problem, by the start of its reason ({field}: the column).
 _NEXT_STEPS: Final = (
     ("required value is missing", "fill in {field} on these rows of the export"),
-    ("not a number", "write {field} as a plain number (no units or words), or leave it blank"),
+    ("not a number", "write {field} as a plain number (no units or words)"),
     ("not a whole number", "correct {field} to a whole number"),
     ("out of range", "correct {field}: the allowed range is in brackets"),
     ("not an allowed value", "correct the values in the export to one of those listed"),
