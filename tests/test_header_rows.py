@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from conftest import run_cli
@@ -111,7 +112,6 @@ def test_the_header_is_only_searched_for_in_the_first_20_rows(tmp_path):
 def _xlsx_with_title(path: Path) -> Path:
     """A sheet as clinic spreadsheets are exported: a merged title, a note, the header on
     row 3, a blank row among the data."""
-    openpyxl = pytest.importorskip("openpyxl")
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.append(["Ketamine clinic - PHQ-9 and GAD-7 export"])
@@ -145,3 +145,17 @@ def test_validate_prints_the_skipped_rows(tmp_path):
     out = run_cli("validate", str(path))
     assert out.returncode == 1, out.stderr
     assert "header on row 3; rows 1-2 above it skipped (titles or notes, not data)" in out.stdout
+
+
+def test_a_header_row_below_the_first_20_rows_of_an_xlsx_is_used(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for i in range(24):
+        ws.append([f"note {i}"])
+    ws.append(["patient_id", "instrument", "assessed_at", "total"])  # row 25
+    ws.append(["P1", "PHQ-9", "2025-01-01", 3])
+    wb.save(tmp_path / "assessments.xlsx")
+    result = validate_path(tmp_path / "assessments.xlsx", mapping=ColumnMapping(header_row=25))
+    assert result.accepted["assessments"]["source_line"].tolist() == [26]
+    with pytest.raises(IngestError, match="header_row = 40, but the file has only 26 rows"):
+        validate_path(tmp_path / "assessments.xlsx", mapping=ColumnMapping(header_row=40))

@@ -172,7 +172,7 @@ def _header_index(
     """0-based index of the header among the first rows of a file; ``None`` when
     ``is_header`` accepts none of them."""
     if header_row is not None:
-        if header_row > len(rows) and len(rows) < HEADER_SEARCH_ROWS:
+        if header_row > len(rows):
             raise IngestError(
                 f"{name}: the mapping file sets header_row = {header_row}, but the file has "
                 f"only {len(rows)} rows. Set header_row to the row number of the column "
@@ -520,7 +520,7 @@ def _read_xlsx(
     cells = pd.read_excel(path, sheet_name=sheet, header=None, engine="calamine")
     top = [
         [_cell_text(v) for v in row]
-        for row in cells.head(HEADER_SEARCH_ROWS).itertuples(index=False)
+        for row in cells.head(max(HEADER_SEARCH_ROWS, header_row or 0)).itertuples(index=False)
     ]
     index = _header_index(top, header_row, is_header, path.name) or 0
     names = [_cell_text(v) for v in cells.iloc[index]] if len(cells) > index else []
