@@ -6,7 +6,7 @@ import tomllib
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from katoutcomes.demographics import AGE_BAND_LABELS, normalise_age_band
@@ -86,6 +86,7 @@ def test_values_that_are_not_age_bands_are_refused(written):
     assert _validate(_patients(age_band=[written])).n_rejected == 1
 
 
+@settings(deadline=None)  # timing varies on a shared machine
 @given(low=st.integers(min_value=0, max_value=89), width=st.integers(min_value=0, max_value=31))
 def test_any_band_below_90_reads_the_same_in_every_spelling(low, width):
     high = min(low + width, 120)
@@ -94,6 +95,7 @@ def test_any_band_below_90_reads_the_same_in_every_spelling(low, width):
     assert normalise_age_band(f"{low}+") == f"{low}+"
 
 
+@settings(deadline=None)  # timing varies on a shared machine
 @given(low=st.integers(min_value=90, max_value=120), width=st.integers(min_value=0, max_value=30))
 def test_no_band_is_kept_finer_than_90_plus_above_89(low, width):
     high = min(low + width, 120)
@@ -101,6 +103,7 @@ def test_no_band_is_kept_finer_than_90_plus_above_89(low, width):
     assert normalise_age_band(f"{low}+") == "90+"
 
 
+@settings(deadline=None)  # timing varies on a shared machine
 @given(age=st.integers(min_value=0, max_value=120))
 def test_a_raw_age_lands_in_the_band_that_contains_it(age):
     band = normalise_age_band(str(age))

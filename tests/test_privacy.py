@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import write_csv
@@ -285,6 +285,7 @@ def test_numeric_pseudonymous_ids_are_accepted_by_ingest():
     assert validate_frames({"assessments": frame}).n_accepted == 1
 
 
+@settings(deadline=None)  # timing varies on a shared machine
 @given(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date.today()))
 def test_every_date_since_1900_written_as_an_id_is_rejected(day):
     written = [
@@ -298,6 +299,7 @@ def test_every_date_since_1900_written_as_an_id_is_rejected(day):
     assert _id_reasons(written) == [DATE_LIKE_REASON] * len(written)
 
 
+@settings(deadline=None)  # timing varies on a shared machine
 @given(st.integers(min_value=10_000_000, max_value=99_999_999))
 def test_an_eight_digit_id_is_rejected_exactly_when_it_is_a_date_since_1900(number):
     text = str(number)

@@ -357,7 +357,7 @@ def rejected_summary(rejected: pd.DataFrame, *, limit: int = GROUP_LINES) -> pd.
     -------
     pandas.DataFrame
         One row per group, safety groups (:data:`SELF_HARM_IN_REJECTED_ROW`) first, then in
-        file order by first line: ``table, file, field, problem`` (the reason without what
+        the order of the rejected rows: ``table, file, field, problem`` (the reason without what
         varies from row to row), ``rows``, ``lines`` (the first ``limit`` line numbers,
         then "..."), ``fix`` (what to do next), ``mapping_lines`` (for values katoutcomes
         cannot read: the exact ``[values.FIELD]`` lines of a mapping file that would read

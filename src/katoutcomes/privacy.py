@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Final
 
@@ -341,6 +342,13 @@ def _looks_like_date(ids: pa.Array, today: dt.date | None = None) -> np.ndarray:
     as 19xx and as 20xx. An id is date-like when any reading is such a date.
     """
     today = today or dt.date.today()
+    # Digits of other scripts (Arabic-Indic, full-width...) are read as the digits they are.
+    others = np.flatnonzero(~arrow_mask(pc.string_is_ascii(ids)) & ~arrow_mask(ids.is_null()))
+    if others.size:
+        texts = ids.to_pylist()
+        for i in others:
+            texts[i] = "".join(str(unicodedata.decimal(c, c)) for c in texts[i])
+        ids = pa.array(texts, type=ids.type)
     out = np.zeros(len(ids), dtype=bool)
     for pattern in (_YMD, _COMPACT):
         found, parts = _date_parts(ids, pattern)
