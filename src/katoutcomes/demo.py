@@ -6,9 +6,10 @@ from a :class:`numpy.random.Generator` seeded with ``seed``, so the same seed al
 same three tables.
 
 The tables follow the data contract (``data/schema/*.schema.json``, DESIGN.md section 3): the
-column names and their order, the enumerations (routes, adverse-event codes, age bands, sexes,
+column names and their order, the enumerations (routes, adverse-event codes, sexes,
 diagnoses) and the score ranges are read from the schema files and from
-:mod:`katoutcomes.instruments`, not restated here.
+:mod:`katoutcomes.instruments`, the age bands from :mod:`katoutcomes.demographics`, not
+restated here.
 
 Every number below that shapes a trajectory is an illustrative choice that makes the cohort
 look like published ketamine practice (see the Notes of :func:`generate_demo`); none is an
