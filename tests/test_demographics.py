@@ -151,3 +151,15 @@ def test_an_age_band_not_understood_shows_the_mapping_lines_that_would_read_it()
         _patients(age_band=["forties"]), ColumnMapping(values={"age_band": {"forties": "40-49"}})
     )
     assert fixed.accepted["patients"]["age_band"].tolist() == ["40-49"]
+
+
+def test_a_yes_no_value_not_understood_shows_the_mapping_lines_that_would_read_it():
+    result = _validate(_patients(concurrent_ssri=["Ja", "yes"]))
+    reason = result.rejected["reason"].iloc[0]
+    assert reason.startswith("not a yes/no value (expected true/false, yes/no or 1/0)")
+    how = reason.split("\n", 1)[1]
+    assert tomllib.loads(how) == {"values": {"concurrent_ssri": {"Ja": "yes"}}}
+    fixed = _validate(
+        _patients(concurrent_ssri=["Ja", "yes"]), ColumnMapping(values=tomllib.loads(how)["values"])
+    )
+    assert fixed.accepted["patients"]["concurrent_ssri"].tolist() == [True, True]

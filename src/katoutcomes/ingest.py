@@ -296,11 +296,7 @@ _NEXT_STEPS: Final = (
     ("out of range", "correct {field}: the allowed range is in brackets"),
     ("not an allowed value", "correct the values in the export to one of those listed"),
     ("unknown code", "use the codes listed, separated by ';' (other events as 'other')"),
-    (
-        "not a yes/no value",
-        "write yes/no, true/false or 1/0, or map the values in a mapping file "
-        '([values.{field}] "Y" = "yes")',
-    ),
+    ("not a yes/no value", "write yes/no, true/false or 1/0"),
     (
         "not a date",
         "write dates as 2025-03-14 or 14/03/2025 (with 14:30 for a time), or set "

@@ -319,6 +319,8 @@ def _unknown_value_reason(col: _Column, bad: NDArray[np.bool_], f: Field, what: 
     the mapping-file lines that would read each value."""
     if f.normalise == "age_band":
         target, hint = "40-49", "replace with the band it means, e.g. 40-49, 65+ or <18"
+    elif f.type == "boolean":
+        target, hint = "yes", "replace with what it means: yes or no"
     else:
         choices = list(f.enum or ())
         target = choices[0]
@@ -389,8 +391,9 @@ def _parse_boolean(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series
     unknown = arrow_mask(values.is_null())
     bad = ~col.missing & unknown
     if bad.any():
+        what = "not a yes/no value (expected true/false, yes/no or 1/0)"
         out.append(
-            col.problems(bad, f.name, "not a yes/no value (expected true/false, yes/no or 1/0)")
+            col.problems(bad, f.name, "").assign(reason=_unknown_value_reason(col, bad, f, what))
         )
     flags = arrow_mask(values)
     return pd.Series(pd.arrays.BooleanArray(flags, unknown), index=col.index)
