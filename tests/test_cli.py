@@ -62,7 +62,7 @@ def _plant_bad_rows(src: Path, dst: Path) -> list[tuple[str, int, str]]:
             bad_rows = [
                 ({**base, "patient_id": ""}, "patient_id"),
                 ({**base, "instrument": "HADS"}, "instrument"),
-                ({**base, "assessed_at": "31/12/2029"}, "assessed_at"),
+                ({**base, "assessed_at": "next Tuesday"}, "assessed_at"),
                 ({**base, "total": "28"}, "total"),
                 ({**base, "total": "ten"}, "total"),
                 ({**base, "item_3": "7", "total": ""}, "item_3"),

@@ -88,12 +88,12 @@ def test_reingesting_a_file_with_a_corrected_mapping_stores_the_rows(tmp_path: P
         "assessments.csv",
         """
         patient_id,instrument,assessed_at,total
-        P001,PHQ-9,01/15/2025,20
-        P001,PHQ-9,01/22/2025,12
+        P001,PHQ-9,15 Jan 2025,20
+        P001,PHQ-9,22 Jan 2025,12
     """,
     )
     mapping = tmp_path / "m.toml"
-    mapping.write_text('datetime_format = "%m/%d/%Y"\n')
+    mapping.write_text('datetime_format = "%d %b %Y"\n')
     with Store(tmp_path / "s.duckdb") as store:
         first = store.ingest(data)
         assert (first.n_accepted, first.n_rejected) == (0, 2)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import write_csv
 from katoutcomes.errors import IngestError
 from katoutcomes.ingest import validate_frames, validate_path
-from katoutcomes.privacy import identifier_column_reason, neutralise_formulas
+from katoutcomes.privacy import (
+    identifier_column_reason,
+    neutralise_formulas,
+    patient_id_problems,
+)
 from katoutcomes.settings import Settings
 
 BASE = {"patient_id": ["P001"], "instrument": ["PHQ-9"], "study_day": [0], "total": [12]}
@@ -235,3 +242,71 @@ def test_submodules_are_reachable_from_the_package_as_after_an_eager_import():
     code = "import katoutcomes; print(katoutcomes.claims.__name__, katoutcomes.Store.__name__)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["katoutcomes.claims", "Store"]
+
+
+# --------------------------------------------------------------------------- ids as dates
+# DESIGN 3.8: an id "looks like a date" only when it is a real calendar date between
+# 1900-01-01 and today.
+
+DATE_LIKE_REASON = "patient_id looks like a date; use a pseudonymous code, never a birth date"
+
+
+def _id_reasons(ids: list[str]) -> list[object]:
+    return patient_id_problems(pd.Series(ids, dtype="str")).tolist()
+
+
+@pytest.mark.parametrize(
+    "pid",
+    ["19850312", "1985-03-12", "1985/03/12", "12/03/1985", "03/12/1985", "12.03.1985", "1.5.80"],
+)
+def test_a_real_past_date_as_patient_id_is_rejected(pid):
+    assert _id_reasons([pid]) == [DATE_LIKE_REASON]
+
+
+@pytest.mark.parametrize(
+    "pid",
+    [
+        "20671021",  # 2067: in the future, a pseudonymous number (issue 9)
+        "18991231",  # before 1900
+        "19851312",  # no 13th month
+        "19850230",  # no 30 February
+        "19000229",  # 1900 was not a leap year
+        "2067-10-21",
+        "31/31/1985",
+        "12345678",
+    ],
+)
+def test_numbers_that_are_no_real_date_since_1900_are_ordinary_ids(pid):
+    assert pd.isna(_id_reasons([pid])[0])
+
+
+def test_numeric_pseudonymous_ids_are_accepted_by_ingest():
+    frame = pd.DataFrame({**BASE, "patient_id": ["20671021"]})
+    assert validate_frames({"assessments": frame}).n_accepted == 1
+
+
+@settings(deadline=None)  # timing varies on a shared machine
+@given(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date.today()))
+def test_every_date_since_1900_written_as_an_id_is_rejected(day):
+    written = [
+        day.strftime("%Y%m%d"),
+        day.isoformat(),
+        day.strftime("%d/%m/%Y"),
+        day.strftime("%m/%d/%Y"),
+        day.strftime("%d.%m.%Y"),
+        day.strftime("%Y/%m/%d"),
+    ]
+    assert _id_reasons(written) == [DATE_LIKE_REASON] * len(written)
+
+
+@settings(deadline=None)  # timing varies on a shared machine
+@given(st.integers(min_value=10_000_000, max_value=99_999_999))
+def test_an_eight_digit_id_is_rejected_exactly_when_it_is_a_date_since_1900(number):
+    text = str(number)
+    try:
+        as_date = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        as_date = None
+    is_date = as_date is not None and dt.date(1900, 1, 1) <= as_date <= dt.date.today()
+    reason = _id_reasons([text])[0]
+    assert (reason == DATE_LIKE_REASON) if is_date else pd.isna(reason)

@@ -30,7 +30,7 @@ GOOD = "P001,PHQ-9,2025-01-01,15"
         ("P001,GAD-7,2025-01-02,22", "total", "out of range (a GAD-7 total is 0-21)"),
         ("P001,HADS,2025-01-02,12", "instrument", "not an allowed value (expected one of PHQ-9"),
         ("P 001,PHQ-9,2025-01-02,12", "patient_id", "contains characters other than"),
-        ("P001,PHQ-9,02/01/2025,12", "assessed_at", "not a date (expected an ISO 8601"),
+        ("P001,PHQ-9,2 Jan 2025,12", "assessed_at", "not a date (expected a date such as"),
         ("P001,PHQ-9,2025-02-30,12", "assessed_at", "not a date"),
         (
             "jane.doe@example.org,PHQ-9,2025-01-02,12",

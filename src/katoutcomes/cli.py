@@ -7,29 +7,43 @@ usage error (message on stderr).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pandas as pd
 
 from katoutcomes import __version__
 from katoutcomes.errors import KatoutcomesError
 from katoutcomes.exports import csv_text, write_csv
-from katoutcomes.ingest import IngestResult, validate_path
+from katoutcomes.ingest import (
+    SELF_HARM_IN_REJECTED_ROW,
+    IngestProgress,
+    IngestResult,
+    rejected_summary,
+    validate_path,
+)
 from katoutcomes.mapping import load_mapping
 from katoutcomes.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from katoutcomes.dataset import Dataset
+    from katoutcomes.store import Store
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2
-_SHOW_REJECTED = 25
+#: Seconds an ingest runs before its progress is shown (on a terminal only).
+PROGRESS_DELAY = 2.0
+#: Groups of rejected rows printed by validate and ingest (--rejected FILE writes all).
+_SHOW_GROUPS = 25
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -239,6 +253,12 @@ def _print_text(result: IngestResult, stored: str | None = None) -> None:
             f"{r.file:<{width}}  {r.table:<11} {r.layout:<10} {r.rows_read:>8} "
             f"{r.accepted:>9} {r.rejected:>9} {r.duplicates:>10}{note}\n"
         )
+        if r.skipped_rows:
+            above = "row 1" if r.header_row == 2 else f"rows 1-{r.header_row - 1}"
+            out.write(
+                f"{'':<{width}}  header on row {r.header_row}; {above} above it skipped "
+                "(titles or notes, not data)\n"
+            )
         if r.ignored_columns:
             out.write(f"{'':<{width}}  ignored columns: {', '.join(r.ignored_columns)}\n")
     out.write(
@@ -255,18 +275,23 @@ def _print_text(result: IngestResult, stored: str | None = None) -> None:
         out.write(
             f"\nSafety: {len(self_harm)} rejected PHQ-9 row(s) answer item 9 (thoughts of "
             f"self-harm) with 1 or more: {'; '.join(rows)}{more}. No flag is raised for them "
-            "until they are corrected and ingested.\n"
+            "until they are corrected and ingested: correct these rows first and ingest them "
+            "again.\n"
         )
-    if len(rejected):
-        shown = rejected.head(_SHOW_REJECTED)
+    groups = rejected_summary(rejected[rejected["reason"] != SELF_HARM_IN_REJECTED_ROW])
+    if len(groups):
+        shown = groups.head(_SHOW_GROUPS)
         out.write(
-            f"\nRejected rows ({len(shown)} of {len(rejected)} problems shown"
-            f"{'; --rejected FILE writes all' if len(rejected) > len(shown) else ''}):\n"
+            f"\nRejected rows, grouped by file, column and problem "
+            f"({len(rejected):,} problem lines"
+            + ("" if len(shown) == len(groups) else f"; {len(shown)} of {len(groups)} groups shown")
+            + "; --rejected FILE writes every row):\n"
         )
-        for row in shown.itertuples(index=False):
-            where = f"{row.file} line {row.line}" + (f", {row.field}" if row.field else "")
-            value = f" [value: {row.value}]" if row.value else ""
-            out.write(f"  {where}: {row.reason}{value}\n")
+        for message in shown["message"]:
+            first, *mapping_lines = message.split("\n")
+            out.write(f"  {first}\n")
+            for line in mapping_lines:
+                out.write(f"      {line}\n")
 
 
 def _write_rejected(result: IngestResult, path: str) -> None:
@@ -279,30 +304,119 @@ def _check_output(path: str | None, option: str) -> None:
         raise KatoutcomesError(f"{option} {path}: the folder {Path(path).parent} does not exist.")
 
 
+class _ProgressLine:
+    """An ingest's progress as one line on a terminal's stderr, redrawn in place.
+
+    Nothing is drawn during the first ``delay`` seconds (a short ingest stays quiet); then
+    the line is redrawn every ``interval`` seconds from the last
+    :class:`~katoutcomes.ingest.IngestProgress` received, so that the elapsed time moves
+    on while one large file is being read. :meth:`close` clears the line.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        delay: float = PROGRESS_DELAY,
+        interval: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.stream, self.delay, self.interval, self.clock = stream, delay, interval, clock
+        self.start = clock()
+        self.last: IngestProgress | None = None
+        self.drawn = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, progress: IngestProgress) -> None:
+        with self._lock:
+            self.last = progress
+        self.draw()
+
+    def text(self) -> str:
+        """The line as drawn now."""
+        elapsed = self.clock() - self.start
+        p = self.last
+        if p is None:
+            return f"katoutcomes: starting ({elapsed:.0f} s)"
+        where = f" {p.file}" if p.file else ""
+        done = f"{p.rows_done:,}" + (f" of {p.rows_total:,}" if p.rows_total else "")
+        rate = p.rows_done / elapsed if elapsed > 0 else 0.0
+        return f"katoutcomes: {p.stage}{where}: {done} rows, {rate:,.0f} rows/s, {elapsed:.0f} s"
+
+    def draw(self) -> None:
+        """Redraw the line, once ``delay`` seconds have passed."""
+        if self.clock() - self.start < self.delay:
+            return
+        with self._lock:
+            self.stream.write("\r\x1b[K" + self.text())
+            self.stream.flush()
+            self.drawn = True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.draw()
+
+    def __enter__(self) -> _ProgressLine:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self.drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
 def _run_validate(args: argparse.Namespace, *, ingest: bool) -> int:
     settings = _settings(args)
     mapping = load_mapping(args.mapping)
     _check_output(args.rejected, "--rejected")
     stored_note = None
-    if ingest:
-        from katoutcomes.store import Store
-
-        _check_output(args.db, "--db")
-        if Path(args.db).exists():
-            with Store(args.db) as store:
-                result = validate_path(args.path, settings=settings, mapping=mapping, store=store)
-                ingest_id = store.write(result)
-        else:  # validated first, so that a refused dataset leaves no store file behind
-            result = validate_path(args.path, settings=settings, mapping=mapping)
-            with Store(args.db) as store:
-                ingest_id = store.write(result)
-        stored_note = (
-            f"stored in {args.db} as ingest {ingest_id}"
-            if ingest_id is not None
-            else f"nothing new: every file was already ingested into {args.db}"
+    with contextlib.ExitStack() as stack:
+        # Progress only on a terminal: a log file or a pipe gets the report alone.
+        line = (
+            stack.enter_context(_ProgressLine(sys.stderr, delay=PROGRESS_DELAY))
+            if sys.stderr.isatty()
+            else None
         )
-    else:
-        result = validate_path(args.path, settings=settings, mapping=mapping)
+
+        def check(store: Store | None = None) -> IngestResult:
+            return validate_path(
+                args.path, settings=settings, mapping=mapping, store=store, progress=line
+            )
+
+        def write(store: Store, result: IngestResult) -> int | None:
+            if line is not None and line.last is not None:
+                line(replace(line.last, stage="writing", file=args.db))
+            return store.write(result)
+
+        if ingest:
+            from katoutcomes.store import Store
+
+            _check_output(args.db, "--db")
+            if Path(args.db).exists():
+                with Store(args.db) as store:
+                    result = check(store)
+                    ingest_id = write(store, result)
+            else:  # validated first, so that a refused dataset leaves no store file behind
+                result = check()
+                with Store(args.db) as store:
+                    ingest_id = write(store, result)
+            stored_note = (
+                f"stored in {args.db} as ingest {ingest_id}"
+                if ingest_id is not None
+                else f"nothing new: every file was already ingested into {args.db}"
+            )
+        else:
+            result = check()
     if args.rejected:
         _write_rejected(result, args.rejected)
     if args.format == "json":

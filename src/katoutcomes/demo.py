@@ -6,9 +6,10 @@ from a :class:`numpy.random.Generator` seeded with ``seed``, so the same seed al
 same three tables.
 
 The tables follow the data contract (``data/schema/*.schema.json``, DESIGN.md section 3): the
-column names and their order, the enumerations (routes, adverse-event codes, age bands, sexes,
+column names and their order, the enumerations (routes, adverse-event codes, sexes,
 diagnoses) and the score ranges are read from the schema files and from
-:mod:`katoutcomes.instruments`, not restated here.
+:mod:`katoutcomes.instruments`, the age bands from :mod:`katoutcomes.demographics`, not
+restated here.
 
 Every number below that shapes a trajectory is an illustrative choice that makes the cohort
 look like published ketamine practice (see the Notes of :func:`generate_demo`); none is an
@@ -25,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from katoutcomes.demographics import AGE_BAND_LABELS
 from katoutcomes.instruments import GAD7, ITEM_COLUMNS, ITEM_MAX, PHQ9, SELF_HARM_ITEM
 from katoutcomes.schema import TableSchema, load_schema
 
@@ -439,7 +441,7 @@ class _Cohort:
         sexes = self.patients_schema.field("sex").enum or ()
         self.sex_labels = np.asarray(sexes, dtype=object)
         self.sex = _categorical(rng, np.asarray([_SEX_SHARE.get(s, 0.0) for s in sexes]), n)
-        bands = self.patients_schema.field("age_band").enum or ()
+        bands = AGE_BAND_LABELS
         self.band_labels = np.asarray(bands, dtype=object)
         age = rng.normal(43.0, 13.0, n)
         age = np.where(age < 18.0, rng.uniform(18.0, 30.0, n), np.minimum(age, 94.0))

@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from katoutcomes.demographics import AGE_BANDS, MAX_AGE, band_ages
 from katoutcomes.errors import IngestError
 from katoutcomes.instruments import ITEM_COLUMNS, PHQ9, SELF_HARM_FLAG, SELF_HARM_ITEM
 from katoutcomes.layouts import detect_layout, split_visit_wide
@@ -40,23 +42,35 @@ from katoutcomes.privacy import (
     check_values,
     patient_id_problems,
 )
-from katoutcomes.readers import READABLE_SUFFIXES, RawTable, read_table
+from katoutcomes.readers import HEADER_SEARCH_ROWS, READABLE_SUFFIXES, RawTable, read_table
 from katoutcomes.schema import TABLES, TableSchema, load_schema
 from katoutcomes.scoring import score_assessments
 from katoutcomes.settings import Settings
-from katoutcomes.validation import PROBLEM_COLUMNS, numbers_valid, parse_table, problems_frame
+from katoutcomes.validation import (
+    MAP_IT,
+    PROBLEM_COLUMNS,
+    infer_date_order,
+    numbers_valid,
+    parse_table,
+    problems_frame,
+)
 
 if TYPE_CHECKING:
     from katoutcomes.store import Store
 
 __all__ = [
     "AGE_BANDS",
+    "PROGRESS_STAGES",
     "REJECTED_COLUMNS",
     "SELF_HARM_IN_REJECTED_ROW",
+    "IngestProgress",
     "IngestResult",
+    "ProgressCallback",
     "TableReport",
     "accepted_columns",
     "find_dataset_files",
+    "next_step",
+    "rejected_summary",
     "row_hashes",
     "stored_columns",
     "validate_frames",
@@ -69,15 +83,6 @@ PROVENANCE: Final = ("row_hash", "source_file", "source_line")
 #: Derived assessment columns (see :mod:`katoutcomes.scoring`).
 SCORING_COLUMNS: Final = ("total_source", "item9_flag", "item9_high")
 
-#: Age bands (lower bound, label); ages above 89 become 90+ (HIPAA Safe Harbor, 45 CFR
-#: 164.514(b)(2)(i)(C)). Labels must match the patients schema's enum.
-AGE_BANDS: Final = (
-    (0, "<18"),
-    (18, "18-24"),
-    *((a, f"{a}-{a + 4}") for a in range(25, 90, 5)),
-    (90, "90+"),
-)
-_MAX_AGE: Final = 120
 #: Shown instead of a value that looks identifying.
 WITHHELD: Final = "(withheld: looks identifying)"
 
@@ -96,6 +101,14 @@ class TableReport:
     duplicates: int
     ignored_columns: tuple[str, ...] = ()
     already_ingested: bool = False
+    #: Row number of the header; the rows above it were skipped (titles, notes) and are
+    #: not counted in ``rows_read``.
+    header_row: int = 1
+
+    @property
+    def skipped_rows(self) -> tuple[int, ...]:
+        """Row numbers above the header, skipped as titles or notes."""
+        return tuple(range(1, self.header_row))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +122,8 @@ class TableReport:
             "duplicates": self.duplicates,
             "ignored_columns": list(self.ignored_columns),
             "already_ingested": self.already_ingested,
+            "header_row": self.header_row,
+            "skipped_rows": list(self.skipped_rows),
         }
 
 
@@ -181,6 +196,239 @@ class IngestResult:
             ],
             "settings": self.settings.to_dict(),
         }
+
+
+# --------------------------------------------------------------------------- progress
+
+#: Stages of an ingest, in order. :func:`validate_path` reports ``reading`` (after each
+#: file), ``checking`` (after each file's rows are checked) and ``checked``;
+#: :meth:`katoutcomes.store.Store.ingest` then ``writing`` and ``written``.
+PROGRESS_STAGES: Final = ("reading", "checking", "checked", "writing", "written")
+
+
+@dataclass(frozen=True, slots=True)
+class IngestProgress:
+    """How far an ingest has got: what a progress callback receives.
+
+    Attributes
+    ----------
+    stage : one of :data:`PROGRESS_STAGES`.
+    file : the file just read or checked ("" for ``checked``, ``writing``, ``written``).
+    rows_done : rows read so far (``reading``), rows checked so far (``checking``), or
+        every row (later stages).
+    rows_total : every row of the dataset, known once all files are read (``None`` while
+        reading).
+    elapsed_seconds : time since the call started.
+    fraction : overall share of the work done, 0 to 1, never decreasing, for a progress bar
+        (reading is counted as the first half of a validation, checking as the second; a
+        store's ingest gives validation 90% and writing the rest).
+    """
+
+    stage: str
+    file: str
+    rows_done: int
+    rows_total: int | None
+    elapsed_seconds: float
+    fraction: float
+
+    @property
+    def rows_per_second(self) -> float | None:
+        """Rows done per second so far (``None`` in the first instant)."""
+        if self.elapsed_seconds <= 0:
+            return None
+        return self.rows_done / self.elapsed_seconds
+
+
+#: A function that receives an ingest's progress (called in the caller's thread).
+ProgressCallback = Callable[[IngestProgress], None]
+
+
+class _Progress:
+    """Reports progress to an optional callback."""
+
+    def __init__(self, callback: ProgressCallback | None, n_files: int):
+        self.callback = callback
+        self.n_files = max(n_files, 1)
+        self.start = time.perf_counter()
+        self.files_read = 0
+        self.rows_read = 0
+        self.rows_checked = 0
+        self.rows_total: int | None = None
+
+    def emit(self, stage: str, file: str, rows_done: int, fraction: float) -> None:
+        if self.callback is None:
+            return
+        self.callback(
+            IngestProgress(
+                stage=stage,
+                file=file,
+                rows_done=rows_done,
+                rows_total=self.rows_total,
+                elapsed_seconds=time.perf_counter() - self.start,
+                fraction=min(max(fraction, 0.0), 1.0),
+            )
+        )
+
+    def read(self, raw: RawTable) -> None:
+        self.files_read += 1
+        self.rows_read += raw.rows_read
+        self.emit("reading", raw.file, self.rows_read, 0.5 * self.files_read / self.n_files)
+
+    def all_read(self) -> None:
+        self.rows_total = self.rows_read
+
+    def checked(self, file: str, rows: int) -> None:
+        self.rows_checked += rows
+        share = self.rows_checked / self.rows_total if self.rows_total else 1.0
+        self.emit("checking", file, self.rows_checked, 0.5 + 0.5 * share)
+
+    def done(self) -> None:
+        self.emit("checked", "", self.rows_total or 0, 1.0)
+
+
+# --------------------------------------------------------------------------- messages
+
+#: What to do about each kind of problem, by the start of its reason ({field}: the column).
+_NEXT_STEPS: Final = (
+    ("required value is missing", "fill in {field} on these rows of the export"),
+    ("not a number", "write {field} as a plain number (no units or words)"),
+    ("not a whole number", "correct {field} to a whole number"),
+    ("out of range", "correct {field}: the allowed range is in brackets"),
+    ("not an allowed value", "correct the values in the export to one of those listed"),
+    ("unknown code", "use the codes listed, separated by ';' (other events as 'other')"),
+    ("not a yes/no value", "write yes/no, true/false or 1/0"),
+    (
+        "not a date",
+        "write dates as 2025-03-14 or 14/03/2025 (with 14:30 for a time), or set "
+        "datetime_format in a mapping file",
+    ),
+    (
+        "contains characters other than",
+        "use pseudonymous codes made of letters, digits, '_', '.' and '-'",
+    ),
+    ("patient_id looks like", "replace these ids with pseudonymous codes such as P0001"),
+    ("GAD-7 has 7 items", "leave item_8 and item_9 blank on GAD-7 rows"),
+    ("the recorded total", "correct the total or the items"),
+    ("no total and no item scores", "give the total or the items, or leave the rows out"),
+    ("conflicting rows", "keep the right row of each pair in the export and ingest again"),
+    ("conflicts with an earlier row", "correct these rows or the stored ones they name"),
+    ("row has", "quote cells that hold the delimiter, or add the missing cells"),
+    ("visit row has no", "fill in the score or the dose, or remove the empty visit rows"),
+    ("not an age in years", "correct the age, or leave it blank when it is not known"),
+    (
+        "this rejected PHQ-9 row answers item 9",
+        "correct the other problems of these rows and ingest them, then see to the patients",
+    ),
+)
+_FALLBACK_STEP: Final = "correct these rows in the export and validate again"
+#: Parts of a reason that name other rows; left out when reasons are grouped.
+_ROW_REFERENCES: Final = r" \((?:lines? [0-9, ]+|[^()]* line [0-9]+)\)"
+#: Lines listed per group of problems before "...".
+GROUP_LINES: Final = 10
+
+
+def next_step(field: str, reason: str) -> str:
+    """What to do about a problem (DESIGN 3.7: every message says what to do next)."""
+    for start, step in _NEXT_STEPS:
+        if reason.startswith(start):
+            return step.format(field=field or "the row")
+    return _FALLBACK_STEP
+
+
+def _line_list(lines: pd.Series, limit: int = GROUP_LINES) -> str:
+    shown = lines.drop_duplicates().sort_values()
+    text = ", ".join(f"{n}" for n in shown.head(limit))
+    return text + (", \u2026" if len(shown) > limit else "")
+
+
+def rejected_summary(rejected: pd.DataFrame, *, limit: int = GROUP_LINES) -> pd.DataFrame:
+    """Rejected rows grouped by file, column and kind of problem: one line for many rows.
+
+    Parameters
+    ----------
+    rejected : ``IngestResult.rejected`` (``table, file, line, field, reason, value``).
+    limit : line numbers listed per group before "...".
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group, safety groups (:data:`SELF_HARM_IN_REJECTED_ROW`) first, then in
+        the order of the rejected rows: ``table, file, field, problem`` (the reason without what
+        varies from row to row), ``rows``, ``lines`` (the first ``limit`` line numbers,
+        then "..."), ``fix`` (what to do next), ``mapping_lines`` (for values katoutcomes
+        cannot read: the exact ``[values.FIELD]`` lines of a mapping file that would read
+        them, one per distinct value up to ``limit``; else empty) and ``message``, all of
+        it as one text (``file: N rows: column F: problem (lines ...). Fix: ...``).
+    """
+    columns = ["table", "file", "field", "problem", "rows", "lines", "fix", "mapping_lines"]
+    if rejected.empty:
+        return pd.DataFrame(columns=[*columns, "message"])
+    first, mapping = _split_reasons(rejected["reason"])
+    frame = rejected.assign(problem=first, mapping=mapping)
+    groups = []
+    for (table, file, column, problem), rows in frame.groupby(
+        ["table", "file", "field", "problem"], sort=False, dropna=False
+    ):
+        what = str(problem).partition(" " + MAP_IT)[0]
+        values = rows["mapping"][rows["mapping"] != ""].drop_duplicates()
+        mapping_lines = ""
+        if len(values):
+            header = values.iloc[0].split("\n", 1)[0]
+            body = [v.split("\n", 1)[1] for v in values.head(limit)]
+            more = len(values) - len(body)
+            mapping_lines = "\n".join(
+                [header, *body, *([f"# ... and {more} more values"] if more > 0 else [])]
+            )
+        fix = (
+            "add these lines to a mapping file and pass it with --mapping FILE"
+            if mapping_lines
+            else next_step(str(column), what)
+        )
+        groups.append(
+            {
+                "table": table,
+                "file": file,
+                "field": column,
+                "problem": what.rstrip("."),
+                "rows": len(rows),
+                "lines": _line_list(rows["line"], limit),
+                "fix": fix,
+                "mapping_lines": mapping_lines,
+                "safety": problem == SELF_HARM_IN_REJECTED_ROW,
+            }
+        )
+    out = pd.DataFrame(groups)
+    # Groups come in the order of the rejected rows (by table, file, line); safety first.
+    out = out.sort_values("safety", ascending=False, kind="stable")
+    plural = np.where(out["rows"] == 1, "row", "rows")
+    line_word = np.where(out["lines"].str.contains(","), "lines", "line")
+    column = np.where(out["field"] != "", "column " + out["field"] + ": ", "")
+    message = (
+        out["file"]
+        + ": "
+        + out["rows"].map("{:,}".format)
+        + " "
+        + plural
+        + ": "
+        + column
+        + out["problem"]
+        + " ("
+        + line_word
+        + " "
+        + out["lines"]
+        + "). Fix: "
+        + out["fix"]
+        + np.where(out["mapping_lines"] != "", ":\n" + out["mapping_lines"], ".")
+    )
+    return out.assign(message=message)[[*columns, "message"]].reset_index(drop=True)
+
+
+def _split_reasons(reasons: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Each reason's first line without references to other rows, and the mapping-file
+    lines that follow it (empty when none)."""
+    parts = reasons.astype("str").str.partition("\n")
+    first = parts[0].str.replace(_ROW_REFERENCES, "", regex=True)
+    return first, parts[2]
 
 
 # --------------------------------------------------------------------------- files
@@ -305,18 +553,18 @@ def _band_ages(raw_age: pd.Series, lines: pd.Series, out: list[pd.DataFrame]) ->
     markers = list(load_schema("patients").missing_values)
     missing = raw_age.isin(markers)
     age = pd.to_numeric(raw_age.where(~missing), errors="coerce")
-    bad = ~missing & (age.isna() | (age < 0) | (age > _MAX_AGE))
+    bad = ~missing & (age.isna() | (age < 0) | (age > MAX_AGE))
     if bad.any():
         out.append(
             problems_frame(
-                lines[bad], "age", f"not an age in years (expected 0-{_MAX_AGE})", raw_age[bad]
+                lines[bad],
+                "age",
+                f"not an age in years (expected 0-{MAX_AGE})",
+                raw_age[bad],
             )
         )
-    bounds = [b for b, _ in AGE_BANDS]
-    labels = [label for _, label in AGE_BANDS]
-    idx = np.searchsorted(bounds, np.floor(age.where(~bad).fillna(-1)), side="right") - 1
-    banded = pd.Series(np.asarray(labels, dtype=object)[np.clip(idx, 0, None)], index=age.index)
-    return banded.where(age.notna() & ~bad).astype("str")
+    banded = pd.Series(band_ages(age.where(~bad).to_numpy(dtype="float64")), index=age.index)
+    return banded.astype("str")
 
 
 # --------------------------------------------------------------------------- units
@@ -332,6 +580,9 @@ class _Unit:
     layout: str
     ignored: tuple[str, ...]
     time_kind: str | None = None
+    #: How the file writes dates such as 03/04/2025, when settled before the file's rows
+    #: were split into tables (visit-wide files); otherwise settled while parsing.
+    date_order: str | None = None
     #: Problems of input rows that have no record here (malformed lines, empty visits).
     orphan_problems: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=PROBLEM_COLUMNS)
@@ -361,6 +612,19 @@ def _split_units(
     typed |= {"time", "age", "phq9_total", "gad7_total"}
     skip = [c for c, t in renamed.items() if t == "patient_id" or t in typed]
     check_values(raw.file, raw.frame, skip=skip, allowed=settings.allow_columns)
+    if "patient_id" not in renamed.values():
+        shown = ", ".join(repr(c) for c in columns[:12]) + (", ..." if len(columns) > 12 else "")
+        raise IngestError(
+            f"{raw.file}: no patient-id column. The column names were read from row "
+            f"{raw.header_row} ({shown or 'none'}), and no row among the first "
+            f"{HEADER_SEARCH_ROWS} names one (patient_id, Patient ID, Subject ID, "
+            "Participant ID, ...). Rename the column, map it in a mapping file "
+            '([columns] "Your column" = "patient_id"), or, if the column names are on '
+            "another row, set header_row = N in the mapping file (N as your spreadsheet "
+            "numbers the rows).",
+            file=raw.file,
+            column="patient_id",
+        )
     ignored = tuple(c for c in columns if c not in renamed)
     frame = raw.frame[[*renamed, "line"]].rename(columns=renamed)
     frame = mapping.apply_values(frame)
@@ -369,6 +633,10 @@ def _split_units(
     layout = detect_layout(list(frame.columns), raw.file, mapping.layout, original=columns)
     if layout == "long":
         return [_Unit("assessments", raw, frame, layout, ignored, orphan_problems=raw.problems)]
+    # One file, one way of writing dates: settled on all of its visits before the split.
+    date_order = None
+    if "time" in frame.columns and not mapping.datetime_format:
+        date_order = infer_date_order(frame["time"], frame["line"], file=raw.file, field="date")
     assessments, treatments, empty = split_visit_wide(frame)
     empty_visits = problems_frame(
         empty["line"], "", "visit row has no PHQ-9 or GAD-7 score and no dose"
@@ -376,12 +644,22 @@ def _split_units(
     orphans = pd.concat(
         [p for p in (raw.problems, empty_visits) if len(p)] or [raw.problems], ignore_index=True
     )
-    units = [_Unit("assessments", raw, assessments, layout, ignored, orphan_problems=orphans)]
+    units = [
+        _Unit(
+            "assessments",
+            raw,
+            assessments,
+            layout,
+            ignored,
+            orphan_problems=orphans,
+            date_order=date_order,
+        )
+    ]
     if len(treatments.columns) > len(
         {"patient_id", "time", "study_day", "site_id", "clinician_id", "line"}
         & set(treatments.columns)
     ):
-        units.append(_Unit("treatments", raw, treatments, layout, ignored))
+        units.append(_Unit("treatments", raw, treatments, layout, ignored, date_order=date_order))
     return units
 
 
@@ -441,7 +719,13 @@ def _validate_unit(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Typed good rows and problem rows for one unit."""
     schema = load_schema(unit.table)
-    parsed = parse_table(unit.frame, schema, datetime_format=datetime_format)
+    parsed = parse_table(
+        unit.frame,
+        schema,
+        datetime_format=datetime_format,
+        date_order=unit.date_order,
+        file=unit.raw.file,
+    )
     # patient_id has its own row-level rule (patient_id_problems below).
     check_problem_values(unit.raw.file, parsed.problems[parsed.problems["field"] != "patient_id"])
     typed = parsed.frame
@@ -600,16 +884,34 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 
-def _in_parallel(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+def _in_parallel(
+    fn: Callable[[_T], _R],
+    items: Sequence[_T],
+    each: Callable[[_T, _R], None] | None = None,
+) -> list[_R]:
     """``[fn(item) for item in items]`` on a thread per item (up to the core count).
 
     The work is mostly pyarrow and NumPy kernels, which release the GIL. Results come back
-    in order, and the first item (in order) that raises raises here, as in a loop.
+    in order, and the first item (in order) that raises raises here, as in a loop. ``each``
+    is called with each item and its result as it arrives, in the caller's thread (where a
+    progress callback may draw).
     """
+    results: list[_R] = []
     if len(items) < 2:
-        return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(len(items), os.cpu_count() or 1)) as pool:
-        return list(pool.map(fn, items))
+        computed: Iterable[_R] = (fn(item) for item in items)
+        pool = None
+    else:
+        pool = ThreadPoolExecutor(max_workers=min(len(items), os.cpu_count() or 1))
+        computed = pool.map(fn, items)
+    try:
+        for item, result in zip(items, computed, strict=True):
+            results.append(result)
+            if each is not None:
+                each(item, result)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return results
 
 
 # --------------------------------------------------------------------------- entry points
@@ -622,7 +924,10 @@ def _validate_raw(
     mapping: ColumnMapping,
     store: Store | None,
     source: str,
+    progress: _Progress | None = None,
 ) -> IngestResult:
+    progress = progress or _Progress(None, len(raws))
+    progress.all_read()
     units = [
         unit
         for file_units in _in_parallel(
@@ -660,8 +965,16 @@ def _validate_raw(
         return good, problems, key, key_hash
 
     # Files are checked side by side; duplicates across files are then resolved in order.
+    counted: set[int] = set()
+
+    def each(unit: _Unit, _: object) -> None:
+        # A visit-wide file gives two tables; its rows are counted once.
+        rows = 0 if id(unit.raw) in counted else unit.raw.rows_read
+        counted.add(id(unit.raw))
+        progress.checked(unit.raw.file, rows)
+
     for unit, (good, problems, key, key_hash) in zip(
-        units, _in_parallel(checked, units), strict=True
+        units, _in_parallel(checked, units, each), strict=True
     ):
         orphans = unit.orphan_problems
         # Rows are checked against the store and against earlier files of this ingest.
@@ -706,6 +1019,7 @@ def _validate_raw(
                 duplicates=n_dup,
                 ignored_columns=unit.ignored,
                 already_ingested=already,
+                header_row=unit.raw.header_row,
             )
         )
     frames = {
@@ -719,6 +1033,7 @@ def _validate_raw(
         .sort_values(["table", "file", "line"], kind="stable")
         .reset_index(drop=True)
     )
+    progress.done()
     return IngestResult(
         config=config,
         accepted=frames,
@@ -786,11 +1101,16 @@ def validate_path(
     settings: Settings | None = None,
     mapping: ColumnMapping | None = None,
     store: Store | None = None,
+    progress: ProgressCallback | None = None,
 ) -> IngestResult:
     """Read and validate a dataset on disk without storing anything.
 
     With ``store``, rows already stored count as duplicates and same-key rows with other
     values as conflicts, exactly as :meth:`katoutcomes.store.Store.ingest` would.
+
+    ``progress``, when given, is called in the caller's thread with an
+    :class:`IngestProgress` after each file is read (``reading``), after each file's rows
+    are checked (``checking``) and at the end (``checked``).
 
     Raises
     ------
@@ -805,10 +1125,20 @@ def validate_path(
         role, file = item
         numbers = partial(_number_columns, role=role, mapping=mapping)
         missing = load_schema(role).missing_values
-        return role, read_table(file, sheet=mapping.sheet, numbers=numbers, missing_values=missing)
+        return role, read_table(
+            file,
+            sheet=mapping.sheet,
+            numbers=numbers,
+            missing_values=missing,
+            header_row=mapping.header_row_for(role),
+            is_header=mapping.names_patient_id,
+        )
 
-    raws = _in_parallel(read, list(files.items()))
-    return _validate_raw(raws, settings=settings, mapping=mapping, store=store, source=str(path))
+    tracker = _Progress(progress, len(files))
+    raws = _in_parallel(read, list(files.items()), lambda _, raw: tracker.read(raw[1]))
+    return _validate_raw(
+        raws, settings=settings, mapping=mapping, store=store, source=str(path), progress=tracker
+    )
 
 
 def validate_frames(

@@ -5,6 +5,8 @@ A mapping file is TOML::
     layout = "long"                 # or "visit-wide"; detected when absent
     datetime_format = "%m/%d/%Y"    # strptime format for non-ISO dates (optional)
     sheet = "Export"                # XLSX sheet name or 0-based index (optional)
+    header_row = 3                  # row of the column names, as a spreadsheet numbers
+                                    # rows (optional; found when absent)
 
     [columns]                       # column in the export = katoutcomes field
     "Pseudo ID" = "patient_id"
@@ -88,6 +90,9 @@ COLUMN_ALIASES: Final = MappingProxyType(
         "clinic": "site_id",
         "clinician": "clinician_id",
         "provider_id": "clinician_id",
+        "age_group": "age_band",
+        "age_range": "age_band",
+        "gender": "sex",
         "diagnosis": "primary_diagnosis",
         "prior_failures": "prior_treatment_failures",
         "failed_treatments": "prior_treatment_failures",
@@ -139,16 +144,42 @@ class ColumnMapping:
     datetime_format: str | None = None
     sheet: str | int = 0
     source: str | None = None
+    #: Row number of the header (1-based, as a spreadsheet shows it), for every file or
+    #: per table (``{"assessments": 3}``); ``None``: found (:meth:`names_patient_id`).
+    header_row: int | Mapping[str, int] | None = None
 
     def to_dict(self) -> dict[str, object]:
         """Plain dict of what the mapping does (for fingerprints and provenance)."""
-        return {
+        out: dict[str, object] = {
             "columns": dict(self.columns),
             "values": {k: dict(v) for k, v in self.values.items()},
             "layout": self.layout,
             "datetime_format": self.datetime_format,
             "sheet": self.sheet,
         }
+        # Only when set, so that mappings written before it keep their fingerprints.
+        if self.header_row is not None:
+            out["header_row"] = (
+                self.header_row if isinstance(self.header_row, int) else dict(self.header_row)
+            )
+        return out
+
+    def header_row_for(self, table: str) -> int | None:
+        """The header row set for ``table``'s file, or ``None`` (to be found)."""
+        if self.header_row is None or isinstance(self.header_row, int):
+            return self.header_row
+        return self.header_row.get(table)
+
+    def names_patient_id(self, cells: list[str]) -> bool:
+        """Whether a row names a patient-id column: a cell this mapping or the recognised
+        spellings (:data:`COLUMN_ALIASES`) would read as ``patient_id``. Such a row is taken
+        as the header (DESIGN 3.4)."""
+        explicit = {k.strip().lower() for k, v in self.columns.items() if v == "patient_id"}
+        return any(
+            c.strip().lower() in explicit or self._recognise(c, {"patient_id"}) == "patient_id"
+            for c in cells
+            if c
+        )
 
     def declared_columns(self, exclude: tuple[str, ...] = ()) -> tuple[str, ...]:
         """Input columns the ``[columns]`` table maps explicitly (except to ``exclude``)."""
@@ -237,7 +268,15 @@ def load_mapping(path: str | Path | None) -> ColumnMapping:
         raise IngestError(f"Cannot read mapping file {path}: {exc.strerror}.") from None
     except tomllib.TOMLDecodeError as exc:
         raise IngestError(f"Mapping file {path} is not valid TOML: {exc}.") from None
-    allowed = {"layout", "datetime_format", "sheet", "columns", "values", "description"}
+    allowed = {
+        "layout",
+        "datetime_format",
+        "sheet",
+        "header_row",
+        "columns",
+        "values",
+        "description",
+    }
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise IngestError(
@@ -263,6 +302,18 @@ def load_mapping(path: str | Path | None) -> ColumnMapping:
     if "sheet" in data and not isinstance(data["sheet"], str | int):
         raise IngestError(f"Mapping file {path}: sheet must be a name or a 0-based number.")
     from katoutcomes.schema import TABLES, load_schema
+
+    header_row = data.get("header_row")
+    rows = header_row.values() if isinstance(header_row, dict) else [header_row]
+    if header_row is not None and (
+        not all(isinstance(r, int) and not isinstance(r, bool) and r >= 1 for r in rows)
+        or (isinstance(header_row, dict) and not set(header_row) <= set(TABLES))
+    ):
+        raise IngestError(
+            f"Mapping file {path}: header_row must be the row number of the column names as "
+            "your spreadsheet program shows it (1 for the first row), for example "
+            "header_row = 3, or one per table: header_row = { assessments = 3 }."
+        )
 
     targets = {f for t in TABLES for f in load_schema(t).field_names} | {
         "age",
@@ -292,4 +343,9 @@ def load_mapping(path: str | Path | None) -> ColumnMapping:
         datetime_format=data.get("datetime_format"),
         sheet=data.get("sheet", 0),
         source=str(path),
+        header_row=(
+            {str(k): int(v) for k, v in header_row.items()}
+            if isinstance(header_row, dict)
+            else header_row
+        ),
     )

@@ -14,7 +14,9 @@ A site that knows a column is safe lists it in ``Settings.allow_columns``.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Final
 
@@ -151,11 +153,15 @@ _IN_TEXT_PATTERNS: Final = (
     ("a phone number", rf"(?:^|[^\d.])(?:{_PHONE})(?:$|[^\d])"),
 )
 _ANY_IDENTIFIER: Final = "|".join(f"(?:{p})" for _, p in _IN_TEXT_PATTERNS)
-# Dates as patient ids: 2024-01-15, 15/01/2024, 1.5.1980, 19800115 (1900-2099).
-_DATE_LIKE: Final = re.compile(
-    r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{2}|\d{4})"
-    r"|(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))$"
-)
+# Shapes of a date written as a patient id: 2024-01-15 (also / or .), 15/01/2024 or
+# 01/15/2024 (also - or ., two-digit years too), 19800115. Such an id is refused only when
+# it is a real calendar date between 1900-01-01 and today (_looks_like_date): 20671021 is
+# a pseudonymous number, not a birth date.
+_YMD: Final = r"^(?P<a>[0-9]{4})[-/.](?P<b>[0-9]{1,2})[-/.](?P<c>[0-9]{1,2})$"
+_DMY: Final = r"^(?P<a>[0-9]{1,2})[-/.](?P<b>[0-9]{1,2})[-/.](?P<c>[0-9]{2}|[0-9]{4})$"
+_COMPACT: Final = r"^(?P<a>[0-9]{4})(?P<b>[0-9]{2})(?P<c>[0-9]{2})$"
+#: The earliest date an id is taken for (DESIGN 3.8).
+EARLIEST_DATE: Final = dt.date(1900, 1, 1)
 # A pseudonymous code carries at least one digit; three or more letters and no digit
 # ("JaneDoe", "jane.doe", "SMITH_J") is read as a name.
 _NAME_LIKE: Final = re.compile(r"^(?=(?:[^A-Za-z]*[A-Za-z]){3})[^0-9]+$")
@@ -302,6 +308,64 @@ def _looks_like_name(ids: pa.Array) -> np.ndarray:
     return arrow_mask(pc.and_(pc.greater_equal(letters, 3), no_digit))
 
 
+def _real_dates(year: np.ndarray, month: np.ndarray, day: np.ndarray, today: dt.date) -> np.ndarray:
+    """Whether each (year, month, day) is a real calendar date from 1900-01-01 to ``today``
+    (Gregorian leap years)."""
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+    valid_month = (month >= 1) & (month <= 12)
+    last_day = month_days[np.where(valid_month, month, 0)] + (leap & (month == 2))
+    real = valid_month & (day >= 1) & (day <= last_day)
+    ordinal = year * 10_000 + month * 100 + day  # compares as the date does
+    earliest = EARLIEST_DATE.year * 10_000 + EARLIEST_DATE.month * 100 + EARLIEST_DATE.day
+    latest = today.year * 10_000 + today.month * 100 + today.day
+    return real & (ordinal >= earliest) & (ordinal <= latest)
+
+
+def _date_parts(ids: pa.Array, pattern: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Rows of ``ids`` that have the shape ``pattern``, and its three numbers on them."""
+    found = arrow_mask(pc.match_substring_regex(ids, pattern))
+    if not found.any():
+        return found, []
+    parts = pc.extract_regex(ids.filter(pa.array(found)), pattern)
+    return found, [
+        np.asarray(pc.cast(parts.field(i), pa.int64()).to_numpy(zero_copy_only=False))
+        for i in range(3)
+    ]
+
+
+def _looks_like_date(ids: pa.Array, today: dt.date | None = None) -> np.ndarray:
+    """Whether each id is a real calendar date between 1900-01-01 and ``today`` written
+    as a date (DESIGN 3.8).
+
+    Day-first and month-first are both tried for ``15/01/2024``; a two-digit year is read
+    as 19xx and as 20xx. An id is date-like when any reading is such a date.
+    """
+    today = today or dt.date.today()
+    # Digits of other scripts (Arabic-Indic, full-width...) are read as the digits they are.
+    others = np.flatnonzero(~arrow_mask(pc.string_is_ascii(ids)) & ~arrow_mask(ids.is_null()))
+    if others.size:
+        texts = ids.to_pylist()
+        for i in others:
+            texts[i] = "".join(str(unicodedata.decimal(c, c)) for c in texts[i])
+        ids = pa.array(texts, type=ids.type)
+    out = np.zeros(len(ids), dtype=bool)
+    for pattern in (_YMD, _COMPACT):
+        found, parts = _date_parts(ids, pattern)
+        if found.any():
+            year, month, day = parts
+            out[found] = _real_dates(year, month, day, today)
+    found, parts = _date_parts(ids, _DMY)
+    if found.any():
+        first, second, year = parts
+        hit = np.zeros(len(year), dtype=bool)
+        for century in (1900, 2000):
+            full = np.where(year < 100, year + century, year)
+            hit |= _real_dates(full, second, first, today) | _real_dates(full, first, second, today)
+        out[found] = hit
+    return out
+
+
 def patient_id_problems(ids: pd.Series) -> pd.Series:
     """Reason a ``patient_id`` is refused as identifying, or NA where it is fine.
 
@@ -320,7 +384,7 @@ def patient_id_problems(ids: pd.Series) -> pd.Series:
             for what, pattern in _VALUE_PATTERNS
         ),
         (
-            _search(distinct, _DATE_LIKE.pattern),
+            _looks_like_date(distinct),
             "patient_id looks like a date; use a pseudonymous code, never a birth date",
         ),
         (

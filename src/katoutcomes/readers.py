@@ -1,8 +1,13 @@
 """Reading CSV, XLSX and Parquet files into tables of raw strings.
 
 Every cell is read as text so that validation can report the value a person typed. Each
-row keeps its ``line``: the row number a spreadsheet shows (header = 1, first data row = 2),
-for every format.
+row keeps its ``line``: the row number a spreadsheet shows (header = 1, first data row = 2,
+for every format; below title or note rows, the header's own row number plus one).
+
+Exports often carry a title or a note above the header. In CSV and XLSX files the header is
+the first row, among the first :data:`HEADER_SEARCH_ROWS`, that the caller's ``is_header``
+test accepts (ingest accepts a row that names a patient-id column), or the row the caller
+gives as ``header_row``; the rows above it are skipped and reported, never read as data.
 """
 
 from __future__ import annotations
@@ -24,10 +29,13 @@ import pyarrow.csv as pacsv
 
 from katoutcomes.errors import IngestError
 
-__all__ = ["READABLE_SUFFIXES", "RawTable", "file_sha256", "read_table"]
+__all__ = ["HEADER_SEARCH_ROWS", "READABLE_SUFFIXES", "RawTable", "file_sha256", "read_table"]
 
 #: File types ingest reads, by suffix.
 READABLE_SUFFIXES: Final = (".csv", ".tsv", ".txt", ".xlsx", ".parquet")
+
+#: How many rows from the top are searched for the header row.
+HEADER_SEARCH_ROWS: Final = 20
 
 LINE: Final = "line"
 _RECORD_NUMBERS: Final = "katoutcomes_record_numbers"
@@ -48,12 +56,20 @@ class RawTable:
     frame : one column per input column, all ``str``, blanks as ``""``, plus ``line``.
     problems : rows the reader could not split into fields (``line, field, reason, value``).
     sha256 : hex digest of the file's bytes.
+    header_row : the header's row number (1-based, as a spreadsheet shows it); the rows
+        above it were skipped as titles or notes and are not counted in ``rows_read``.
     """
 
     file: str
     frame: pd.DataFrame
     sha256: str
     problems: pd.DataFrame = field(default_factory=lambda: _problems([]))
+    header_row: int = 1
+
+    @property
+    def skipped_rows(self) -> tuple[int, ...]:
+        """Row numbers above the header (skipped: titles and notes, not data)."""
+        return tuple(range(1, self.header_row))
 
     @property
     def rows_read(self) -> int:
@@ -79,8 +95,15 @@ def read_table(
     sheet: str | int = 0,
     numbers: Callable[[list[str]], Mapping[str, Callable[[pa.ChunkedArray], bool]]] | None = None,
     missing_values: Collection[str] = ("",),
+    header_row: int | None = None,
+    is_header: Callable[[list[str]], bool] | None = None,
 ) -> RawTable:
     """Read one file as text.
+
+    ``header_row`` (1-based, the row number a spreadsheet shows) says where the header is;
+    without it, the header is the first of the first :data:`HEADER_SEARCH_ROWS` rows whose
+    cells (trimmed) ``is_header`` accepts, or the first row when none is (or no test is
+    given). Both apply to CSV and XLSX files; a Parquet file has its column names.
 
     ``numbers``, given the header (names trimmed), names the columns a CSV file may hold
     as numbers, each with a test of its parsed values. When every cell of those columns is
@@ -111,12 +134,16 @@ def read_table(
         # buffers, and the parser leaves a core idle part of the time).
         with ThreadPoolExecutor(max_workers=1) as pool:
             digest = pool.submit(file_sha256, path)
+            header_index = 0
             if suffix == ".xlsx":
-                frame, problems = _read_xlsx(path, sheet), None
+                frame, header_index = _read_xlsx(path, sheet, header_row, is_header)
+                problems = None
             elif suffix == ".parquet":
                 frame, problems = _read_parquet(path), None
             else:
-                frame, problems = _read_csv(path, numbers, missing_values)
+                frame, problems, header_index = _read_csv(
+                    path, numbers, missing_values, header_row, is_header
+                )
             sha = digest.result()
     except IngestError:
         raise
@@ -128,13 +155,40 @@ def read_table(
             "Check that it is not damaged or password-protected and re-export it.",
             file=name,
         ) from None
-    frame = _clean_header(frame, name)
+    frame = _clean_header(frame, name, first_line=header_index + 2)
     if problems is None:
         problems = _problems([])
-    return RawTable(file=name, frame=frame, sha256=sha, problems=problems)
+    return RawTable(
+        file=name, frame=frame, sha256=sha, problems=problems, header_row=header_index + 1
+    )
 
 
-def _clean_header(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+def _header_index(
+    rows: list[list[str]],
+    header_row: int | None,
+    is_header: Callable[[list[str]], bool] | None,
+    name: str,
+) -> int | None:
+    """0-based index of the header among the first rows of a file; ``None`` when
+    ``is_header`` accepts none of them."""
+    if header_row is not None:
+        if header_row > len(rows):
+            raise IngestError(
+                f"{name}: the mapping file sets header_row = {header_row}, but the file has "
+                f"only {len(rows)} rows. Set header_row to the row number of the column "
+                "names, as your spreadsheet program shows it.",
+                file=name,
+            )
+        return header_row - 1
+    if is_header is None:
+        return 0
+    for i, row in enumerate(rows[:HEADER_SEARCH_ROWS]):
+        if is_header([str(c).strip() for c in row]):
+            return i
+    return None
+
+
+def _clean_header(frame: pd.DataFrame, name: str, first_line: int = 2) -> pd.DataFrame:
     columns = [str(c).strip() for c in frame.columns]
     if not columns or all(c == "" for c in columns):
         raise IngestError(f"{name}: the file has no header row.", file=name)
@@ -149,7 +203,9 @@ def _clean_header(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     frame = frame.set_axis(columns, axis=1)
     numbers = frame.attrs.pop(_RECORD_NUMBERS, None)
     frame = frame.reset_index(drop=True)
-    frame[LINE] = numbers if numbers is not None else np.arange(2, len(frame) + 2, dtype="int64")
+    if numbers is None:
+        numbers = np.arange(first_line, len(frame) + first_line, dtype="int64")
+    frame[LINE] = numbers
     # A row with every cell blank is spacing, not data: it is skipped (its number is kept
     # by the rows after it).
     blank = _blank_rows(frame[columns])
@@ -218,19 +274,57 @@ def _sniff_delimiter(sample: str) -> str:
         return best if counts[best] else ","
 
 
+def _locate_csv_header(
+    sample: str,
+    header_row: int | None,
+    is_header: Callable[[list[str]], bool] | None,
+    name: str,
+) -> tuple[int, str]:
+    """The header's 0-based record index and the file's delimiter.
+
+    Title rows can fool a delimiter sniffer, so the delimiter is sniffed again on the rows
+    from the header down; when the header is searched for, each delimiter is tried until
+    one splits some early row into a recognised header.
+    """
+    lines = sample.splitlines()
+
+    def records(delimiter: str) -> list[list[str]]:
+        head = "\n".join(lines[: max(HEADER_SEARCH_ROWS, header_row or 0) + 1])
+        return list(csv.reader(io.StringIO(head), delimiter=delimiter))
+
+    sniffed = _sniff_delimiter(sample)
+    if header_row is None and is_header is not None:
+        for delimiter in dict.fromkeys([sniffed, ",", ";", "\t", "|"]):
+            found = _header_index(records(delimiter), None, is_header, name)
+            if found == 0:
+                return 0, delimiter
+            if found is not None:
+                below = _sniff_delimiter("\n".join(lines[found:]))
+                if below != delimiter and not is_header([c.strip() for c in records(below)[found]]):
+                    below = delimiter
+                return found, below
+        return 0, sniffed
+    index = _header_index(records(sniffed), header_row, None, name) or 0
+    return index, _sniff_delimiter("\n".join(lines[index:])) if index else sniffed
+
+
 def _read_csv(
     path: Path,
     numbers: Callable[[list[str]], Mapping[str, Callable[[pa.ChunkedArray], bool]]] | None,
     missing_values: Collection[str],
-) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    header_row: int | None = None,
+    is_header: Callable[[list[str]], bool] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, int]:
     sample = _decode_sample(path)
-    delimiter = _sniff_delimiter(sample)
+    skip, delimiter = _locate_csv_header(sample, header_row, is_header, path.name)
     # Checked here because the pyarrow parser renames a repeated column ("total.1").
-    header = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
+    rows = csv.reader(io.StringIO(sample), delimiter=delimiter)
+    header = next((row for i, row in enumerate(rows) if i == skip), [])
     _check_unique([h.strip() for h in header], path.name)
     # A blank line would shift every later line number: such files (and rows with a wrong
     # number of cells) take the record-by-record path below.
     parse = pacsv.ParseOptions(delimiter=delimiter, ignore_empty_lines=False)
+    read = pacsv.ReadOptions(skip_rows=skip)
     as_numbers = dict(numbers([h.strip() for h in header])) if numbers else {}
     try:
         if as_numbers:
@@ -239,7 +333,10 @@ def _read_csv(
                     h: pa.float64() if h.strip() in as_numbers else pa.string() for h in header
                 }
                 table = pacsv.read_csv(
-                    path, parse_options=parse, convert_options=_convert(types, missing_values)
+                    path,
+                    read_options=read,
+                    parse_options=parse,
+                    convert_options=_convert(types, missing_values),
                 )
                 valid = all(
                     check(table.column(h)) for h in header if (check := as_numbers.get(h.strip()))
@@ -250,15 +347,16 @@ def _read_csv(
                     # are null: such a file is read as text, where the row is counted and
                     # reported.
                     if not _blank_rows(frame).any():
-                        return frame, None
+                        return frame, None, skip
             except pa.ArrowInvalid:
                 pass  # a cell that is not a number (or a malformed row): read as text
         table = pacsv.read_csv(
             path,
+            read_options=read,
             parse_options=parse,
             convert_options=_convert(dict.fromkeys(header, pa.string()), ()),
         )
-        return _arrow_text_frame(table), None
+        return _arrow_text_frame(table), None, skip
     except UnicodeDecodeError:
         raise IngestError(
             f"{path.name}: the file is not UTF-8 text. "
@@ -268,7 +366,8 @@ def _read_csv(
     except (pa.ArrowInvalid, pd.errors.ParserError):
         # Rows with the wrong number of fields: parse record by record so that each bad
         # row is reported with its number and the good rows are kept.
-        return _read_csv_tolerant(path, delimiter)
+        frame, problems = _read_csv_tolerant(path, delimiter, skip)
+        return frame, problems, skip
 
 
 def _convert(
@@ -283,7 +382,9 @@ def _convert(
     )
 
 
-def _read_csv_tolerant(path: Path, delimiter: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _read_csv_tolerant(
+    path: Path, delimiter: str, skip: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -294,13 +395,15 @@ def _read_csv_tolerant(path: Path, delimiter: str) -> tuple[pd.DataFrame, pd.Dat
         ) from None
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
+        for _ in range(skip):  # titles and notes above the header
+            next(reader)
         header = next(reader)
     except StopIteration:
         raise IngestError(f"{path.name}: the file is empty.", file=path.name) from None
     good: list[list[str]] = []
     good_lines: list[int] = []
     bad: list[dict[str, object]] = []
-    for record_no, record in enumerate(reader, start=2):
+    for record_no, record in enumerate(reader, start=skip + 2):
         if not record:  # a blank line is not a row (but keeps its number)
             continue
         if len(record) < len(header):
@@ -403,9 +506,33 @@ def _cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def _read_xlsx(path: Path, sheet: str | int) -> pd.DataFrame:
-    frame = pd.read_excel(path, sheet_name=sheet, engine="calamine")
-    return frame.apply(_stringify)
+def _read_xlsx(
+    path: Path,
+    sheet: str | int,
+    header_row: int | None,
+    is_header: Callable[[list[str]], bool] | None,
+) -> tuple[pd.DataFrame, int]:
+    """The sheet's cells as text below its header row, and the header's 0-based index.
+
+    The sheet is read without a header (row ``i`` of the frame is spreadsheet row
+    ``i + 1``: leading blank rows are kept), so that title rows can be found and skipped.
+    """
+    cells = pd.read_excel(path, sheet_name=sheet, header=None, engine="calamine")
+    top = [
+        [_cell_text(v) for v in row]
+        for row in cells.head(max(HEADER_SEARCH_ROWS, header_row or 0)).itertuples(index=False)
+    ]
+    index = _header_index(top, header_row, is_header, path.name) or 0
+    names = [_cell_text(v) for v in cells.iloc[index]] if len(cells) > index else []
+    body = cells.iloc[index + 1 :]
+    # Columns with no name and nothing below it (the reach of a wide title) are not columns.
+    keep = [i for i, n in enumerate(names) if n or body.iloc[:, i].map(_cell_text).ne("").any()]
+    names = [names[i] or f"Unnamed: {i}" for i in keep]
+    # The type of each column is inferred from its data cells alone, as with a header.
+    frame = body.iloc[:, keep].set_axis(names, axis=1).infer_objects()
+    frame = frame.apply(_stringify)
+    frame.attrs[_RECORD_NUMBERS] = np.arange(index + 2, index + 2 + len(frame), dtype="int64")
+    return frame, index
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

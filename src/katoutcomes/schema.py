@@ -8,10 +8,12 @@ primary keys. Validation reads them through this module; it does not restate fie
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final
 
 __all__ = ["TABLES", "Field", "TableSchema", "load_schema", "schema_dir"]
@@ -37,6 +39,12 @@ class Field:
     delimiter: str | None = None
     true_values: tuple[str, ...] = ()
     false_values: tuple[str, ...] = ()
+    #: Other spellings of enum values, lower-case (``x-katoutcomes-synonyms``): ``{"f":
+    #: "female"}`` reads ``F`` as ``female``.
+    synonyms: Mapping[str, str] = field(default_factory=dict)
+    #: How values are brought to one spelling before the constraints are checked
+    #: (``x-katoutcomes-normalise``; ``"age_band"``: :mod:`katoutcomes.demographics`).
+    normalise: str | None = None
 
     @classmethod
     def from_json(cls, spec: dict[str, Any]) -> Field:
@@ -57,6 +65,10 @@ class Field:
             delimiter=spec.get("delimiter"),
             true_values=tuple(spec.get("trueValues", ())),
             false_values=tuple(spec.get("falseValues", ())),
+            synonyms=MappingProxyType(
+                {str(k).lower(): str(v) for k, v in spec.get("x-katoutcomes-synonyms", {}).items()}
+            ),
+            normalise=spec.get("x-katoutcomes-normalise"),
         )
 
 

@@ -8,8 +8,10 @@ are reported as duplicates (and its rejected rows as rejected) without being wri
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -22,7 +24,9 @@ import pyarrow as pa
 from katoutcomes.errors import IngestError
 from katoutcomes.ingest import (
     REJECTED_COLUMNS,
+    IngestProgress,
     IngestResult,
+    ProgressCallback,
     row_hashes,
     stored_columns,
     validate_frames,
@@ -35,6 +39,8 @@ from katoutcomes.settings import Settings
 __all__ = ["Store"]
 
 SCHEMA_VERSION: Final = "1"
+#: Share of a progress bar given to validation when an ingest also writes.
+_VALIDATION_SHARE: Final = 0.9
 _SQL_TYPES: Final = {
     "string": "VARCHAR",
     "integer": "DOUBLE",
@@ -209,9 +215,12 @@ class Store:
         *,
         settings: Settings | None = None,
         mapping: ColumnMapping | None = None,
+        progress: ProgressCallback | None = None,
     ) -> IngestResult:
         """What :meth:`ingest` would do, without writing."""
-        return validate_path(path, settings=settings, mapping=mapping, store=self)
+        return validate_path(
+            path, settings=settings, mapping=mapping, store=self, progress=progress
+        )
 
     def ingest(
         self,
@@ -219,10 +228,31 @@ class Store:
         *,
         settings: Settings | None = None,
         mapping: ColumnMapping | None = None,
+        progress: ProgressCallback | None = None,
     ) -> IngestResult:
-        """Validate a dataset on disk against the store and write it in one transaction."""
-        result = validate_path(path, settings=settings, mapping=mapping, store=self)
+        """Validate a dataset on disk against the store and write it in one transaction.
+
+        ``progress`` receives :class:`~katoutcomes.ingest.IngestProgress` as validation goes
+        (its fraction scaled to 0-0.9), then ``writing`` (0.9) and ``written`` (1.0).
+        """
+        start = time.perf_counter()
+
+        def scaled(p: IngestProgress) -> None:
+            if progress is not None:
+                progress(replace(p, fraction=_VALIDATION_SHARE * p.fraction))
+
+        def report(stage: str, fraction: float) -> None:
+            if progress is not None:
+                rows = result.rows_read
+                elapsed = time.perf_counter() - start
+                progress(IngestProgress(stage, "", rows, rows, elapsed, fraction))
+
+        result = validate_path(
+            path, settings=settings, mapping=mapping, store=self, progress=scaled
+        )
+        report("writing", _VALIDATION_SHARE)
         self.write(result)
+        report("written", 1.0)
         return result
 
     def ingest_frames(

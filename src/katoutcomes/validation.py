@@ -8,6 +8,7 @@ raised, in the shape of pandera's ``failure_cases``: ``line, field, reason, valu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -18,13 +19,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from katoutcomes.demographics import MAX_AGE, normalise_age_band
+from katoutcomes.errors import IngestError
 from katoutcomes.instruments import normalise_instrument_name
 from katoutcomes.schema import Field, TableSchema
 
 __all__ = [
+    "DAY_FIRST",
+    "MAP_IT",
+    "MONTH_FIRST",
     "PROBLEM_COLUMNS",
     "Parsed",
     "arrow_mask",
+    "infer_date_order",
+    "mapping_fix",
     "numbers_valid",
     "parse_table",
     "problems_frame",
@@ -287,10 +295,57 @@ def _parse_number(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
     return pd.Series(numbers, index=col.index, copy=False)
 
 
+def mapping_fix(field: str, values: pd.Series, target: str, hint: str) -> pd.Series:
+    """For each value, the lines of a mapping file that would read it as ``target``.
+
+    ``[values.<field>]`` and one ``"value" = "target"  # hint`` line, in TOML (strings
+    quoted and escaped as JSON does, which TOML accepts for basic strings).
+    """
+
+    def lines(value: str) -> str:
+        key = json.dumps(value, ensure_ascii=False)
+        return f"[values.{field}]\n{key} = {json.dumps(target)}  # {hint}"
+
+    distinct = {v: lines(v) for v in pd.unique(values.astype("str"))}
+    return values.astype("str").map(distinct)
+
+
+#: Said before the mapping-file lines of a value katoutcomes cannot read.
+MAP_IT: Final = "To read it, add these lines to a mapping file and pass it with --mapping FILE:"
+
+
+def _unknown_value_reason(col: _Column, bad: NDArray[np.bool_], f: Field, what: str) -> pd.Series:
+    """Reasons for the values flagged ``bad``: ``what`` (the same for every value), then
+    the mapping-file lines that would read each value."""
+    if f.normalise == "age_band":
+        target, hint = "40-49", "replace with the band it means, e.g. 40-49, 65+ or <18"
+    elif f.type == "boolean":
+        target, hint = "yes", "replace with what it means: yes or no"
+    else:
+        choices = list(f.enum or ())
+        target = choices[0]
+        hint = "replace with what it means: " + ", ".join(choices[:-1]) + " or " + choices[-1]
+    shown = col.problems(bad, f.name, "")["value"]
+    return f"{what}. {MAP_IT}\n" + mapping_fix(f.name, shown, target, hint)
+
+
 def _parse_string(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
     values = col.present
+    if f.normalise == "age_band":
+        values = _lookup_distinct(values, normalise_age_band, pa.large_string())
+        bad = ~col.missing & arrow_mask(values.is_null())
+        if bad.any():
+            what = (
+                "not an age band (expected a band such as 20-24, 65+ or <18, or an age in "
+                f"years 0-{MAX_AGE})"
+            )
+            out.append(
+                col.problems(bad, f.name, "").assign(
+                    reason=_unknown_value_reason(col, bad, f, what)
+                )
+            )
     if f.enum is not None:
-        lookup = {v.lower(): v for v in f.enum}
+        lookup = {v.lower(): v for v in f.enum} | dict(f.synonyms)
 
         def canonical(v: str) -> str | None:
             found = lookup.get(v.lower())
@@ -301,9 +356,13 @@ def _parse_string(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
         values = _lookup_distinct(values, canonical, pa.large_string())
         bad = ~col.missing & arrow_mask(values.is_null())
         if bad.any():
+            also = [k.upper() if len(k) == 1 else k for k in f.synonyms]
+            what = f"not an allowed value (expected one of {', '.join(f.enum)}" + (
+                f"; {', '.join(also)} are read too, in any case)" if also else ")"
+            )
             out.append(
-                col.problems(
-                    bad, f.name, f"not an allowed value (expected one of {', '.join(f.enum)})"
+                col.problems(bad, f.name, "").assign(
+                    reason=_unknown_value_reason(col, bad, f, what)
                 )
             )
     if f.pattern is not None:
@@ -332,8 +391,9 @@ def _parse_boolean(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series
     unknown = arrow_mask(values.is_null())
     bad = ~col.missing & unknown
     if bad.any():
+        what = "not a yes/no value (expected true/false, yes/no or 1/0)"
         out.append(
-            col.problems(bad, f.name, "not a yes/no value (expected true/false, yes/no or 1/0)")
+            col.problems(bad, f.name, "").assign(reason=_unknown_value_reason(col, bad, f, what))
         )
     flags = arrow_mask(values)
     return pd.Series(pd.arrays.BooleanArray(flags, unknown), index=col.index)
@@ -370,8 +430,149 @@ def _parse_list(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:
     return _str_series(values, col.index)
 
 
+#: A date written day first or month first (31/12/2025, 12.31.2025, 31-12-2025), with an
+#: optional 24-hour time (31/12/2025 14:30, 31/12/2025T14:30:15).
+_DAY_MONTH: Final = (
+    r"^(?P<first>[0-9]{1,2})(?P<sep>[/.-])(?P<second>[0-9]{1,2})[/.-](?P<year>[0-9]{4})"
+    r"(?:(?P<t>[ T])(?P<hour>[0-9]{1,2}):(?P<minute>[0-9]{2})(?::(?P<sec>[0-9]{2}))?)?$"
+)
+#: Largest month number: a first or second part above it settles the order.
+_MONTHS: Final = 12
+DAY_FIRST: Final = "day-first"
+MONTH_FIRST: Final = "month-first"
+
+
+@dataclass(frozen=True, slots=True)
+class _DayMonthDates:
+    """The values of a column written day first or month first, split into their parts."""
+
+    rows: NDArray[np.bool_]  # which values have the shape
+    parts: dict[str, NDArray[np.float64]]  # first, second, year, hour, minute, sec (NaN: none)
+    text: list[str]  # those values as written, in row order
+    sep: str  # separator and time layout of the first such value
+    time: str
+
+    @classmethod
+    def find(cls, present: pa.Array) -> _DayMonthDates | None:
+        rows = arrow_mask(pc.match_substring_regex(present, _DAY_MONTH))
+        if not rows.any():
+            return None
+        chosen = present.filter(pa.array(rows))
+        found = pc.extract_regex(chosen, _DAY_MONTH)
+        parts = {}
+        for name in ("first", "second", "year", "hour", "minute", "sec"):
+            values = pc.if_else(pc.equal(found.field(name), ""), None, found.field(name))
+            parts[name] = np.asarray(
+                pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False), dtype="float64"
+            )
+        first = found.take(pa.array([0]))
+        sep, t = first.field("sep")[0].as_py(), first.field("t")[0].as_py()
+        time = ""
+        if t:
+            seconds = bool(first.field("sec")[0].as_py())
+            time = t + ("%H:%M:%S" if seconds else "%H:%M")
+        return cls(rows, parts, chosen.to_pylist(), sep, time)
+
+    def formats(self) -> tuple[str, str]:
+        """The day-first and month-first ``datetime_format`` values for these dates."""
+        sep = self.sep
+        return f"%d{sep}%m{sep}%Y{self.time}", f"%m{sep}%d{sep}%Y{self.time}"
+
+    def order(self, lines: pd.Series, file: str, field: str) -> str:
+        """:data:`DAY_FIRST` or :data:`MONTH_FIRST`, as the values settle it.
+
+        Raises
+        ------
+        IngestError
+            When some values can only be day first and others only month first, or when
+            every value reads both ways.
+        """
+        day_first = self.parts["first"] > _MONTHS
+        month_first = self.parts["second"] > _MONTHS
+        at = lines[self.rows].to_numpy()
+        day_format, month_format = self.formats()
+        choose = f'datetime_format = "{day_format}" or datetime_format = "{month_format}"'
+        if day_first.any() and month_first.any():
+            d, m = int(np.argmax(day_first)), int(np.argmax(month_first))
+            raise IngestError(
+                f"{file}: column {field} has dates that can only be day first (line {at[d]}: "
+                f"{self.text[d]}) and dates that can only be month first (line {at[m]}: "
+                f"{self.text[m]}). Correct the export so that every date is written one way, "
+                f"or say which in a mapping file ({choose}); dates that do not fit are then "
+                "rejected row by row.",
+                file=file,
+                column=field,
+            )
+        if day_first.any():
+            return DAY_FIRST
+        if month_first.any():
+            return MONTH_FIRST
+        raise IngestError(
+            f"{file}: every date in column {field} reads both day first and month first "
+            f"(line {at[0]}: {self.text[0]}). Say which in a mapping file: "
+            f'datetime_format = "{day_format}" (day first, {self.text[0]} is '
+            f"{self._spelled(0, DAY_FIRST)}) or "
+            f'datetime_format = "{month_format}" (month first, {self._spelled(0, MONTH_FIRST)}).',
+            file=file,
+            column=field,
+        )
+
+    def _spelled(self, i: int, order: str) -> str:
+        first, second = int(self.parts["first"][i]), int(self.parts["second"][i])
+        day, month = (first, second) if order == DAY_FIRST else (second, first)
+        month_name = pd.Timestamp(2000, month, 1).strftime("%B")
+        return f"{day} {month_name} {int(self.parts['year'][i])}"
+
+    def stamps(self, order: str) -> NDArray[np.datetime64]:
+        """The values as timestamps (NaT where no such date exists, such as 31/02/2025)."""
+        p = self.parts
+        day, month = (p["first"], p["second"]) if order == DAY_FIRST else (p["second"], p["first"])
+        fields = pd.DataFrame(
+            {
+                "year": p["year"],
+                "month": month,
+                "day": day,
+                "hour": np.nan_to_num(p["hour"]),
+                "minute": np.nan_to_num(p["minute"]),
+                "second": np.nan_to_num(p["sec"]),
+            }
+        )
+        valid = (fields["hour"] < 24) & (fields["minute"] < 60) & (fields["second"] < 60)
+        stamps = pd.to_datetime(fields.where(valid), errors="coerce")
+        return stamps.to_numpy(dtype="datetime64[us]")
+
+    @property
+    def has_time(self) -> NDArray[np.bool_]:
+        return ~np.isnan(self.parts["hour"])
+
+
+def infer_date_order(
+    text: pd.Series, lines: pd.Series, *, file: str = "the file", field: str = "date"
+) -> str | None:
+    """How a file writes dates such as 03/04/2025: :data:`DAY_FIRST` or :data:`MONTH_FIRST`.
+
+    ``None`` when no value is written that way (ISO 8601 dates need no order). Some value
+    whose first part is above 12 (31/12/2025) settles day first; some value whose second
+    part is (12/31/2025), month first (DESIGN 3.5).
+
+    Raises
+    ------
+    IngestError
+        When the file holds both kinds, or when every such value reads both ways: the
+        message names the two ``datetime_format`` values to choose from.
+    """
+    present = _arrow_text(text.fillna(""))
+    dates = _DayMonthDates.find(present)
+    return None if dates is None else dates.order(lines, file, field)
+
+
 def _parse_datetime(
-    col: _Column, f: Field, out: list[pd.DataFrame], datetime_format: str | None
+    col: _Column,
+    f: Field,
+    out: list[pd.DataFrame],
+    datetime_format: str | None,
+    date_order: str | None = None,
+    file: str = "the file",
 ) -> tuple[pd.Series, pd.Series]:
     index = col.index
     if datetime_format:
@@ -401,9 +602,20 @@ def _parse_datetime(
         # ISO dates without a time are exactly 10 characters (YYYY-MM-DD).
         date_only = arrow_mask(pc.equal(length, _ISO_DATE_LENGTH))
         expect = (
-            "expected an ISO 8601 date or datetime such as 2025-03-14 or 2025-03-14T09:30; "
-            "for other formats set datetime_format in a mapping file"
+            "expected a date such as 2025-03-14, 14/03/2025 or 2025-03-14T09:30; for other "
+            "formats set datetime_format in a mapping file"
         )
+        # Values that are not ISO 8601 may be written day first or month first; only
+        # then (never on a clean ISO column) are they searched for and read.
+        failed = ~col.missing & np.isnat(stamps.astype("datetime64[us]"))
+        if failed.any():
+            unread = _without(col.present, ~failed)
+            dates = _DayMonthDates.find(unread)
+            if dates is not None:
+                order = date_order or dates.order(col.lines, file, f.name)
+                stamps = stamps.astype("datetime64[us]")
+                stamps[dates.rows] = dates.stamps(order)
+                date_only[dates.rows] = ~dates.has_time
     stamps = stamps.astype("datetime64[us]")
     known = ~np.isnat(stamps)
     bad = ~col.missing & ~known
@@ -417,6 +629,8 @@ def parse_table(
     schema: TableSchema,
     *,
     datetime_format: str | None = None,
+    date_order: str | None = None,
+    file: str = "the file",
 ) -> Parsed:
     """Parse the schema's fields present in ``raw`` (text columns plus ``line``).
 
@@ -424,6 +638,11 @@ def parse_table(
     (integers checked to be whole), nullable ``boolean``, ``datetime64[us]`` with a
     ``date_only`` column for the datetime field. Invalid cells become missing and are
     listed in ``problems``. Required fields missing in a row are problems too.
+
+    Dates that are not ISO 8601 are read with ``datetime_format`` when given; otherwise
+    dates written day first or month first (31/12/2025) are read in ``date_order``, or in
+    the order the column itself settles (:func:`infer_date_order`, which raises
+    :class:`~katoutcomes.errors.IngestError`, naming ``file``, when it cannot).
     """
     lines = raw["line"]
     markers = pa.array(list(schema.missing_values), type=pa.large_string())
@@ -445,7 +664,9 @@ def parse_table(
         elif f.type == "list":
             typed[f.name] = _parse_list(col, f, out)
         elif f.type in ("datetime", "date"):
-            typed[f.name], typed["date_only"] = _parse_datetime(col, f, out, datetime_format)
+            typed[f.name], typed["date_only"] = _parse_datetime(
+                col, f, out, datetime_format, date_order, file
+            )
         else:
             typed[f.name] = _parse_string(col, f, out)
     typed["line"] = lines
