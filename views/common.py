@@ -825,6 +825,24 @@ def patient_ids(dataset: Dataset) -> list[str]:
     return sorted(dataset.assessments["patient_id"].astype(str).unique())
 
 
+#: Session key of the patient last shown (reopened when the address names nobody).
+LAST_PATIENT_KEY: Final = "katoutcomes_last_patient"
+
+
+def patient_status(asked: str | None, shown: Sequence[str], known: Sequence[str]) -> str:
+    """Whether the patient the address asks for can be shown.
+
+    ``"shown"`` (listed under the current filter), ``"filtered"`` (in the data but hidden
+    by the sidebar filter), ``"unknown"`` (not in the data at all) or ``"none"`` (no patient
+    asked for). Only ``"shown"`` may show anybody: never fall back to another patient.
+    """
+    if not asked:
+        return "none"
+    if asked in shown:
+        return "shown"
+    return "filtered" if asked in known else "unknown"
+
+
 def patient_latest_score(dataset: Dataset, patient_id: str, instrument: str) -> float:
     """The patient's most recent total on an instrument (NaN when none)."""
     a = dataset.assessments
@@ -944,7 +962,9 @@ def patient_summary_html(view: View, patient_id: str) -> str:
     for _, row in mine.iterrows():
         facts.append((f"{row['instrument']} baseline", score_text(row["baseline"])))
         facts.append((f"{row['instrument']} endpoint", score_text(row["endpoint"])))
-        facts.append((f"{row['instrument']} change", pct(row["pct_change"])))
+        facts.append(
+            (f"{row['instrument']} change, baseline to endpoint", signed_change(row["pct_change"]))
+        )
     flags = item9_flags(dataset, patient_id)
     flag_items = "".join(
         f"<li>{html.escape(when(row, dataset, 'assessed_at'))}: item 9 = "
@@ -952,12 +972,19 @@ def patient_summary_html(view: View, patient_id: str) -> str:
         f"PHQ-9 total {score_text(row['total'])}</li>"
         for _, row in flags.iterrows()
     )
-    flag_block = (
-        f'<div class="flag"><strong>PHQ-9 item 9 (thoughts of self-harm) scored at least 1 '
-        f"on {len(flags)} occasion(s):</strong><ul>{flag_items}</ul></div>"
-        if len(flags)
-        else "<p>No PHQ-9 item-9 flag recorded.</p>"
-    )
+    answered = item9_answers(dataset, patient_id)
+    coverage = html.escape(item9_coverage_text(answered, len(flags)))
+    if len(flags):
+        flag_block = (
+            f'<div class="flag"><strong>PHQ-9 item 9 (thoughts of self-harm) scored at least 1 '
+            f"on {len(flags)} occasion(s):</strong><ul>{flag_items}</ul>"
+            + (f"<p>{coverage}</p>" if answered.unanswered else "")
+            + "</div>"
+        )
+    elif answered.unanswered:
+        flag_block = f'<div class="gap"><strong>{coverage}</strong></div>'
+    else:
+        flag_block = f"<p>{coverage}</p>"
     fact_rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts
     )
@@ -975,6 +1002,7 @@ h1 {{ font-size: 20px; margin: 0 0 4px; }}
 table {{ border-collapse: collapse; margin: 8px 0 16px; }}
 th, td {{ padding: 3px 8px; border-bottom: 1px solid #ddd; text-align: left; }}
 .flag {{ border: 2px solid #C0392B; background: #F8E0DD; padding: 8px 12px; margin: 12px 0; }}
+.gap {{ border: 2px solid #B9770E; background: #FCF3CF; padding: 8px 12px; margin: 12px 0; }}
 @page {{ size: A4; margin: 10mm; }}
 @media print {{ body {{ margin: 0; font-size: 11px; }} .plotly-graph-div {{ zoom: 0.78; }} }}
 </style></head><body>
@@ -988,6 +1016,66 @@ th, td {{ padding: 3px 8px; border-bottom: 1px solid #ddd; text-align: left; }}
 <h2 style="font-size:16px">Sessions</h2>
 {table}
 </body></html>"""
+
+
+#: U+2212, the minus sign: a hyphen before a number is easily missed or misread in print.
+MINUS: Final = "\u2212"
+
+
+def signed_change(fraction: object) -> str:
+    """A change in score as a signed percentage with its meaning in words.
+
+    Higher PHQ-9 and GAD-7 scores mean more symptoms, so a rise is worse and a fall is
+    better: ``0.56`` gives ``"+56% (worse)"``, ``-0.82`` gives ``"−82% (better)"`` (with
+    the minus sign U+2212), a change that rounds to 0% gives ``"0% (no change)"``.
+    """
+    if fraction is None or pd.isna(fraction):  # type: ignore[call-overload]
+        return "–"
+    percent = round(100.0 * float(fraction))  # type: ignore[arg-type]
+    if percent > 0:
+        return f"+{percent}% (worse)"
+    if percent < 0:
+        return f"{MINUS}{-percent}% (better)"
+    return "0% (no change)"
+
+
+@dataclass(frozen=True)
+class Item9Answers:
+    """How many of a patient's PHQ-9 questionnaires answered item 9."""
+
+    questionnaires: int
+    answered: int
+
+    @property
+    def unanswered(self) -> int:
+        return self.questionnaires - self.answered
+
+
+def item9_answers(dataset: Dataset, patient_id: str) -> Item9Answers:
+    """PHQ-9 questionnaires of the patient, and those with item 9 (self-harm) answered."""
+    a = dataset.assessments
+    mine = a[(a["patient_id"].astype(str) == patient_id) & (a["instrument"] == "PHQ-9")]
+    return Item9Answers(len(mine), int(mine["item_9"].notna().sum()))
+
+
+def item9_coverage_text(answers: Item9Answers, flagged: int = 0) -> str:
+    """What the item-9 record says, counting the questionnaires where it was not answered:
+    a missing answer is not a reassurance. ``flagged``: occasions scored 1 or more."""
+    n, missing = answers.questionnaires, answers.unanswered
+    if n == 0:
+        return "No PHQ-9 questionnaire recorded: item 9 (thoughts of self-harm) was never asked."
+    plural = "s" if n > 1 else ""
+    if missing == 0:
+        if flagged:
+            return f"Item 9 answered on all {n} PHQ-9 questionnaire{plural}."
+        return f"No item-9 flag: item 9 answered 0 on all {n} PHQ-9 questionnaire{plural}."
+    text = (
+        f"Item 9 (thoughts of self-harm) not answered on {missing} of {n} PHQ-9 "
+        f"questionnaire{plural}"
+    )
+    if flagged or answers.answered == 0:
+        return text + "."
+    return text + f"; answered 0 on the other {answers.answered}."
 
 
 def is_yes(value: object) -> bool:
@@ -1155,14 +1243,17 @@ def show_table(
     st.dataframe(shown, hide_index=True, column_config=config, height=height, key=key)
 
 
-def download_csv(frame: pd.DataFrame, file_name: str, *, label: str = "Download CSV") -> None:
+def download_csv(
+    frame: pd.DataFrame, file_name: str, *, label: str = "Download CSV", key: str | None = None
+) -> None:
+    """A CSV download button; ``key`` (default: from the file name) must be unique on the page."""
     st.download_button(
         label,
         data=lambda: csv_text(frame),
         file_name=file_name,
         mime="text/csv",
         icon=":material/download:",
-        key=f"download_{file_name}",
+        key=key or f"download_{file_name}",
     )
 
 

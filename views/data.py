@@ -73,7 +73,7 @@ def show_result(result: IngestResult, *, key: str, names: dict[str, str] | None 
             },
             key=f"rejected_{key}",
         )
-        common.download_csv(rejected, "rejected_rows.csv")
+        common.download_csv(rejected, "rejected_rows.csv", key=f"download_rejected_{key}")
     with st.expander("Accepted rows"):
         table = st.radio(
             "Table",
