@@ -24,9 +24,11 @@ import io
 import json
 import os
 import platform
+import re
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -57,6 +59,8 @@ from katoutcomes.exports import csv_text
 from katoutcomes.filters import FILTER_ATTRIBUTES, CohortFilter, filter_dataset, filter_options
 from katoutcomes.ingest import IngestResult, validate_path
 from katoutcomes.instruments import INSTRUMENTS
+from katoutcomes.mapping import ColumnMapping, mapping_from_text
+from katoutcomes.mapping_builder import BUILT_SOURCE, read_export
 from katoutcomes.outcomes import patient_outcomes
 from katoutcomes.settings import Settings
 from katoutcomes.store import Store
@@ -316,16 +320,21 @@ class Source:
     location : the path (empty for the demo).
     label : what the sidebar says.
     token : changes when the content changes (sizes and modification times).
+    mapping : the text of the mapping file the path is read with (``""``: none).
     """
 
     kind: str
     location: str = ""
     label: str = ""
     token: str = ""
+    mapping: str = ""
 
     @property
     def key(self) -> str:
-        return f"{self.kind}|{self.location}|{self.token}"
+        key = f"{self.kind}|{self.location}|{self.token}"
+        if self.mapping:
+            key += "|mapping:" + hashlib.sha256(self.mapping.encode()).hexdigest()[:16]
+        return key
 
     @property
     def short_key(self) -> str:
@@ -356,6 +365,36 @@ def path_source(path: str | Path, label: str | None = None) -> Source:
     return Source("path", str(path), label or f"Dataset: {path}", content_token(path))
 
 
+def with_mapping(source: Source, mapping: str) -> Source:
+    """The same files read with the mapping file ``mapping`` (text; ``""``: none)."""
+    base = source.label.removesuffix(_WITH_MAPPING)
+    return replace(source, mapping=mapping, label=base + (_WITH_MAPPING if mapping else ""))
+
+
+_WITH_MAPPING: Final = " (with a column mapping)"
+
+
+def source_mapping(source: Source) -> ColumnMapping | None:
+    """The mapping a source is read with (None: names as they are)."""
+    return mapping_from_text(source.mapping, BUILT_SOURCE) if source.mapping else None
+
+
+#: Advice aimed at the command line, and what the Data page offers instead.
+_CLI_MAPPING_ADVICE: Final = re.compile(r"\s*\(?--mapping(?: FILE)?\)?")
+_PAGE_MAPPING_ADVICE: Final = (
+    " On this page: say which column is which under “Column names and values” (build a "
+    "mapping there, or upload a mapping file)."
+)
+
+
+def for_this_page(message: str) -> str:
+    """A file-level message as the Data page gives it: advice to pass ``--mapping`` on the
+    command line becomes a pointer to the page's own mapping controls."""
+    if "--mapping" not in message and "mapping file" not in message:
+        return message
+    return _CLI_MAPPING_ADVICE.sub("", message).rstrip() + _PAGE_MAPPING_ADVICE
+
+
 def store_source(path: str | Path) -> Source:
     path = Path(path).expanduser()
     token = content_token(path) if path.exists() else "missing"
@@ -371,18 +410,60 @@ def default_source() -> Source:
     return demo_source()
 
 
-@st.cache_resource(show_spinner="Reading and validating the data…", max_entries=8)
-def validated(location: str, token: str) -> IngestResult:
-    """:func:`katoutcomes.ingest.validate_path`, cached while the files are unchanged."""
-    return validate_path(location)
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _validated(location: str, token: str, mapping: str) -> IngestResult:
+    return validate_path(location, mapping=mapping_from_text(mapping, BUILT_SOURCE))
+
+
+def validated(source: Source) -> IngestResult:
+    """:func:`katoutcomes.ingest.validate_path` of a path source with its mapping, cached
+    while the files and the mapping are unchanged."""
+    return _validated(source.location, source.token, source.mapping)
+
+
+@contextmanager
+def progress_feedback(label: str) -> Iterator[Callable[[float, str], None]]:
+    """A spinner (after half a second) while work runs.
+
+    Yields ``report(fraction, text)``: work that reports its progress calls it with the
+    fraction done (0 to 1) and a line such as "120,000 rows read (40,000 rows/s)", and the
+    spinner gains a progress bar. The bar is removed when the work ends.
+    """
+    bar: Any = None
+
+    def report(fraction: float, text: str = "") -> None:
+        nonlocal bar
+        done = min(max(float(fraction), 0.0), 1.0)
+        if bar is None:
+            bar = st.progress(done, text=text or label)
+        else:
+            bar.progress(done, text=text or label)
+
+    with st.spinner(label, show_time=True):
+        try:
+            yield report
+        finally:
+            if bar is not None:
+                bar.empty()
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _export_frames(location: str, token: str, sheet: str | int) -> dict[str, pd.DataFrame]:
+    return read_export(location, sheet=sheet)
+
+
+def export_frames(source: Source, sheet: str | int = 0) -> dict[str, pd.DataFrame]:
+    """Each table's file of a path source as text (for building a mapping); shared, not
+    copied: do not modify."""
+    return _export_frames(source.location, source.token, sheet)
 
 
 @st.cache_resource(show_spinner="Loading the data…", max_entries=8)
-def _load(kind: str, location: str, token: str) -> Dataset:
+def _load(kind: str, location: str, token: str, mapping: str = "") -> Dataset:
     if kind == "demo":
         return Dataset.demo(patients=DEMO_PATIENTS)
     if kind == "path":
-        return Dataset.from_result(validated(location, token))
+        return Dataset.from_result(_validated(location, token, mapping))
     if kind == "store":
         if not Path(location).exists():
             raise KatoutcomesError(f"The store {location} does not exist yet.")
@@ -393,7 +474,7 @@ def _load(kind: str, location: str, token: str) -> Dataset:
 
 
 def load_dataset(source: Source) -> Dataset:
-    return _load(source.kind, source.location, source.token)
+    return _load(source.kind, source.location, source.token, source.mapping)
 
 
 def current_source() -> Source:
@@ -466,8 +547,10 @@ def eligible_patients(outcomes_frame: pd.DataFrame) -> int:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _filtered(kind: str, location: str, token: str, key: str, _cohort: CohortFilter) -> Dataset:
-    return filter_dataset(_load(kind, location, token), _cohort)
+def _filtered(
+    kind: str, location: str, token: str, mapping: str, key: str, _cohort: CohortFilter
+) -> Dataset:
+    return filter_dataset(_load(kind, location, token, mapping), _cohort)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -497,7 +580,9 @@ def sidebar() -> View:
     try:
         full = load_dataset(source)
     except (KatoutcomesError, OSError) as exc:
-        st.session_state[_SOURCE_ERROR_KEY] = f"Could not load {source.label}: {exc}"
+        st.session_state[_SOURCE_ERROR_KEY] = (
+            f"Could not load {source.label}: {for_this_page(str(exc))}"
+        )
         source = demo_source()
         st.session_state[_SOURCE_KEY] = source
         full = load_dataset(source)
@@ -544,7 +629,9 @@ def sidebar() -> View:
     dataset = (
         full
         if cohort.is_empty
-        else _filtered(source.kind, source.location, source.token, cohort_key(cohort), cohort)
+        else _filtered(
+            source.kind, source.location, source.token, source.mapping, cohort_key(cohort), cohort
+        )
     )
     view = View(source, full, dataset, cohort, settings)
     total = count_patients(full)
