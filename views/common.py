@@ -379,20 +379,20 @@ def source_mapping(source: Source) -> ColumnMapping | None:
     return mapping_from_text(source.mapping, BUILT_SOURCE) if source.mapping else None
 
 
-#: Advice aimed at the command line, and what the Data page offers instead.
-_CLI_MAPPING_ADVICE: Final = re.compile(r"\s*\(?--mapping(?: FILE)?\)?")
+#: A sentence of advice aimed at the command line (it names ``--mapping``).
+_CLI_MAPPING_ADVICE: Final = re.compile(r"(?:^|(?<=[.:;]))\s*[^.:;]*--mapping[^.]*\.?")
 _PAGE_MAPPING_ADVICE: Final = (
-    " On this page: say which column is which under “Column names and values” (build a "
-    "mapping there, or upload a mapping file)."
+    "Say which column is which under “Column names and values” on this page (build a "
+    "mapping there, or upload a mapping file), or rename the column in the file."
 )
 
 
 def for_this_page(message: str) -> str:
-    """A file-level message as the Data page gives it: advice to pass ``--mapping`` on the
-    command line becomes a pointer to the page's own mapping controls."""
-    if "--mapping" not in message and "mapping file" not in message:
+    """A file-level message as the Data page gives it: a sentence advising ``--mapping``
+    on the command line becomes a pointer to the page's own mapping controls."""
+    if "--mapping" not in message:
         return message
-    return _CLI_MAPPING_ADVICE.sub("", message).rstrip() + _PAGE_MAPPING_ADVICE
+    return _CLI_MAPPING_ADVICE.sub("", message).rstrip() + " " + _PAGE_MAPPING_ADVICE
 
 
 def store_source(path: str | Path) -> Source:

@@ -212,8 +212,25 @@ AS_THEY_ARE, UPLOAD, BUILD = (
 )
 
 
+#: What the main fields hold, beside their names in the column choices.
+FIELD_HINTS = {
+    "patient_id": "pseudonymous patient id",
+    "instrument": "PHQ-9 or GAD-7",
+    "assessed_at": "date of the questionnaire",
+    "administered_at": "date of the dose",
+    "study_day": "day number, instead of dates",
+    "total": "total score",
+    "phq9_total": "PHQ-9 score, one row per visit",
+    "gad7_total": "GAD-7 score, one row per visit",
+    "age": "age in years",
+}
+
+
 def _field_label(field: str) -> str:
-    return field or "— not used —"
+    if not field:
+        return "— not used —"
+    hint = FIELD_HINTS.get(field)
+    return f"{field} ({hint})" if hint else field
 
 
 def build_mapping(base: common.Source) -> str | None:
@@ -293,11 +310,15 @@ def build_mapping(base: common.Source) -> str | None:
         "scores": bool(
             found & {"total", "phq9_total", "gad7_total", *(f"item_{i}" for i in range(1, 10))}
         ),
+        # One row per visit (phq9_total, gad7_total) names the instrument in the column.
+        "instrument": bool(found & {"instrument", "phq9_total", "gad7_total"}),
     }
-    st.caption(
-        " · ".join(f"{name} {'✓' if ok else '✗ missing'}" for name, ok in needed.items())
-        + " (an instrument column is needed unless the scores are per instrument, such as "
-        "phq9_total and gad7_total)"
+    st.markdown(
+        "Needed in the assessments file: "
+        + " · ".join(
+            f":green[{name} ✓]" if ok else f":red[**{name} missing**]"
+            for name, ok in needed.items()
+        )
     )
 
     values: dict[str, dict[str, str]] = {}
@@ -352,7 +373,7 @@ def build_mapping(base: common.Source) -> str | None:
     for note in built.notes:
         st.info(note, icon=":material/info:")
     if not built.text:
-        st.caption("Every choice is katoutcomes' own reading: no mapping is needed.")
+        st.caption("No mapping yet: every choice above is katoutcomes' own reading of the names.")
         return ""
     with st.expander("The mapping file", expanded=True):
         st.code(built.text, language="toml")

@@ -109,8 +109,9 @@ for column, name in zip(cols[2:], ("PHQ-9", "GAD-7"), strict=True):
         )
         if pd.notna(row["pct_change"]):
             column.caption(
-                f"Baseline to endpoint (day {row['endpoint_day']:.0f}): "
-                f"{common.signed_change(row['pct_change'])}"
+                f"Endpoint {common.score_text(row['endpoint'])} on day "
+                f"{row['endpoint_day']:.0f}: {common.signed_change(row['pct_change'])} "
+                "from baseline"
             )
     else:
         column.metric(f"{name}: baseline → latest", "–", border=True, help="No baseline score.")
