@@ -213,3 +213,22 @@ def test_the_source_key_names_the_mapping(export: Path):
     assert common.with_mapping(mapped, "") == plain
     assert common.source_mapping(plain) is None
     assert common.source_mapping(mapped).to_dict() == load_mapping(EHR_MAPPING).to_dict()
+
+
+def test_progress_feedback_draws_a_bar_only_while_work_reports_and_removes_it():
+    def script():
+        import streamlit as st
+
+        from views import common
+
+        with common.progress_feedback("Reading") as report:
+            report(0.25, "25,000 rows read")
+            report(1.7)  # more than done (a miscounted total) is shown as done, not an error
+            st.session_state["during"] = True
+        st.write("finished")
+
+    app = AppTest.from_function(script, default_timeout=60).run()
+    assert not errors(app)
+    assert app.session_state["during"]
+    assert not app.get("progress")  # removed when the work ends
+    assert [m.value for m in app.markdown] == ["finished"]
