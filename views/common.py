@@ -1047,10 +1047,14 @@ def patient_summary_html(view: View, patient_id: str) -> str:
     order = {name: i for i, name in enumerate(INSTRUMENTS)}
     mine = mine.sort_values("instrument", key=lambda s: s.map(order))
     for _, row in mine.iterrows():
-        facts.append((f"{row['instrument']} baseline", score_text(row["baseline"])))
-        facts.append((f"{row['instrument']} endpoint", score_text(row["endpoint"])))
+        name = str(row["instrument"])
+        endpoint_day = "" if pd.isna(row["endpoint_day"]) else f" (day {row['endpoint_day']:.0f})"
+        facts.append((f"{name} baseline", score_text(row["baseline"])))
+        facts.append((f"{name} endpoint{endpoint_day}", score_text(row["endpoint"])))
+        facts.append((f"{name} change, baseline to endpoint", signed_change(row["pct_change"])))
+        # The endpoint closes the acute window; a later score may tell another story.
         facts.append(
-            (f"{row['instrument']} change, baseline to endpoint", signed_change(row["pct_change"]))
+            (f"{name} latest", score_text(patient_latest_score(dataset, patient_id, name)))
         )
     flags = item9_flags(dataset, patient_id)
     flag_items = "".join(
