@@ -210,3 +210,28 @@ def test_uploaded_mapping_must_be_utf8_toml():
         read_mapping_upload(b'[columns]\n"\xe9" = "patient_id"', "m.toml")
     with pytest.raises(IngestError, match=r"Mapping file m\.toml: unknown key"):
         read_mapping_upload(b"colour = 1", "m.toml")
+
+
+def test_settings_given_per_table_are_written_as_inline_tables():
+    # A setting whose value is one entry per table (as header_row may be) is written as a
+    # TOML inline table; the mapping's own to_dict decides which settings exist.
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class PerTable(ColumnMapping):
+        def to_dict(self) -> dict[str, object]:
+            return {**super().to_dict(), "header_row": {"assessments": 3, "patients": 1}}
+
+    text = mapping_to_toml(PerTable(columns={"Code": "patient_id"}))
+    assert tomllib.loads(text) == {
+        "header_row": {"assessments": 3, "patients": 1},
+        "columns": {"Code": "patient_id"},
+    }
+    with pytest.raises(TypeError, match="cannot be written as TOML"):
+
+        @dataclass(frozen=True)
+        class Odd(ColumnMapping):
+            def to_dict(self) -> dict[str, object]:
+                return {**super().to_dict(), "layout": 1.5}
+
+        mapping_to_toml(Odd())

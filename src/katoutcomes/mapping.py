@@ -342,6 +342,14 @@ def _toml_key(key: str) -> str:
     return key if _BARE_KEY.match(key) else _toml_string(key)
 
 
+def _toml_scalar(key: str, value: object) -> str:
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"mapping setting {key} = {value!r} cannot be written as TOML")
+
+
 def mapping_to_toml(mapping: ColumnMapping) -> str:
     """The mapping as a mapping file's text: :func:`mapping_from_text` reads it back equal.
 
@@ -362,10 +370,13 @@ def mapping_to_toml(mapping: ColumnMapping) -> str:
     for key, value in mapping.to_dict().items():
         if key in ("columns", "values") or value is None or (key == "sheet" and value == 0):
             continue
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise TypeError(f"mapping setting {key} = {value!r} cannot be written as TOML")
-        shown = _toml_string(value) if isinstance(value, str) else str(value)
-        lines.append(f"{key} = {shown}")
+        if isinstance(value, Mapping):  # one value per table, e.g. header_row
+            inline = ", ".join(
+                f"{_toml_key(str(k))} = {_toml_scalar(key, v)}" for k, v in value.items()
+            )
+            lines.append(f"{key} = {{ {inline} }}")
+        else:
+            lines.append(f"{key} = {_toml_scalar(key, value)}")
     blocks = ["\n".join(lines)] if lines else []
     if mapping.columns:
         blocks.append(
