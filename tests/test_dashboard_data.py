@@ -232,3 +232,32 @@ def test_progress_feedback_draws_a_bar_only_while_work_reports_and_removes_it():
     assert app.session_state["during"]
     assert not app.get("progress")  # removed when the work ends
     assert [m.value for m in app.markdown] == ["finished"]
+
+
+def test_an_uploaded_mapping_can_be_edited_in_the_builder(export: Path, expected):
+    shipped = load_mapping(EHR_MAPPING)
+    app = data_page()
+    validate_folder(app, export)
+    app.radio(key="mapping_mode").set_value("Upload a mapping file").run()
+    app.file_uploader(key="mapping_upload").upload(
+        "ehr_flowsheet.toml", EHR_MAPPING.read_bytes(), "application/toml"
+    ).run()
+    button(app, "Edit it in the builder").click().run()
+    assert not errors(app)
+    assert app.radio(key="mapping_mode").value == "Build a mapping here"
+    # Started from the file: the same validation, and the file's replacements, including
+    # those for values this export does not have (NASAL, SUBLINGUAL), are kept.
+    assert count(app, "Accepted") == expected.n_accepted
+    assert count(app, "Rejected") == expected.n_rejected
+    shown = mapping_from_text(next(c.value for c in app.code if "[columns]" in c.value), "x")
+    assert shown.values == shipped.values
+    assert (shown.layout, shown.datetime_format) == (shipped.layout, shipped.datetime_format)
+    assert shown.columns.items() <= shipped.columns.items()
+    # A change made there goes into the mapping: the comment column becomes the site.
+    prefix = "map_" + common.path_source(export).short_key
+    app.selectbox(key=f"{prefix}_column_assessments_Department").set_value("").run()
+    app.selectbox(key=f"{prefix}_column_assessments_Comment").set_value("site_id").run()
+    assert not errors(app)
+    changed = mapping_from_text(next(c.value for c in app.code if "[columns]" in c.value), "x")
+    assert changed.columns["Comment"] == "site_id"
+    assert "Department" not in changed.columns

@@ -12,7 +12,7 @@ import streamlit as st
 from katoutcomes import mapping_builder
 from katoutcomes.errors import KatoutcomesError
 from katoutcomes.ingest import IngestResult
-from katoutcomes.mapping import LAYOUTS, mapping_from_text
+from katoutcomes.mapping import LAYOUTS, ColumnMapping, mapping_from_text
 from katoutcomes.store import Store
 from views import common
 
@@ -240,10 +240,15 @@ def build_mapping(base: common.Source) -> str | None:
     choices cannot be read (the reason is shown).
     """
     prefix = f"map_{base.short_key}"
+    # A mapping file loaded with "Edit it in the builder" gives the starting choices.
+    loaded_text = st.session_state.get(f"{prefix}_loaded", "")
+    loaded = mapping_from_text(loaded_text, "loaded") if loaded_text else ColumnMapping()
+    loaded_header = loaded.to_dict().get("header_row")
     settings = st.columns(4)
     layout = settings[0].selectbox(
         "Layout",
         ["", *LAYOUTS],
+        index=["", *LAYOUTS].index(loaded.layout or ""),
         format_func=lambda v: {"": "Detect", "long": "Long (one row per questionnaire)"}.get(
             v, "Visit-wide (one row per visit)"
         ),
@@ -251,6 +256,7 @@ def build_mapping(base: common.Source) -> str | None:
     )
     datetime_format = settings[1].text_input(
         "Date format",
+        value=loaded.datetime_format or "",
         placeholder="detected, e.g. %d/%m/%Y",
         help="A strptime format for dates that are not ISO 8601, e.g. %d/%m/%Y %H:%M "
         "(31/12/2025 14:30) or %m/%d/%Y (12/31/2025). Leave empty to detect.",
@@ -258,6 +264,7 @@ def build_mapping(base: common.Source) -> str | None:
     )
     sheet = settings[2].text_input(
         "Sheet (Excel)",
+        value="" if loaded.sheet == 0 else str(loaded.sheet),
         placeholder="the first",
         help="The sheet's name, or its number counting from 0.",
         key=f"{prefix}_sheet",
@@ -265,7 +272,7 @@ def build_mapping(base: common.Source) -> str | None:
     header_row = settings[3].number_input(
         "Header row",
         min_value=1,
-        value=None,
+        value=loaded_header if isinstance(loaded_header, int) else None,
         step=1,
         placeholder="found automatically",
         help="The row number (as the spreadsheet shows it) holding the column names, when "
@@ -281,6 +288,8 @@ def build_mapping(base: common.Source) -> str | None:
         {table: list(frame.columns) for table, frame in frames.items()}
     )
     targets = ["", *mapping_builder.mapping_targets()]
+    every_column = list(dict.fromkeys(c for frame in frames.values() for c in frame.columns))
+    starting = mapping_builder.mapping_choices(loaded, every_column, recognised)
 
     st.markdown("**Which field each column holds**")
     st.caption(
@@ -295,7 +304,7 @@ def build_mapping(base: common.Source) -> str | None:
         st.markdown(f"*{TABLE_LABELS[table]}*")
         grid = st.columns(4)
         for i, column in enumerate(columns):
-            default = recognised.get(column, "")
+            default = starting[column]
             choices[column] = grid[i % 4].selectbox(
                 column,
                 targets,
@@ -345,21 +354,36 @@ def build_mapping(base: common.Source) -> str | None:
                 for v in mapping_builder.column_values(frame, c)
             )
         )
+        given, kept = mapping_builder.split_values(loaded.values.get(field, {}), seen)
         with st.expander(f"Values of {field} ({len(seen)} different)"):
             grid = st.columns(4)
             table: dict[str, str] = {}
             for i, raw in enumerate(seen):
                 key = f"{prefix}_value_{field}_{raw}"
                 if allowed is None:
-                    table[raw] = grid[i % 4].text_input(raw, key=key, placeholder="as written")
+                    table[raw] = grid[i % 4].text_input(
+                        raw, value=given.get(raw, ""), key=key, placeholder="as written"
+                    )
                 else:
+                    options = ["", *allowed]
+                    start = given.get(raw, "")
                     table[raw] = grid[i % 4].selectbox(
                         raw,
-                        ["", *allowed],
+                        options,
+                        index=options.index(start) if start in options else 0,
                         format_func=lambda v: v or "as written",
                         key=key,
                     )
-            values[field] = table
+            if kept:
+                st.caption(
+                    "Kept from the mapping file for exports that have them: "
+                    + ", ".join(f"{raw} → {new}" for raw, new in kept.items())
+                )
+            values[field] = {**kept, **table}
+    # Replacements for fields this export does not have stay in the mapping as well.
+    for field, table in loaded.values.items():
+        if field not in values:
+            values[field] = dict(table)
 
     built = mapping_builder.build_mapping_text(
         choices,
@@ -395,6 +419,14 @@ def build_mapping(base: common.Source) -> str | None:
     return built.text
 
 
+def _edit_in_builder(prefix: str, text: str) -> None:
+    """Start the builder over from a mapping file's text."""
+    for key in [k for k in st.session_state if str(k).startswith(prefix + "_")]:
+        del st.session_state[key]
+    st.session_state[f"{prefix}_loaded"] = text
+    st.session_state["mapping_mode"] = BUILD
+
+
 def choose_mapping(base: common.Source) -> str | None:
     """How the files' columns are read: the mapping text ("" for none), or None when the
     chosen mapping cannot be used (the reason is shown)."""
@@ -422,6 +454,14 @@ def choose_mapping(base: common.Source) -> str | None:
             return None
         with st.expander(f"Mapping file {upload.name}"):
             st.code(text, language="toml")
+        st.button(
+            "Edit it in the builder",
+            icon=":material/edit:",
+            on_click=_edit_in_builder,
+            args=(f"map_{base.short_key}", text),
+            help="Start the builder from this mapping: change what this export needs, then "
+            "download the new mapping.",
+        )
         return text
     with st.container(border=True):
         return build_mapping(base)

@@ -39,10 +39,12 @@ __all__ = [
     "build_mapping_text",
     "column_values",
     "field_values",
+    "mapping_choices",
     "mapping_targets",
     "read_export",
     "read_mapping_upload",
     "recognised_columns",
+    "split_values",
 ]
 
 #: How messages name a mapping built on the Data page.
@@ -127,6 +129,57 @@ def recognised_columns(columns_by_table: Mapping[str, Sequence[str]]) -> dict[st
         for column, target in renamed.items():
             out.setdefault(column, time_field if target == "time" else target)
     return out
+
+
+def mapping_choices(
+    mapping: ColumnMapping, columns: Sequence[str], recognised: Mapping[str, str]
+) -> dict[str, str]:
+    """The field each column holds under ``mapping`` (``""``: not used), to start the
+    builder from a mapping file.
+
+    Names are matched as the ingest matches them (trimmed, any case); a column the mapping
+    does not name keeps its automatic reading, unless the mapping sends another column to
+    that field.
+
+    Examples
+    --------
+    >>> mapping_choices(
+    ...     ColumnMapping(columns={"visit time": "assessed_at"}),
+    ...     ["Visit Time", "Date", "Score"],
+    ...     {"Date": "assessed_at", "Score": "total"},
+    ... )
+    {'Visit Time': 'assessed_at', 'Date': '', 'Score': 'total'}
+    """
+    explicit = {k.strip().lower(): v for k, v in mapping.columns.items()}
+    named = {c: explicit[c.strip().lower()] for c in columns if c.strip().lower() in explicit}
+    taken = {_canonical(f) for f in named.values()}
+    out = {}
+    for column in columns:
+        if column in named:
+            out[column] = named[column]
+        else:
+            field = recognised.get(column, "")
+            out[column] = "" if _canonical(field) in taken else field
+    return out
+
+
+def split_values(
+    table: Mapping[str, str], seen: Sequence[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """A ``[values.FIELD]`` table split into replacements of values seen in the export
+    (keyed as the export writes them; matched trimmed and in any case, as the ingest
+    matches them) and the others, kept as written for exports that have them.
+
+    Examples
+    --------
+    >>> split_values({"INTRAVENOUS": "IV", "NASAL": "intranasal"}, ["Intravenous", "IM"])
+    ({'Intravenous': 'IV'}, {'NASAL': 'intranasal'})
+    """
+    lookup = {k.strip().lower(): v for k, v in table.items()}
+    shown = {v: lookup[v.strip().lower()] for v in seen if v.strip().lower() in lookup}
+    matched = {v.strip().lower() for v in seen}
+    kept = {k: v for k, v in table.items() if k.strip().lower() not in matched}
+    return shown, kept
 
 
 @dataclass(frozen=True)
