@@ -50,7 +50,7 @@ def show_result(result: IngestResult, *, key: str, names: dict[str, str] | None 
     files["table"] = files["table"].map(_table_name)
     files["file"] = files["file"].map(lambda f: names.get(f, f))
     common.show_table(files, key=f"files_{key}")
-    st.subheader("Rejected rows")
+    st.markdown("##### Rejected rows")
     if result.rejected.empty:
         st.success("No row was rejected.")
     else:
