@@ -59,7 +59,7 @@ from katoutcomes.exports import csv_text
 from katoutcomes.filters import FILTER_ATTRIBUTES, CohortFilter, filter_dataset, filter_options
 from katoutcomes.ingest import IngestResult, validate_path
 from katoutcomes.instruments import INSTRUMENTS
-from katoutcomes.mapping import ColumnMapping, mapping_from_text
+from katoutcomes.mapping import ColumnMapping, mapping_from_text, mapping_to_toml
 from katoutcomes.mapping_builder import BUILT_SOURCE, read_export
 from katoutcomes.outcomes import patient_outcomes
 from katoutcomes.settings import Settings
@@ -448,14 +448,15 @@ def progress_feedback(label: str) -> Iterator[Callable[[float, str], None]]:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _export_frames(location: str, token: str, sheet: str | int) -> dict[str, pd.DataFrame]:
-    return read_export(location, sheet=sheet)
+def _export_frames(location: str, token: str, mapping: str) -> dict[str, pd.DataFrame]:
+    return read_export(location, mapping=mapping_from_text(mapping, BUILT_SOURCE))
 
 
-def export_frames(source: Source, sheet: str | int = 0) -> dict[str, pd.DataFrame]:
-    """Each table's file of a path source as text (for building a mapping); shared, not
-    copied: do not modify."""
-    return _export_frames(source.location, source.token, sheet)
+def export_frames(source: Source, reading: ColumnMapping) -> dict[str, pd.DataFrame]:
+    """Each table's file of a path source as text, read as the ingest reads it under the
+    mapping ``reading`` (sheet, header row), for building a mapping. Shared, not copied:
+    do not modify."""
+    return _export_frames(source.location, source.token, mapping_to_toml(reading))
 
 
 @st.cache_resource(show_spinner="Loading the data…", max_entries=8)

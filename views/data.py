@@ -280,7 +280,10 @@ def build_mapping(base: common.Source) -> str | None:
         key=f"{prefix}_header_row",
     )
     try:
-        frames = common.export_frames(base, sheet.strip() or 0)
+        sheet_value: str | int = sheet.strip() or 0
+        if isinstance(sheet_value, str) and sheet_value.isdigit():
+            sheet_value = int(sheet_value)
+        frames = common.export_frames(base, ColumnMapping(sheet=sheet_value))
     except (KatoutcomesError, OSError) as exc:
         st.error(common.for_this_page(str(exc)))
         return None

@@ -294,17 +294,21 @@ def read_mapping_upload(data: bytes, name: str) -> tuple[str, ColumnMapping]:
     return text, mapping_from_text(text, name)
 
 
-def read_export(path: str | Path, *, sheet: str | int = 0) -> dict[str, pd.DataFrame]:
-    """Each table's file of a dataset as text, by table name (for choosing a mapping).
+def read_export(
+    path: str | Path, *, mapping: ColumnMapping | None = None
+) -> dict[str, pd.DataFrame]:
+    """Each table's file of a dataset as text, by table name (for choosing a mapping),
+    read as the ingest reads it under ``mapping`` (its sheet).
 
     Raises
     ------
     IngestError
         As :func:`katoutcomes.readers.read_table`, or when no assessments file is found.
     """
+    mapping = mapping or ColumnMapping()
     files = find_dataset_files(path)
     return {
-        table: read_table(file, sheet=sheet).frame.drop(columns=["line"], errors="ignore")
+        table: read_table(file, sheet=mapping.sheet).frame.drop(columns=["line"], errors="ignore")
         for table, file in files.items()
     }
 
