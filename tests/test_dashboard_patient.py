@@ -63,7 +63,7 @@ def test_an_unknown_patient_in_the_address_shows_nobody():
     app = patient_page("P99999")
     assert not errors(app)
     warning = " ".join(w.value for w in app.warning)
-    assert "no patient **P99999**" in warning
+    assert "no patient `P99999`" in warning
     assert shows_nobody(app)
     assert app.selectbox[0].value is None
 
@@ -77,8 +77,16 @@ def test_a_patient_hidden_by_the_filter_is_named_and_not_shown():
     next(m for m in app.sidebar.multiselect if m.label == "Site").select("S1").run()
     assert not errors(app)
     warning = " ".join(w.value for w in app.warning)
-    assert f"**{hidden}** is hidden by the sidebar filter" in warning
+    assert f"`{hidden}` is hidden by the sidebar filter" in warning
     assert "site S1" in warning
+    assert shows_nobody(app)
+
+
+def test_an_address_that_is_not_an_id_is_not_repeated():
+    app = patient_page("[here](http://example.com)")
+    assert not errors(app)
+    warning = " ".join(w.value for w in app.warning)
+    assert "does not hold a patient id" in warning and "example.com" not in warning
     assert shows_nobody(app)
 
 

@@ -917,6 +917,19 @@ def patient_ids(dataset: Dataset) -> list[str]:
 LAST_PATIENT_KEY: Final = "katoutcomes_last_patient"
 
 
+#: A pseudonymous patient id (DESIGN 3.1).
+_PATIENT_ID: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def id_text(asked: str | None) -> str | None:
+    """A patient id from the address as markdown that shows it and nothing else (in code
+    style); None for anything that is not a well-formed id, which is not repeated (it
+    could carry markdown or a link)."""
+    if asked and _PATIENT_ID.match(asked):
+        return f"`{asked}`"
+    return None
+
+
 def patient_status(asked: str | None, shown: Sequence[str], known: Sequence[str]) -> str:
     """Whether the patient the address asks for can be shown.
 

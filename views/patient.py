@@ -22,14 +22,18 @@ if asked is None and st.session_state.get(common.LAST_PATIENT_KEY) in ids:
     asked = st.session_state[common.LAST_PATIENT_KEY]  # back from another page
 status = common.patient_status(asked, ids, common.patient_ids(view.full))
 if status == "unknown":
+    named = common.id_text(asked)
     st.warning(
-        f"There is no patient **{asked}** in {view.source.label}. Check the id, or choose a "
-        "patient below.",
+        f"There is no patient {named} in {view.source.label}. Check the id, or choose a "
+        "patient below."
+        if named
+        else "The address does not hold a patient id (letters, digits, `.`, `_` or `-`). "
+        "Choose a patient below.",
         icon=":material/person_off:",
     )
 elif status == "filtered":
     st.warning(
-        f"Patient **{asked}** is hidden by the sidebar filter "
+        f"Patient {common.id_text(asked)} is hidden by the sidebar filter "
         f"({common.describe_filter(view.cohort)}). Clear the filter to see them, or choose a "
         "patient below.",
         icon=":material/filter_alt_off:",
@@ -70,7 +74,8 @@ st.session_state[common.LAST_PATIENT_KEY] = patient_id
 frame = common.outcomes(view)
 
 flags = common.item9_flags(dataset, patient_id)
-coverage = common.item9_coverage_text(common.item9_answers(dataset, patient_id), len(flags))
+answers = common.item9_answers(dataset, patient_id)
+coverage = common.item9_coverage_text(answers, len(flags))
 if len(flags):
     listed = "\n".join(
         f"- **{common.when(row, dataset, 'assessed_at')}**: item 9 = {row['item_9']:.0f}"
@@ -83,7 +88,7 @@ if len(flags):
         f"before the next session.\n\n{listed}\n\n{coverage}",
         icon=":material/warning:",
     )
-elif common.item9_answers(dataset, patient_id).unanswered:
+elif answers.unanswered:
     st.warning(coverage, icon=":material/help:")
 else:
     st.caption(coverage)
