@@ -229,3 +229,36 @@ def test_the_shareable_summary_suppresses_small_cells():
     assert rows.loc[rows["suppressed"], "estimate"].isna().all()
     assert rows.loc[~rows["suppressed"], "n"].ge(11).all()
     assert "fewer than 11 patients" in archive.read("provenance.json").decode()
+
+
+def test_data_view_uses_and_commits_data_with_rejected_rows(tmp_path: Path):
+    # Data with rejected rows is drawn twice once in use (the candidate and "in use"):
+    # every widget must have its own key, and the store must still be reachable.
+    export = tmp_path / "export"
+    write_demo(export, patients=20)
+    assessments = export / "assessments.csv"
+    header = assessments.read_text(encoding="utf-8").splitlines()[0].split(",")
+    blank = dict.fromkeys(header, "")
+    bad_rows = [
+        {**blank, "patient_id": "P00001", "instrument": "PHQ-9", "assessed_at": "soon"},
+        {**blank, "patient_id": "P00002", "instrument": "PHQ-9", "total": "99"},
+    ]
+    with assessments.open("a", encoding="utf-8") as f:
+        for row in bad_rows:
+            f.write(",".join(row[c] for c in header) + "\n")
+    store = tmp_path / "clinic.duckdb"
+    app = page("views/data.py")
+    app.text_input(key="folder_path").input(str(export)).run()
+    next(b for b in app.button if b.label == "Validate this folder").click().run()
+    assert int(metrics(app)["Rejected"]) >= 2
+    next(b for b in app.button if b.label == "Use this data").click().run()
+    assert not errors(app)
+    assert any("showing these data" in s.value for s in app.success)
+    app.text_input(key="store_path").input(str(store)).run()
+    assert not errors(app)
+    next(b for b in app.button if b.label == "Commit to store").click().run()
+    assert not errors(app)
+    assert any("Written to" in s.value for s in app.success)
+    next(b for b in app.button if b.label == "Use this store").click().run()
+    assert not errors(app)
+    assert any("DuckDB store" in c.value for c in app.sidebar.caption)

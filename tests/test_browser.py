@@ -112,3 +112,172 @@ def test_overview_patient_view_and_report_download(app_url: str, tmp_path: Path)
         browser.close()
     html = target.read_text(encoding="utf-8")
     assert "Claims scorecard" in html and "<script src=" not in html
+
+
+def _launch(p):
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 1400}, accept_downloads=True)
+    return browser, page
+
+
+def _no_exception(page, step: str) -> None:
+    """No Streamlit exception box anywhere on the page (after the rerun settles)."""
+    page.wait_for_timeout(500)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000
+    )
+    boxes = page.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, f"{step}: {boxes.first.inner_text()}"
+
+
+def _export_with_rejected_rows(folder: Path) -> list[Path]:
+    from katoutcomes.demo import write_demo
+
+    files = write_demo(folder, patients=20)
+    assessments = files["assessments"]
+    header = assessments.read_text(encoding="utf-8").splitlines()[0].split(",")
+    bad = dict.fromkeys(header, "") | {
+        "patient_id": "P00001",
+        "instrument": "PHQ-9",
+        "assessed_at": "soon",
+    }
+    with assessments.open("a", encoding="utf-8") as f:
+        f.write(",".join(bad[c] for c in header) + "\n")
+    return [files["assessments"], files["treatments"], files["patients"]]
+
+
+def test_upload_with_rejected_rows_use_commit_and_open_the_store(app_url: str, tmp_path: Path):
+    from playwright.sync_api import sync_playwright
+
+    files = _export_with_rejected_rows(tmp_path / "export")
+    store = tmp_path / "clinic.duckdb"
+    with sync_playwright() as p:
+        browser, page = _launch(p)
+        page.goto(f"{app_url}/data")
+        page.get_by_text("Check new data").first.wait_for(timeout=120_000)
+        _no_exception(page, "open the Data page")
+
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
+            [str(f) for f in files]
+        )
+        page.get_by_role("button", name="Validate these files").click()
+        page.get_by_text("Rejected rows").first.wait_for(timeout=120_000)
+        _no_exception(page, "validate the upload")
+        assert page.get_by_text("soon", exact=True).count() >= 1  # the rejected value
+
+        page.get_by_role("button", name="Use this data").click()
+        page.get_by_text("The dashboard is showing these data.").or_(
+            page.locator('[data-testid="stException"]')
+        ).first.wait_for(timeout=120_000)
+        _no_exception(page, "use the data")
+
+        page.get_by_role("textbox", name="DuckDB store").fill(str(store))
+        page.keyboard.press("Enter")
+        commit = page.get_by_role("button", name="Commit to store")
+        commit.wait_for(timeout=60_000)
+        commit.click()
+        page.get_by_text("Written to").first.wait_for(timeout=120_000)
+        _no_exception(page, "commit to the store")
+
+        page.get_by_role("button", name="Use this store").click()
+        page.get_by_text("DuckDB store:").first.wait_for(timeout=120_000)
+        _no_exception(page, "use the store")
+
+        page.get_by_role("link", name="Clinic overview").first.click()
+        page.get_by_text("Claims scorecard").first.wait_for(timeout=120_000)
+        _no_exception(page, "open the overview from the store")
+        assert page.locator('[data-testid="stSidebar"]').get_by_text("DuckDB store").count()
+        browser.close()
+    assert store.is_file()
+
+
+def test_patient_address_names_the_patient_shown(app_url: str):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser, page = _launch(p)
+        page.goto(f"{app_url}/patient?patient=P99999")
+        page.get_by_text("There is no patient").first.wait_for(timeout=120_000)
+        _no_exception(page, "unknown patient")
+        assert page.locator('[data-testid="stPlotlyChart"]').count() == 0
+        assert page.locator('[data-testid="stDataFrame"]').count() == 0
+
+        picker = page.get_by_role("combobox", name="Patient (pseudonymous id; type to search)")
+        picker.click()
+        page.keyboard.type("P00005")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/patient?patient=P00005", timeout=60_000)
+        page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=120_000)
+        _no_exception(page, "choose a patient")
+
+        page.reload()
+        page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=120_000)
+        _no_exception(page, "reload")
+        assert page.url.endswith("/patient?patient=P00005")
+        assert page.get_by_text("There is no patient").count() == 0
+        assert picker.input_value() == "P00005"
+        assert "Patient P00005" in page.locator('[data-testid="stPlotlyChart"]').first.inner_text()
+        browser.close()
+
+
+def test_build_a_mapping_for_an_odd_export_and_download_it(app_url: str, tmp_path: Path):
+    """Upload an export with other column names, build the mapping on the page, see it
+    validate, and download it: the file reads back as the mapping built."""
+    from playwright.sync_api import sync_playwright
+
+    from katoutcomes.ingest import validate_path
+    from katoutcomes.mapping import ColumnMapping, load_mapping
+
+    ehr = ROOT / "examples" / "ehr_export"
+    choices = {
+        "Flowsheet Row": "instrument",
+        "Recorded Time": "assessed_at",
+        "Administration Time": "administered_at",
+    }
+    expected = ColumnMapping(
+        columns=choices,
+        values={"instrument": {"PHQ-9 Total Score": "PHQ-9", "GAD-7 Total Score": "GAD-7"}},
+        datetime_format="%m/%d/%Y %H:%M",
+    )
+    with sync_playwright() as p:
+        browser, page = _launch(p)
+        page.goto(f"{app_url}/data")
+        page.get_by_text("Check new data").first.wait_for(timeout=120_000)
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
+            [str(ehr / "assessments.csv"), str(ehr / "treatments.csv")]
+        )
+        page.get_by_role("button", name="Validate these files").click()
+        page.get_by_text("Column names and values").first.wait_for(timeout=120_000)
+        page.get_by_text("Build a mapping here").click()
+        page.get_by_text("Which field each column holds").wait_for(timeout=120_000)
+        _no_exception(page, "open the builder")
+
+        for column, field in choices.items():
+            box = page.get_by_role("combobox", name=column, exact=True)
+            box.click()
+            page.keyboard.type(field)
+            page.keyboard.press("Enter")
+            _no_exception(page, f"map {column}")
+        page.get_by_role("textbox", name="Date format").fill(expected.datetime_format or "")
+        page.keyboard.press("Enter")
+        _no_exception(page, "date format")
+        page.get_by_text("Values of instrument").click()
+        for raw, new in expected.values["instrument"].items():
+            box = page.get_by_role("combobox", name=raw, exact=True)
+            box.click()
+            page.keyboard.type(new)
+            page.keyboard.press("Enter")
+            _no_exception(page, f"map value {raw}")
+
+        page.get_by_text("Rows read").first.wait_for(timeout=120_000)
+        _no_exception(page, "validate with the mapping")
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_role("button", name="Download mapping (TOML)").click()
+        target = tmp_path / "mapping.toml"
+        download.value.save_as(target)
+        accepted = page.locator('[data-testid="stMetric"]').filter(has_text="Accepted")
+        shown_accepted = int(accepted.first.inner_text().split()[-1].replace(",", ""))
+        browser.close()
+    mapping = load_mapping(target)
+    assert mapping.to_dict() == expected.to_dict()
+    assert shown_accepted == validate_path(ehr, mapping=expected).n_accepted > 0

@@ -24,9 +24,11 @@ import io
 import json
 import os
 import platform
+import re
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -57,6 +59,8 @@ from katoutcomes.exports import csv_text
 from katoutcomes.filters import FILTER_ATTRIBUTES, CohortFilter, filter_dataset, filter_options
 from katoutcomes.ingest import IngestResult, validate_path
 from katoutcomes.instruments import INSTRUMENTS
+from katoutcomes.mapping import ColumnMapping, mapping_from_text, mapping_to_toml
+from katoutcomes.mapping_builder import BUILT_SOURCE, read_export
 from katoutcomes.outcomes import patient_outcomes
 from katoutcomes.settings import Settings
 from katoutcomes.store import Store
@@ -316,16 +320,21 @@ class Source:
     location : the path (empty for the demo).
     label : what the sidebar says.
     token : changes when the content changes (sizes and modification times).
+    mapping : the text of the mapping file the path is read with (``""``: none).
     """
 
     kind: str
     location: str = ""
     label: str = ""
     token: str = ""
+    mapping: str = ""
 
     @property
     def key(self) -> str:
-        return f"{self.kind}|{self.location}|{self.token}"
+        key = f"{self.kind}|{self.location}|{self.token}"
+        if self.mapping:
+            key += "|mapping:" + hashlib.sha256(self.mapping.encode()).hexdigest()[:16]
+        return key
 
     @property
     def short_key(self) -> str:
@@ -356,6 +365,36 @@ def path_source(path: str | Path, label: str | None = None) -> Source:
     return Source("path", str(path), label or f"Dataset: {path}", content_token(path))
 
 
+def with_mapping(source: Source, mapping: str) -> Source:
+    """The same files read with the mapping file ``mapping`` (text; ``""``: none)."""
+    base = source.label.removesuffix(_WITH_MAPPING)
+    return replace(source, mapping=mapping, label=base + (_WITH_MAPPING if mapping else ""))
+
+
+_WITH_MAPPING: Final = " (with a column mapping)"
+
+
+def source_mapping(source: Source) -> ColumnMapping | None:
+    """The mapping a source is read with (None: names as they are)."""
+    return mapping_from_text(source.mapping, BUILT_SOURCE) if source.mapping else None
+
+
+#: A sentence of advice aimed at the command line (it names ``--mapping``).
+_CLI_MAPPING_ADVICE: Final = re.compile(r"(?:^|(?<=[.:;]))\s*[^.:;]*--mapping[^.]*\.?")
+_PAGE_MAPPING_ADVICE: Final = (
+    "Say which column is which under “Column names and values” on this page (build a "
+    "mapping there, or upload a mapping file), or rename the column in the file."
+)
+
+
+def for_this_page(message: str) -> str:
+    """A file-level message as the Data page gives it: a sentence advising ``--mapping``
+    on the command line becomes a pointer to the page's own mapping controls."""
+    if "--mapping" not in message:
+        return message
+    return _CLI_MAPPING_ADVICE.sub("", message).rstrip() + " " + _PAGE_MAPPING_ADVICE
+
+
 def store_source(path: str | Path) -> Source:
     path = Path(path).expanduser()
     token = content_token(path) if path.exists() else "missing"
@@ -371,18 +410,61 @@ def default_source() -> Source:
     return demo_source()
 
 
-@st.cache_resource(show_spinner="Reading and validating the data…", max_entries=8)
-def validated(location: str, token: str) -> IngestResult:
-    """:func:`katoutcomes.ingest.validate_path`, cached while the files are unchanged."""
-    return validate_path(location)
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _validated(location: str, token: str, mapping: str) -> IngestResult:
+    return validate_path(location, mapping=mapping_from_text(mapping, BUILT_SOURCE))
+
+
+def validated(source: Source) -> IngestResult:
+    """:func:`katoutcomes.ingest.validate_path` of a path source with its mapping, cached
+    while the files and the mapping are unchanged."""
+    return _validated(source.location, source.token, source.mapping)
+
+
+@contextmanager
+def progress_feedback(label: str) -> Iterator[Callable[[float, str], None]]:
+    """A spinner (after half a second) while work runs.
+
+    Yields ``report(fraction, text)``: work that reports its progress calls it with the
+    fraction done (0 to 1) and a line such as "120,000 rows read (40,000 rows/s)", and the
+    spinner gains a progress bar. The bar is removed when the work ends.
+    """
+    bar: Any = None
+
+    def report(fraction: float, text: str = "") -> None:
+        nonlocal bar
+        done = min(max(float(fraction), 0.0), 1.0)
+        if bar is None:
+            bar = st.progress(done, text=text or label)
+        else:
+            bar.progress(done, text=text or label)
+
+    with st.spinner(label, show_time=True):
+        try:
+            yield report
+        finally:
+            if bar is not None:
+                bar.empty()
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _export_frames(location: str, token: str, mapping: str) -> dict[str, pd.DataFrame]:
+    return read_export(location, mapping=mapping_from_text(mapping, BUILT_SOURCE))
+
+
+def export_frames(source: Source, reading: ColumnMapping) -> dict[str, pd.DataFrame]:
+    """Each table's file of a path source as text, read as the ingest reads it under the
+    mapping ``reading`` (sheet, header row), for building a mapping. Shared, not copied:
+    do not modify."""
+    return _export_frames(source.location, source.token, mapping_to_toml(reading))
 
 
 @st.cache_resource(show_spinner="Loading the data…", max_entries=8)
-def _load(kind: str, location: str, token: str) -> Dataset:
+def _load(kind: str, location: str, token: str, mapping: str = "") -> Dataset:
     if kind == "demo":
         return Dataset.demo(patients=DEMO_PATIENTS)
     if kind == "path":
-        return Dataset.from_result(validated(location, token))
+        return Dataset.from_result(_validated(location, token, mapping))
     if kind == "store":
         if not Path(location).exists():
             raise KatoutcomesError(f"The store {location} does not exist yet.")
@@ -393,7 +475,7 @@ def _load(kind: str, location: str, token: str) -> Dataset:
 
 
 def load_dataset(source: Source) -> Dataset:
-    return _load(source.kind, source.location, source.token)
+    return _load(source.kind, source.location, source.token, source.mapping)
 
 
 def current_source() -> Source:
@@ -466,8 +548,10 @@ def eligible_patients(outcomes_frame: pd.DataFrame) -> int:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _filtered(kind: str, location: str, token: str, key: str, _cohort: CohortFilter) -> Dataset:
-    return filter_dataset(_load(kind, location, token), _cohort)
+def _filtered(
+    kind: str, location: str, token: str, mapping: str, key: str, _cohort: CohortFilter
+) -> Dataset:
+    return filter_dataset(_load(kind, location, token, mapping), _cohort)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -497,7 +581,9 @@ def sidebar() -> View:
     try:
         full = load_dataset(source)
     except (KatoutcomesError, OSError) as exc:
-        st.session_state[_SOURCE_ERROR_KEY] = f"Could not load {source.label}: {exc}"
+        st.session_state[_SOURCE_ERROR_KEY] = (
+            f"Could not load {source.label}: {for_this_page(str(exc))}"
+        )
         source = demo_source()
         st.session_state[_SOURCE_KEY] = source
         full = load_dataset(source)
@@ -544,7 +630,9 @@ def sidebar() -> View:
     dataset = (
         full
         if cohort.is_empty
-        else _filtered(source.kind, source.location, source.token, cohort_key(cohort), cohort)
+        else _filtered(
+            source.kind, source.location, source.token, source.mapping, cohort_key(cohort), cohort
+        )
     )
     view = View(source, full, dataset, cohort, settings)
     total = count_patients(full)
@@ -825,6 +913,37 @@ def patient_ids(dataset: Dataset) -> list[str]:
     return sorted(dataset.assessments["patient_id"].astype(str).unique())
 
 
+#: Session key of the patient last shown (reopened when the address names nobody).
+LAST_PATIENT_KEY: Final = "katoutcomes_last_patient"
+
+
+#: A pseudonymous patient id (DESIGN 3.1).
+_PATIENT_ID: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def id_text(asked: str | None) -> str | None:
+    """A patient id from the address as markdown that shows it and nothing else (in code
+    style); None for anything that is not a well-formed id, which is not repeated (it
+    could carry markdown or a link)."""
+    if asked and _PATIENT_ID.match(asked):
+        return f"`{asked}`"
+    return None
+
+
+def patient_status(asked: str | None, shown: Sequence[str], known: Sequence[str]) -> str:
+    """Whether the patient the address asks for can be shown.
+
+    ``"shown"`` (listed under the current filter), ``"filtered"`` (in the data but hidden
+    by the sidebar filter), ``"unknown"`` (not in the data at all) or ``"none"`` (no patient
+    asked for). Only ``"shown"`` may show anybody: never fall back to another patient.
+    """
+    if not asked:
+        return "none"
+    if asked in shown:
+        return "shown"
+    return "filtered" if asked in known else "unknown"
+
+
 def patient_latest_score(dataset: Dataset, patient_id: str, instrument: str) -> float:
     """The patient's most recent total on an instrument (NaN when none)."""
     a = dataset.assessments
@@ -942,9 +1061,15 @@ def patient_summary_html(view: View, patient_id: str) -> str:
     order = {name: i for i, name in enumerate(INSTRUMENTS)}
     mine = mine.sort_values("instrument", key=lambda s: s.map(order))
     for _, row in mine.iterrows():
-        facts.append((f"{row['instrument']} baseline", score_text(row["baseline"])))
-        facts.append((f"{row['instrument']} endpoint", score_text(row["endpoint"])))
-        facts.append((f"{row['instrument']} change", pct(row["pct_change"])))
+        name = str(row["instrument"])
+        endpoint_day = "" if pd.isna(row["endpoint_day"]) else f" (day {row['endpoint_day']:.0f})"
+        facts.append((f"{name} baseline", score_text(row["baseline"])))
+        facts.append((f"{name} endpoint{endpoint_day}", score_text(row["endpoint"])))
+        facts.append((f"{name} change, baseline to endpoint", signed_change(row["pct_change"])))
+        # The endpoint closes the acute window; a later score may tell another story.
+        facts.append(
+            (f"{name} latest", score_text(patient_latest_score(dataset, patient_id, name)))
+        )
     flags = item9_flags(dataset, patient_id)
     flag_items = "".join(
         f"<li>{html.escape(when(row, dataset, 'assessed_at'))}: item 9 = "
@@ -952,12 +1077,19 @@ def patient_summary_html(view: View, patient_id: str) -> str:
         f"PHQ-9 total {score_text(row['total'])}</li>"
         for _, row in flags.iterrows()
     )
-    flag_block = (
-        f'<div class="flag"><strong>PHQ-9 item 9 (thoughts of self-harm) scored at least 1 '
-        f"on {len(flags)} occasion(s):</strong><ul>{flag_items}</ul></div>"
-        if len(flags)
-        else "<p>No PHQ-9 item-9 flag recorded.</p>"
-    )
+    answered = item9_answers(dataset, patient_id)
+    coverage = html.escape(item9_coverage_text(answered, len(flags)))
+    if len(flags):
+        flag_block = (
+            f'<div class="flag"><strong>PHQ-9 item 9 (thoughts of self-harm) scored at least 1 '
+            f"on {len(flags)} occasion(s):</strong><ul>{flag_items}</ul>"
+            + (f"<p>{coverage}</p>" if answered.unanswered else "")
+            + "</div>"
+        )
+    elif answered.unanswered:
+        flag_block = f'<div class="gap"><strong>{coverage}</strong></div>'
+    else:
+        flag_block = f"<p>{coverage}</p>"
     fact_rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts
     )
@@ -975,6 +1107,7 @@ h1 {{ font-size: 20px; margin: 0 0 4px; }}
 table {{ border-collapse: collapse; margin: 8px 0 16px; }}
 th, td {{ padding: 3px 8px; border-bottom: 1px solid #ddd; text-align: left; }}
 .flag {{ border: 2px solid #C0392B; background: #F8E0DD; padding: 8px 12px; margin: 12px 0; }}
+.gap {{ border: 2px solid #B9770E; background: #FCF3CF; padding: 8px 12px; margin: 12px 0; }}
 @page {{ size: A4; margin: 10mm; }}
 @media print {{ body {{ margin: 0; font-size: 11px; }} .plotly-graph-div {{ zoom: 0.78; }} }}
 </style></head><body>
@@ -988,6 +1121,66 @@ th, td {{ padding: 3px 8px; border-bottom: 1px solid #ddd; text-align: left; }}
 <h2 style="font-size:16px">Sessions</h2>
 {table}
 </body></html>"""
+
+
+#: U+2212, the minus sign: a hyphen before a number is easily missed or misread in print.
+MINUS: Final = "\u2212"
+
+
+def signed_change(fraction: object) -> str:
+    """A change in score as a signed percentage with its meaning in words.
+
+    Higher PHQ-9 and GAD-7 scores mean more symptoms, so a rise is worse and a fall is
+    better: ``0.56`` gives ``"+56% (worse)"``, ``-0.82`` gives ``"−82% (better)"`` (with
+    the minus sign U+2212), a change that rounds to 0% gives ``"0% (no change)"``.
+    """
+    if fraction is None or pd.isna(fraction):  # type: ignore[call-overload]
+        return "–"
+    percent = round(100.0 * float(fraction))  # type: ignore[arg-type]
+    if percent > 0:
+        return f"+{percent}% (worse)"
+    if percent < 0:
+        return f"{MINUS}{-percent}% (better)"
+    return "0% (no change)"
+
+
+@dataclass(frozen=True)
+class Item9Answers:
+    """How many of a patient's PHQ-9 questionnaires answered item 9."""
+
+    questionnaires: int
+    answered: int
+
+    @property
+    def unanswered(self) -> int:
+        return self.questionnaires - self.answered
+
+
+def item9_answers(dataset: Dataset, patient_id: str) -> Item9Answers:
+    """PHQ-9 questionnaires of the patient, and those with item 9 (self-harm) answered."""
+    a = dataset.assessments
+    mine = a[(a["patient_id"].astype(str) == patient_id) & (a["instrument"] == "PHQ-9")]
+    return Item9Answers(len(mine), int(mine["item_9"].notna().sum()))
+
+
+def item9_coverage_text(answers: Item9Answers, flagged: int = 0) -> str:
+    """What the item-9 record says, counting the questionnaires where it was not answered:
+    a missing answer is not a reassurance. ``flagged``: occasions scored 1 or more."""
+    n, missing = answers.questionnaires, answers.unanswered
+    if n == 0:
+        return "No PHQ-9 questionnaire recorded: item 9 (thoughts of self-harm) was never asked."
+    plural = "s" if n > 1 else ""
+    if missing == 0:
+        if flagged:
+            return f"Item 9 answered on all {n} PHQ-9 questionnaire{plural}."
+        return f"No item-9 flag: item 9 answered 0 on all {n} PHQ-9 questionnaire{plural}."
+    text = (
+        f"Item 9 (thoughts of self-harm) not answered on {missing} of {n} PHQ-9 "
+        f"questionnaire{plural}"
+    )
+    if flagged or answers.answered == 0:
+        return text + "."
+    return text + f"; answered 0 on the other {answers.answered}."
 
 
 def is_yes(value: object) -> bool:
@@ -1155,14 +1348,17 @@ def show_table(
     st.dataframe(shown, hide_index=True, column_config=config, height=height, key=key)
 
 
-def download_csv(frame: pd.DataFrame, file_name: str, *, label: str = "Download CSV") -> None:
+def download_csv(
+    frame: pd.DataFrame, file_name: str, *, label: str = "Download CSV", key: str | None = None
+) -> None:
+    """A CSV download button; ``key`` (default: from the file name) must be unique on the page."""
     st.download_button(
         label,
         data=lambda: csv_text(frame),
         file_name=file_name,
         mime="text/csv",
         icon=":material/download:",
-        key=f"download_{file_name}",
+        key=key or f"download_{file_name}",
     )
 
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from katoutcomes import mapping_builder
 from katoutcomes.errors import KatoutcomesError
 from katoutcomes.ingest import IngestResult
+from katoutcomes.mapping import LAYOUTS, ColumnMapping, mapping_from_text
 from katoutcomes.store import Store
 from views import common
 
@@ -48,7 +50,7 @@ def show_result(result: IngestResult, *, key: str, names: dict[str, str] | None 
     files["table"] = files["table"].map(_table_name)
     files["file"] = files["file"].map(lambda f: names.get(f, f))
     common.show_table(files, key=f"files_{key}")
-    st.subheader("Rejected rows")
+    st.markdown("##### Rejected rows")
     if result.rejected.empty:
         st.success("No row was rejected.")
     else:
@@ -73,7 +75,7 @@ def show_result(result: IngestResult, *, key: str, names: dict[str, str] | None 
             },
             key=f"rejected_{key}",
         )
-        common.download_csv(rejected, "rejected_rows.csv")
+        common.download_csv(rejected, "rejected_rows.csv", key=f"download_rejected_{key}")
     with st.expander("Accepted rows"):
         table = st.radio(
             "Table",
@@ -113,7 +115,10 @@ if not files.empty:
     common.show_table(files, key="provenance_files")
 if view.source.kind == "path":
     with st.expander("Validation of the data in use"):
-        show_result(common.validated(view.source.location, view.source.token), key="in_use")
+        show_result(common.validated(view.source), key="in_use")
+    if view.source.mapping:
+        with st.expander("Column mapping of the data in use"):
+            st.code(view.source.mapping, language="toml")
 if not view.is_demo:
     st.button(
         "Back to the demo cohort",
@@ -198,15 +203,288 @@ with folder_tab:
         else:
             st.session_state["candidate"] = common.path_source(path)
 
-candidate: common.Source | None = st.session_state.get("candidate")
-result: IngestResult | None = None
-if candidate is not None:
-    st.subheader(candidate.label)
+
+#: How the files' columns are read (labels of the radio below).
+AS_THEY_ARE, UPLOAD, BUILD = (
+    "Names as they are",
+    "Upload a mapping file",
+    "Build a mapping here",
+)
+
+
+#: What the main fields hold, beside their names in the column choices.
+FIELD_HINTS = {
+    "patient_id": "pseudonymous patient id",
+    "instrument": "PHQ-9 or GAD-7",
+    "assessed_at": "date of the questionnaire",
+    "administered_at": "date of the dose",
+    "study_day": "day number, instead of dates",
+    "total": "total score",
+    "phq9_total": "PHQ-9 score, one row per visit",
+    "gad7_total": "GAD-7 score, one row per visit",
+    "age": "age in years",
+}
+
+
+def _field_label(field: str) -> str:
+    if not field:
+        return "— not used —"
+    hint = FIELD_HINTS.get(field)
+    return f"{field} ({hint})" if hint else field
+
+
+def build_mapping(base: common.Source) -> str | None:
+    """The builder: a field per column, value replacements and settings, as mapping text.
+
+    Returns the mapping's text ("" when every choice is the default), or None when the
+    choices cannot be read (the reason is shown).
+    """
+    prefix = f"map_{base.short_key}"
+    # A mapping file loaded with "Edit it in the builder" gives the starting choices.
+    loaded_text = st.session_state.get(f"{prefix}_loaded", "")
+    loaded = mapping_from_text(loaded_text, "loaded") if loaded_text else ColumnMapping()
+    loaded_header = loaded.to_dict().get("header_row")
+    settings = st.columns(4)
+    layout = settings[0].selectbox(
+        "Layout",
+        ["", *LAYOUTS],
+        index=["", *LAYOUTS].index(loaded.layout or ""),
+        format_func=lambda v: {"": "Detect", "long": "Long (one row per questionnaire)"}.get(
+            v, "Visit-wide (one row per visit)"
+        ),
+        key=f"{prefix}_layout",
+    )
+    datetime_format = settings[1].text_input(
+        "Date format",
+        value=loaded.datetime_format or "",
+        placeholder="detected, e.g. %d/%m/%Y",
+        help="A strptime format for dates that are not ISO 8601, e.g. %d/%m/%Y %H:%M "
+        "(31/12/2025 14:30) or %m/%d/%Y (12/31/2025). Leave empty to detect.",
+        key=f"{prefix}_datetime_format",
+    )
+    sheet = settings[2].text_input(
+        "Sheet (Excel)",
+        value="" if loaded.sheet == 0 else str(loaded.sheet),
+        placeholder="the first",
+        help="The sheet's name, or its number counting from 0.",
+        key=f"{prefix}_sheet",
+    )
+    header_row = settings[3].number_input(
+        "Header row",
+        min_value=1,
+        value=loaded_header if isinstance(loaded_header, int) else None,
+        step=1,
+        placeholder="found automatically",
+        help="The row number (as the spreadsheet shows it) holding the column names, when "
+        "title or note rows come first.",
+        key=f"{prefix}_header_row",
+    )
     try:
-        result = common.validated(candidate.location, candidate.token)
+        sheet_value: str | int = sheet.strip() or 0
+        if isinstance(sheet_value, str) and sheet_value.isdigit():
+            sheet_value = int(sheet_value)
+        frames = common.export_frames(base, ColumnMapping(sheet=sheet_value))
     except (KatoutcomesError, OSError) as exc:
+        st.error(common.for_this_page(str(exc)))
+        return None
+    recognised = mapping_builder.recognised_columns(
+        {table: list(frame.columns) for table, frame in frames.items()}
+    )
+    targets = ["", *mapping_builder.mapping_targets()]
+    every_column = list(dict.fromkeys(c for frame in frames.values() for c in frame.columns))
+    starting = mapping_builder.mapping_choices(loaded, every_column, recognised)
+
+    st.markdown("**Which field each column holds**")
+    st.caption(
+        "Columns are matched by name first; change a column's field where it is wrong or "
+        "missing. Columns not used are ignored."
+    )
+    choices: dict[str, str] = {}
+    for table, frame in frames.items():
+        columns = [c for c in frame.columns if c not in choices]
+        if not columns:
+            continue
+        st.markdown(f"*{TABLE_LABELS[table]}*")
+        grid = st.columns(4)
+        for i, column in enumerate(columns):
+            default = starting[column]
+            choices[column] = grid[i % 4].selectbox(
+                column,
+                targets,
+                index=targets.index(default),
+                format_func=_field_label,
+                key=f"{prefix}_column_{table}_{column}",
+            )
+    found = {field for field in choices.values() if field}
+    needed = {
+        "patient_id": "patient_id" in found,
+        "date or study_day": bool(found & {"assessed_at", "administered_at", "study_day"}),
+        "scores": bool(
+            found & {"total", "phq9_total", "gad7_total", *(f"item_{i}" for i in range(1, 10))}
+        ),
+        # One row per visit (phq9_total, gad7_total) names the instrument in the column.
+        "instrument": bool(found & {"instrument", "phq9_total", "gad7_total"}),
+    }
+    st.markdown(
+        "Needed in the assessments file: "
+        + " · ".join(
+            f":green[{name} ✓]" if ok else f":red[**{name} missing**]"
+            for name, ok in needed.items()
+        )
+    )
+
+    values: dict[str, dict[str, str]] = {}
+    mapped = [f for f in dict.fromkeys(choices.values()) if f]
+    coded = [
+        f
+        for f in mapped
+        if mapping_builder.field_values(f) is not None or f in ("site_id", "clinician_id")
+    ]
+    if coded:
+        st.markdown("**Values to replace**")
+        st.caption(
+            "A value as written in your export and the value katoutcomes should read "
+            "(for example M → male, PHQ9 Total → PHQ-9)."
+        )
+    for field in coded:
+        allowed = mapping_builder.field_values(field)
+        sources = [c for c, f in choices.items() if f == field]
+        seen = list(
+            dict.fromkeys(
+                v
+                for frame in frames.values()
+                for c in sources
+                for v in mapping_builder.column_values(frame, c)
+            )
+        )
+        given, kept = mapping_builder.split_values(loaded.values.get(field, {}), seen)
+        with st.expander(f"Values of {field} ({len(seen)} different)"):
+            grid = st.columns(4)
+            table: dict[str, str] = {}
+            for i, raw in enumerate(seen):
+                key = f"{prefix}_value_{field}_{raw}"
+                if allowed is None:
+                    table[raw] = grid[i % 4].text_input(
+                        raw, value=given.get(raw, ""), key=key, placeholder="as written"
+                    )
+                else:
+                    options = ["", *allowed]
+                    start = given.get(raw, "")
+                    table[raw] = grid[i % 4].selectbox(
+                        raw,
+                        options,
+                        index=options.index(start) if start in options else 0,
+                        format_func=lambda v: v or "as written",
+                        key=key,
+                    )
+            if kept:
+                st.caption(
+                    "Kept from the mapping file for exports that have them: "
+                    + ", ".join(f"{raw} → {new}" for raw, new in kept.items())
+                )
+            values[field] = {**kept, **table}
+    # Replacements for fields this export does not have stay in the mapping as well.
+    for field, table in loaded.values.items():
+        if field not in values:
+            values[field] = dict(table)
+
+    built = mapping_builder.build_mapping_text(
+        choices,
+        recognised,
+        values,
+        layout=layout or None,
+        datetime_format=datetime_format,
+        sheet=sheet,
+        header_row=int(header_row) if header_row is not None else None,
+    )
+    for note in built.notes:
+        st.info(note, icon=":material/info:")
+    if not built.text:
+        st.caption("No mapping yet: every choice above is katoutcomes' own reading of the names.")
+        return ""
+    with st.expander("The mapping file", expanded=True):
+        st.code(built.text, language="toml")
+        st.download_button(
+            "Download mapping (TOML)",
+            data=built.text,
+            file_name="katoutcomes_mapping.toml",
+            mime="application/toml",
+            icon=":material/download:",
+            help="Keep it for the next export: upload it here, or run "
+            "katoutcomes validate EXPORT --mapping katoutcomes_mapping.toml",
+            key=f"{prefix}_download",
+        )
+    try:
+        mapping_from_text(built.text, mapping_builder.BUILT_SOURCE)
+    except KatoutcomesError as exc:
         st.error(str(exc))
-    if result is not None:
+        return None
+    return built.text
+
+
+def _edit_in_builder(prefix: str, text: str) -> None:
+    """Start the builder over from a mapping file's text."""
+    for key in [k for k in st.session_state if str(k).startswith(prefix + "_")]:
+        del st.session_state[key]
+    st.session_state[f"{prefix}_loaded"] = text
+    st.session_state["mapping_mode"] = BUILD
+
+
+def choose_mapping(base: common.Source) -> str | None:
+    """How the files' columns are read: the mapping text ("" for none), or None when the
+    chosen mapping cannot be used (the reason is shown)."""
+    st.markdown("##### Column names and values")
+    mode = st.radio(
+        "Read the columns",
+        [AS_THEY_ARE, UPLOAD, BUILD],
+        horizontal=True,
+        label_visibility="collapsed",
+        key="mapping_mode",
+        help="A mapping says which column holds which field and how values are written: "
+        "everything a mapping file (--mapping) says.",
+    )
+    if mode == AS_THEY_ARE:
+        return ""
+    if mode == UPLOAD:
+        upload = st.file_uploader("Mapping file (.toml)", type=["toml"], key="mapping_upload")
+        if upload is None:
+            st.caption("Until a mapping file is uploaded, the names are read as they are.")
+            return ""
+        try:
+            text, _ = mapping_builder.read_mapping_upload(upload.getvalue(), upload.name)
+        except KatoutcomesError as exc:
+            st.error(str(exc))
+            return None
+        with st.expander(f"Mapping file {upload.name}"):
+            st.code(text, language="toml")
+        st.button(
+            "Edit it in the builder",
+            icon=":material/edit:",
+            on_click=_edit_in_builder,
+            args=(f"map_{base.short_key}", text),
+            help="Start the builder from this mapping: change what this export needs, then "
+            "download the new mapping.",
+        )
+        return text
+    with st.container(border=True):
+        return build_mapping(base)
+
+
+base: common.Source | None = st.session_state.get("candidate")
+candidate: common.Source | None = None
+result: IngestResult | None = None
+if base is not None:
+    st.subheader(base.label)
+    mapping_text = choose_mapping(base)
+    if mapping_text is not None:
+        candidate = common.with_mapping(base, mapping_text)
+        try:
+            with common.progress_feedback("Reading and validating the files…"):
+                result = common.validated(candidate)
+        except (KatoutcomesError, OSError) as exc:
+            st.error(common.for_this_page(str(exc)))
+    if candidate is not None and result is not None:
+        st.markdown("##### Validation")
         uploaded = st.session_state.get("upload_names", {}).get(candidate.location)
         show_result(result, key="candidate", names=uploaded)
         if result.n_accepted == 0:
@@ -243,14 +521,17 @@ else:
     if can_commit and st.button("Commit to store", icon=":material/database:"):
         try:
             # Validated again against the store: rows already stored count as duplicates.
-            with Store(store_path) as store:
-                written = store.ingest(candidate.location)
+            with (
+                common.progress_feedback("Validating against the store and writing…"),
+                Store(store_path) as store,
+            ):
+                written = store.ingest(candidate.location, mapping=common.source_mapping(candidate))
             if any(not r.already_ingested for r in written.reports):
                 st.success(f"Written to {store_path}: {written.n_accepted:,} new rows.")
             else:
                 st.info("Every file was already in the store; nothing was written.")
         except (KatoutcomesError, OSError) as exc:
-            st.error(str(exc))
+            st.error(common.for_this_page(str(exc)))
     elif not can_commit:
         st.caption("Validate files or a folder above to commit them to the store.")
     if Path(store_path).exists():

@@ -13,22 +13,69 @@ dataset, settings = view.dataset, view.settings
 
 st.title("Patient")
 ids = common.patient_ids(dataset)
+
+# The address names the patient shown (?patient=P00012): a link a therapist copies or
+# bookmarks opens that patient, and nobody else.
+key = f"patient_{view.source.short_key}"
+asked = st.query_params.get("patient")
+if asked is None and st.session_state.get(common.LAST_PATIENT_KEY) in ids:
+    asked = st.session_state[common.LAST_PATIENT_KEY]  # back from another page
+status = common.patient_status(asked, ids, common.patient_ids(view.full))
+if status == "unknown":
+    named = common.id_text(asked)
+    st.warning(
+        f"There is no patient {named} in {view.source.label}. Check the id, or choose a "
+        "patient below."
+        if named
+        else "The address does not hold a patient id (letters, digits, `.`, `_` or `-`). "
+        "Choose a patient below.",
+        icon=":material/person_off:",
+    )
+elif status == "filtered":
+    st.warning(
+        f"Patient {common.id_text(asked)} is hidden by the sidebar filter "
+        f"({common.describe_filter(view.cohort)}). Clear the filter to see them, or choose a "
+        "patient below.",
+        icon=":material/filter_alt_off:",
+    )
+# The address wins over what the picker last held.
+st.session_state[key] = asked if status == "shown" else None
 if not ids:
     st.warning("No patient matches the filters in the sidebar. Clear a filter to pick a patient.")
     st.stop()
 
-# ?patient=P00012 in the address opens that patient (a link a therapist can bookmark).
-asked = st.query_params.get("patient")
-patient_id = st.selectbox(
+
+def _show_chosen() -> None:
+    chosen = st.session_state.get(key)
+    if chosen:
+        st.query_params["patient"] = chosen
+    else:
+        st.query_params.pop("patient", None)
+        st.session_state.pop(common.LAST_PATIENT_KEY, None)
+
+
+chosen = st.selectbox(
     "Patient (pseudonymous id; type to search)",
     ids,
-    index=ids.index(asked) if asked in ids else 0,
-    key=f"patient_{view.source.short_key}",
+    index=None,
+    key=key,
+    placeholder="Choose a patient",
+    on_change=_show_chosen,
     help="Only patients matching the sidebar filters are listed.",
 )
+if chosen is None:
+    if status == "none":
+        st.info("Choose a patient to see their scores, doses and safety flags.")
+    st.stop()
+patient_id = str(chosen)
+if st.query_params.get("patient") != patient_id:
+    st.query_params["patient"] = patient_id
+st.session_state[common.LAST_PATIENT_KEY] = patient_id
 frame = common.outcomes(view)
 
 flags = common.item9_flags(dataset, patient_id)
+answers = common.item9_answers(dataset, patient_id)
+coverage = common.item9_coverage_text(answers, len(flags))
 if len(flags):
     listed = "\n".join(
         f"- **{common.when(row, dataset, 'assessed_at')}**: item 9 = {row['item_9']:.0f}"
@@ -38,9 +85,13 @@ if len(flags):
     st.error(
         f"**PHQ-9 item 9 (thoughts of self-harm or of being better off dead) was scored "
         f"at least 1 on {len(flags)} occasion{'s' if len(flags) > 1 else ''}.** Review risk "
-        f"before the next session.\n\n{listed}",
+        f"before the next session.\n\n{listed}\n\n{coverage}",
         icon=":material/warning:",
     )
+elif answers.unanswered:
+    st.warning(coverage, icon=":material/help:")
+else:
+    st.caption(coverage)
 
 sessions = common.patient_sessions(dataset, patient_id)
 n_doses = int((dataset.treatments["patient_id"].astype(str) == patient_id).sum())
@@ -61,6 +112,12 @@ for column, name in zip(cols[2:], ("PHQ-9", "GAD-7"), strict=True):
             help="Baseline: the last score in the "
             f"{settings.baseline_window_days:.0f} days up to the first dose.",
         )
+        if pd.notna(row["pct_change"]):
+            column.caption(
+                f"Endpoint {common.score_text(row['endpoint'])} on day "
+                f"{row['endpoint_day']:.0f}: {common.signed_change(row['pct_change'])} "
+                "from baseline"
+            )
     else:
         column.metric(f"{name}: baseline → latest", "–", border=True, help="No baseline score.")
 

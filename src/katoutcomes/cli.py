@@ -990,7 +990,6 @@ def app_path() -> Path:
 
 def _run_dashboard(args: argparse.Namespace) -> int:
     import os
-    import subprocess
 
     env = dict(os.environ)
     if args.path and args.db:
@@ -1014,7 +1013,47 @@ def _run_dashboard(args: argparse.Namespace) -> int:
         f"--server.port={args.port}",
         "--browser.gatherUsageStats=false",
     ]
-    return subprocess.call(command, env=env, cwd=app.parent)
+    return _run_server(command, env=env, cwd=app.parent)
+
+
+def _run_server(command: list[str], *, env: dict[str, str], cwd: Path) -> int:
+    """Run the server until it exits; SIGTERM or SIGINT sent to this process is passed on
+    to it, and the server is waited for (killed if it has not stopped within 20 s), so that
+    stopping the command never leaves a server running."""
+    import signal
+    import subprocess
+
+    received: list[int] = []
+    started: list[subprocess.Popen[bytes]] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        if started and started[0].poll() is None:
+            started[0].send_signal(signum)
+
+    stops = (signal.SIGTERM, signal.SIGINT)
+    previous = {s: signal.signal(s, forward) for s in stops}  # before the start: no gap
+    try:
+        process = subprocess.Popen(command, env=env, cwd=cwd)
+        started.append(process)
+        if received:  # a stop that came while the server was starting
+            process.send_signal(received[0])
+        returncode = process.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for process in started:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+    if received and returncode in (0, -received[0]):
+        # Stopped on request: the shell convention for "ended by signal N".
+        return 128 + received[0]
+    return returncode if returncode >= 0 else 128 - returncode
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -40,6 +40,8 @@ __all__ = [
     "LAYOUTS",
     "ColumnMapping",
     "load_mapping",
+    "mapping_from_text",
+    "mapping_to_toml",
     "normalise_column_name",
 ]
 
@@ -261,11 +263,17 @@ def load_mapping(path: str | Path | None) -> ColumnMapping:
     """
     if path is None:
         return ColumnMapping()
-    path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise IngestError(f"Cannot read mapping file {path}: {exc.strerror}.") from None
+    return _parse_mapping(text, str(path))
+
+
+def _parse_mapping(text: str, path: str) -> ColumnMapping:
+    """The rules of a mapping file (``path`` names it in messages)."""
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise IngestError(f"Mapping file {path} is not valid TOML: {exc}.") from None
     allowed = {
@@ -349,3 +357,95 @@ def load_mapping(path: str | Path | None) -> ColumnMapping:
             else header_row
         ),
     )
+
+
+def mapping_from_text(text: str, source: str = "mapping") -> ColumnMapping:
+    """Parse a mapping from TOML text (an upload, or one built on the dashboard).
+
+    The rules and messages are those of :func:`load_mapping`; ``source`` names the mapping
+    in messages and in :attr:`ColumnMapping.source`.
+
+    Raises
+    ------
+    IngestError
+        The text is not TOML, or uses unknown keys or targets.
+
+    Examples
+    --------
+    >>> mapping_from_text('layout = "visit-wide"', "upload.toml").layout
+    'visit-wide'
+    """
+    return _parse_mapping(text, source)
+
+
+_BARE_KEY: Final = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    escaped = []
+    for char in text:
+        if char in ('"', "\\"):
+            escaped.append("\\" + char)
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            escaped.append(f"\\u{ord(char):04X}")
+        else:
+            escaped.append(char)
+    return '"' + "".join(escaped) + '"'
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else _toml_string(key)
+
+
+def _toml_scalar(key: str, value: object) -> str:
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"mapping setting {key} = {value!r} cannot be written as TOML")
+
+
+def mapping_to_toml(mapping: ColumnMapping) -> str:
+    """The mapping as a mapping file's text: :func:`mapping_from_text` reads it back equal.
+
+    Settings left at their defaults (no layout, no ``datetime_format``, the first sheet)
+    are not written.
+
+    Examples
+    --------
+    >>> print(mapping_to_toml(ColumnMapping(columns={"Pseudo ID": "patient_id"},
+    ...                                     values={"sex": {"M": "male"}})), end="")
+    [columns]
+    "Pseudo ID" = "patient_id"
+    <BLANKLINE>
+    [values.sex]
+    M = "male"
+    """
+    lines: list[str] = []
+    for key, value in mapping.to_dict().items():
+        if key in ("columns", "values") or value is None or (key == "sheet" and value == 0):
+            continue
+        if isinstance(value, Mapping):  # one value per table, e.g. header_row
+            inline = ", ".join(
+                f"{_toml_key(str(k))} = {_toml_scalar(key, v)}" for k, v in value.items()
+            )
+            lines.append(f"{key} = {{ {inline} }}")
+        else:
+            lines.append(f"{key} = {_toml_scalar(key, value)}")
+    blocks = ["\n".join(lines)] if lines else []
+    if mapping.columns:
+        blocks.append(
+            "\n".join(
+                ["[columns]"]
+                + [f"{_toml_string(k)} = {_toml_string(v)}" for k, v in mapping.columns.items()]
+            )
+        )
+    for field_name, table in mapping.values.items():
+        blocks.append(
+            "\n".join(
+                [f"[values.{_toml_key(field_name)}]"]
+                + [f"{_toml_key(k)} = {_toml_string(v)}" for k, v in table.items()]
+            )
+        )
+    return "\n\n".join(blocks) + "\n" if blocks else ""

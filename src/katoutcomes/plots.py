@@ -1990,7 +1990,10 @@ def _patient_summary(
         if pd.notna(row["endpoint"]):
             text += f" \u2192 {float(row['endpoint']):.0f} at day {float(row['endpoint_day']):.0f}"
             if pd.notna(row["pct_change"]):
-                text += f" ({float(row['pct_change']):+.0%})"
+                # Signed, minus as U+2212, with the meaning in words (higher = worse).
+                pct = round(100 * float(row["pct_change"]))
+                way = " worse" if pct > 0 else " better" if pct < 0 else ""
+                text += f" ({pct:+d}%{way})".replace("-", "\u2212").replace("+0%", "0%")
             if _is_true(row["remission"]):
                 text += ": remission"
             elif _is_true(row["response"]):
