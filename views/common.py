@@ -57,7 +57,7 @@ from katoutcomes.dataset import Dataset
 from katoutcomes.errors import KatoutcomesError
 from katoutcomes.exports import csv_text
 from katoutcomes.filters import FILTER_ATTRIBUTES, CohortFilter, filter_dataset, filter_options
-from katoutcomes.ingest import IngestResult, validate_path
+from katoutcomes.ingest import IngestProgress, IngestResult, ProgressCallback, validate_path
 from katoutcomes.instruments import INSTRUMENTS
 from katoutcomes.mapping import ColumnMapping, mapping_from_text, mapping_to_toml
 from katoutcomes.mapping_builder import BUILT_SOURCE, read_export
@@ -65,6 +65,7 @@ from katoutcomes.outcomes import patient_outcomes
 from katoutcomes.settings import Settings
 from katoutcomes.store import Store
 from katoutcomes.timebase import patient_origins
+from katoutcomes.uploads import UploadFolders, remove_stale_upload_folders
 
 __all__ = [
     "DEMO_PATIENTS",
@@ -410,15 +411,48 @@ def default_source() -> Source:
     return demo_source()
 
 
+def _release_uploads(folders: UploadFolders) -> None:
+    folders.remove_all()
+
+
+@st.cache_resource(scope="session", on_release=_release_uploads, show_spinner=False)
+def session_upload_folders() -> UploadFolders:
+    """This session's upload folders, removed when the session ends."""
+    return UploadFolders()
+
+
+@st.cache_resource(show_spinner=False)
+def remove_stale_uploads() -> int:
+    """Once per server: remove upload folders left by servers that no longer run."""
+    return len(remove_stale_upload_folders())
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _validated(location: str, token: str, mapping: str) -> IngestResult:
-    return validate_path(location, mapping=mapping_from_text(mapping, BUILT_SOURCE))
+def _validated(
+    location: str, token: str, mapping: str, _progress: ProgressCallback | None = None
+) -> IngestResult:
+    return validate_path(
+        location, mapping=mapping_from_text(mapping, BUILT_SOURCE), progress=_progress
+    )
 
 
-def validated(source: Source) -> IngestResult:
+def validated(source: Source, progress: ProgressCallback | None = None) -> IngestResult:
     """:func:`katoutcomes.ingest.validate_path` of a path source with its mapping, cached
-    while the files and the mapping are unchanged."""
-    return _validated(source.location, source.token, source.mapping)
+    while the files and the mapping are unchanged; ``progress`` hears from a validation
+    that runs (not from a cached result)."""
+    return _validated(source.location, source.token, source.mapping, progress)
+
+
+def ingest_progress(report: Callable[[float, str], None]) -> ProgressCallback:
+    """A progress callback for :func:`validate_path` or ``Store.ingest`` that moves the bar
+    of :func:`progress_feedback` with the rows read and the rate."""
+
+    def callback(progress: IngestProgress) -> None:
+        rate = progress.rows_per_second
+        speed = f" ({rate:,.0f} rows/s)" if rate else ""
+        report(progress.fraction, f"{progress.rows_done:,} rows {progress.stage}{speed}")
+
+    return callback
 
 
 @contextmanager
@@ -577,6 +611,7 @@ def sidebar() -> View:
     Called from ``app.py`` before the page runs, so the filters keep their values when the
     reader moves between pages.
     """
+    remove_stale_uploads()
     source = current_source()
     try:
         full = load_dataset(source)

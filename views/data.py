@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +13,7 @@ from katoutcomes.errors import KatoutcomesError
 from katoutcomes.ingest import IngestResult
 from katoutcomes.mapping import LAYOUTS, ColumnMapping, mapping_from_text
 from katoutcomes.store import Store
+from katoutcomes.uploads import save_upload
 from views import common
 
 TABLES = ("assessments", "treatments", "patients")
@@ -179,12 +179,17 @@ with upload_tab:
             elif "assessments" not in chosen:
                 st.error("One file must hold the assessments table.")
             else:
-                folder = Path(tempfile.mkdtemp(prefix="katoutcomes-upload-"))
+                # A private folder (mode 700) that lives as long as its use: removed when
+                # another upload replaces it (unless it is the data in use) and when the
+                # session ends.
+                folders = common.session_upload_folders()
+                folder = folders.new()
                 saved_as = {}
                 for upload in uploads:
-                    target = folder / f"{roles[upload.name]}{Path(upload.name).suffix.lower()}"
-                    target.write_bytes(upload.getvalue())
-                    saved_as[target.name] = upload.name
+                    name = f"{roles[upload.name]}{Path(upload.name).suffix.lower()}"
+                    save_upload(folder, name, upload.getvalue())
+                    saved_as[name] = upload.name
+                folders.keep_only({str(folder), view.source.location})
                 st.session_state.setdefault("upload_names", {})[str(folder)] = saved_as
                 st.session_state["candidate"] = common.path_source(
                     folder, label="Uploaded files: " + ", ".join(u.name for u in uploads)
@@ -283,7 +288,10 @@ def build_mapping(base: common.Source) -> str | None:
         sheet_value: str | int = sheet.strip() or 0
         if isinstance(sheet_value, str) and sheet_value.isdigit():
             sheet_value = int(sheet_value)
-        frames = common.export_frames(base, ColumnMapping(sheet=sheet_value))
+        reading = ColumnMapping(
+            sheet=sheet_value, header_row=int(header_row) if header_row is not None else None
+        )
+        frames = common.export_frames(base, reading)
     except (KatoutcomesError, OSError) as exc:
         st.error(common.for_this_page(str(exc)))
         return None
@@ -479,8 +487,8 @@ if base is not None:
     if mapping_text is not None:
         candidate = common.with_mapping(base, mapping_text)
         try:
-            with common.progress_feedback("Reading and validating the files…"):
-                result = common.validated(candidate)
+            with common.progress_feedback("Reading and validating the files…") as report:
+                result = common.validated(candidate, progress=common.ingest_progress(report))
         except (KatoutcomesError, OSError) as exc:
             st.error(common.for_this_page(str(exc)))
     if candidate is not None and result is not None:
@@ -522,10 +530,14 @@ else:
         try:
             # Validated again against the store: rows already stored count as duplicates.
             with (
-                common.progress_feedback("Validating against the store and writing…"),
+                common.progress_feedback("Validating against the store and writing…") as report,
                 Store(store_path) as store,
             ):
-                written = store.ingest(candidate.location, mapping=common.source_mapping(candidate))
+                written = store.ingest(
+                    candidate.location,
+                    mapping=common.source_mapping(candidate),
+                    progress=common.ingest_progress(report),
+                )
             if any(not r.already_ingested for r in written.reports):
                 st.success(f"Written to {store_path}: {written.n_accepted:,} new rows.")
             else:

@@ -298,7 +298,8 @@ def read_export(
     path: str | Path, *, mapping: ColumnMapping | None = None
 ) -> dict[str, pd.DataFrame]:
     """Each table's file of a dataset as text, by table name (for choosing a mapping),
-    read as the ingest reads it under ``mapping`` (its sheet).
+    read as the ingest reads it under ``mapping`` (its sheet; the header row it sets, or
+    else the first of the top rows that names a patient-id column).
 
     Raises
     ------
@@ -308,7 +309,12 @@ def read_export(
     mapping = mapping or ColumnMapping()
     files = find_dataset_files(path)
     return {
-        table: read_table(file, sheet=mapping.sheet).frame.drop(columns=["line"], errors="ignore")
+        table: read_table(
+            file,
+            sheet=mapping.sheet,
+            header_row=mapping.header_row_for(table),
+            is_header=mapping.names_patient_id,
+        ).frame.drop(columns=["line"], errors="ignore")
         for table, file in files.items()
     }
 
