@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,9 +18,10 @@ import pandas as pd
 
 from katoutcomes import __version__
 from katoutcomes.errors import KatoutcomesError
-from katoutcomes.exports import csv_text, write_csv
+from katoutcomes.exports import csv_text
 from katoutcomes.ingest import IngestResult, validate_path
 from katoutcomes.mapping import load_mapping
+from katoutcomes.private_files import write_private
 from katoutcomes.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -128,6 +130,13 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--db", required=True, metavar="FILE", help="DuckDB store file (created if missing)"
     )
+    ingest.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="while another process writes to the store, wait this long for it before "
+        "stopping (default 60; 0 stops at once)",
+    )
 
     analysis_help = _DATA_HELP + ", or a DuckDB store (*.duckdb) written by ingest"
     outcomes = sub.add_parser(
@@ -235,7 +244,8 @@ def _print_text(result: IngestResult, stored: str | None = None) -> None:
 
 
 def _write_rejected(result: IngestResult, path: str) -> None:
-    write_csv(result.rejected, path)
+    # Rejected rows are patient-level data: readable by their owner only.
+    write_private(path, csv_text(result.rejected))
 
 
 def _check_output(path: str | None, option: str) -> None:
@@ -250,16 +260,25 @@ def _run_validate(args: argparse.Namespace, *, ingest: bool) -> int:
     _check_output(args.rejected, "--rejected")
     stored_note = None
     if ingest:
-        from katoutcomes.store import Store
+        from katoutcomes.store import DEFAULT_LOCK_TIMEOUT, Store
 
         _check_output(args.db, "--db")
+        wait = DEFAULT_LOCK_TIMEOUT if args.wait is None else args.wait
+        if wait < 0 or not math.isfinite(wait):
+            raise KatoutcomesError("--wait takes a number of seconds, 0 or more.")
         if Path(args.db).exists():
-            with Store(args.db) as store:
+            with Store(args.db, lock_timeout=wait) as store:
                 result = validate_path(args.path, settings=settings, mapping=mapping, store=store)
                 ingest_id = store.write(result)
         else:  # validated first, so that a refused dataset leaves no store file behind
             result = validate_path(args.path, settings=settings, mapping=mapping)
-            with Store(args.db) as store:
+            with Store(args.db, lock_timeout=wait) as store:
+                if store.counts()["ingest_log"]:
+                    # Another ingest created the store meanwhile: check against its rows,
+                    # so that every row is stored once.
+                    result = validate_path(
+                        args.path, settings=settings, mapping=mapping, store=store
+                    )
                 ingest_id = store.write(result)
         stored_note = (
             f"stored in {args.db} as ingest {ingest_id}"
@@ -365,7 +384,9 @@ def _emit_table(frame: pd.DataFrame, args: argparse.Namespace, meta: dict[str, A
 
         table = pa.Table.from_pandas(frame, preserve_index=False)
         metadata = {**(table.schema.metadata or {}), b"katoutcomes": json.dumps(meta).encode()}
-        pq.write_table(table.replace_schema_metadata(metadata), args.out)
+        buffer = pa.BufferOutputStream()
+        pq.write_table(table.replace_schema_metadata(metadata), buffer)
+        write_private(args.out, buffer.getvalue().to_pybytes())
         _written(args, f"{len(frame):,} rows", "settings in its metadata")
         return
     if args.format == "json":
@@ -374,7 +395,7 @@ def _emit_table(frame: pd.DataFrame, args: argparse.Namespace, meta: dict[str, A
             + "\n"
         )
     elif args.out:
-        write_csv(frame, Path(args.out))
+        write_private(args.out, csv_text(frame))
         Path(f"{args.out}.provenance.json").write_text(json.dumps(meta, indent=2) + "\n")
         _written(args, f"{len(frame):,} rows", f"settings in {args.out}.provenance.json")
         return
@@ -382,7 +403,7 @@ def _emit_table(frame: pd.DataFrame, args: argparse.Namespace, meta: dict[str, A
         text = csv_text(frame)
         sys.stderr.write(f"katoutcomes {args.command}: settings {json.dumps(meta['settings'])}\n")
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        write_private(args.out, text)
         _written(args, f"{len(frame):,} rows", "settings included")
     else:
         sys.stdout.write(text)
