@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -112,3 +113,29 @@ def test_private_umask_restores_the_callers_mask_after_nested_use(tmp_path: Path
         assert _mode(tmp_path / "after") == 0o644
     finally:
         os.umask(before)
+
+
+def test_outputs_name_the_dataset_by_folder_and_content_hash_not_by_path(tmp_path: Path):
+    """A path such as /home/jane.doe/... must not travel in a report or provenance."""
+    person = tmp_path / "home" / "jane.doe" / "exports"
+    data = person / "clinic_2026_11"
+    write_demo(data, patients=12, seed=9)
+    report = tmp_path / "report.html"
+    outcomes = tmp_path / "outcomes.csv"
+    db = person / "clinic.duckdb"
+    assert run_cli("report", str(data), "--out", str(report)).returncode == 0
+    assert run_cli("outcomes", str(data), "--out", str(outcomes)).returncode == 0
+    assert run_cli("ingest", str(data), "--db", str(db)).returncode == 0
+    claims = run_cli("claims", str(db), "--format", "json")
+    assert claims.returncode == 0, claims.stderr
+    provenance = Path(f"{outcomes}.provenance.json").read_text()
+    for text in (report.read_text(), provenance, claims.stdout):
+        assert "jane.doe" not in text and str(tmp_path) not in text
+    assert "clinic_2026_11" in report.read_text() and "clinic_2026_11" in provenance
+    assert '"source": "clinic.duckdb"' in claims.stdout
+    # The content hash is the same for the folder and for the store made from it.
+    folder_hash = json.loads(provenance)["data"]["content_sha256"]
+    assert json.loads(claims.stdout)["data"]["content_sha256"] == folder_hash
+    assert folder_hash in report.read_text()
+    with Store(db, read_only=True) as store:
+        assert set(store.ingest_log()["source"]) == {"clinic_2026_11"}

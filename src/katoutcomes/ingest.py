@@ -56,6 +56,7 @@ __all__ = [
     "IngestResult",
     "TableReport",
     "accepted_columns",
+    "dataset_name",
     "find_dataset_files",
     "row_hashes",
     "stored_columns",
@@ -780,6 +781,12 @@ def _number_columns(
     }
 
 
+def dataset_name(path: str | Path) -> str:
+    """How outputs name a dataset on disk: its folder or file name, never the whole path
+    (which may carry a person's name, DESIGN 9)."""
+    return Path(path).expanduser().resolve().name or str(path)
+
+
 def validate_path(
     path: str | Path,
     *,
@@ -808,7 +815,9 @@ def validate_path(
         return role, read_table(file, sheet=mapping.sheet, numbers=numbers, missing_values=missing)
 
     raws = _in_parallel(read, list(files.items()))
-    return _validate_raw(raws, settings=settings, mapping=mapping, store=store, source=str(path))
+    return _validate_raw(
+        raws, settings=settings, mapping=mapping, store=store, source=dataset_name(path)
+    )
 
 
 def validate_frames(
