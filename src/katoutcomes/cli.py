@@ -31,6 +31,8 @@ __all__ = ["main"]
 
 EXIT_OK, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2
 _SHOW_REJECTED = 25
+_SHOW_IGNORED = 20  # ignored column names listed before "and N more"
+_CLIP = 80  # characters of a value quoted in a message
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -200,6 +202,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _clip(value: object, limit: int = _CLIP) -> str:
+    """A value as quoted in a message: a huge cell is shown by its start and its length."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
 def _print_text(result: IngestResult, stored: str | None = None) -> None:
     out = sys.stdout
     width = max([len(r.file) for r in result.reports] + [4])
@@ -214,7 +224,10 @@ def _print_text(result: IngestResult, stored: str | None = None) -> None:
             f"{r.accepted:>9} {r.rejected:>9} {r.duplicates:>10}{note}\n"
         )
         if r.ignored_columns:
-            out.write(f"{'':<{width}}  ignored columns: {', '.join(r.ignored_columns)}\n")
+            names = [_clip(c, 40) for c in r.ignored_columns[:_SHOW_IGNORED]]
+            more = len(r.ignored_columns) - len(names)
+            listed = ", ".join(names) + (f" and {more:,} more" if more else "")
+            out.write(f"{'':<{width}}  ignored columns: {listed}\n")
     out.write(
         f"\nrows read {result.rows_read} = accepted {result.n_accepted} + rejected "
         f"{result.n_rejected} + duplicates {result.n_duplicates}\n"
@@ -239,7 +252,7 @@ def _print_text(result: IngestResult, stored: str | None = None) -> None:
         )
         for row in shown.itertuples(index=False):
             where = f"{row.file} line {row.line}" + (f", {row.field}" if row.field else "")
-            value = f" [value: {row.value}]" if row.value else ""
+            value = f" [value: {_clip(row.value)}]" if row.value else ""
             out.write(f"  {where}: {row.reason}{value}\n")
 
 
