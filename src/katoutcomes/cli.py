@@ -22,7 +22,7 @@ import pandas as pd
 
 from katoutcomes import __version__
 from katoutcomes.errors import KatoutcomesError
-from katoutcomes.exports import csv_text, write_csv
+from katoutcomes.exports import csv_text
 from katoutcomes.ingest import (
     SELF_HARM_IN_REJECTED_ROW,
     IngestProgress,
@@ -31,6 +31,7 @@ from katoutcomes.ingest import (
     validate_path,
 )
 from katoutcomes.mapping import load_mapping
+from katoutcomes.private_files import write_private
 from katoutcomes.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ EXIT_OK, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2
 PROGRESS_DELAY = 2.0
 #: Groups of rejected rows printed by validate and ingest (--rejected FILE writes all).
 _SHOW_GROUPS = 25
+_SHOW_IGNORED = 20  # ignored column names listed before "and N more"
+_CLIP = 80  # characters of a value quoted in a message
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -143,6 +146,13 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--db", required=True, metavar="FILE", help="DuckDB store file (created if missing)"
     )
+    ingest.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="while another process writes to the store, wait this long for it before "
+        "stopping (default 60; 0 stops at once)",
+    )
 
     analysis_help = _DATA_HELP + ", or a DuckDB store (*.duckdb) written by ingest"
     outcomes = sub.add_parser(
@@ -240,6 +250,14 @@ def _add_model_commands(sub: Any, analysis_help: str) -> None:
     )
 
 
+def _clip(value: object, limit: int = _CLIP) -> str:
+    """A value as quoted in a message: a huge cell is shown by its start and its length."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
 def _print_text(result: IngestResult, stored: str | None = None) -> None:
     out = sys.stdout
     width = max([len(r.file) for r in result.reports] + [4])
@@ -260,7 +278,10 @@ def _print_text(result: IngestResult, stored: str | None = None) -> None:
                 "(titles or notes, not data)\n"
             )
         if r.ignored_columns:
-            out.write(f"{'':<{width}}  ignored columns: {', '.join(r.ignored_columns)}\n")
+            names = [_clip(c, 40) for c in r.ignored_columns[:_SHOW_IGNORED]]
+            hidden = len(r.ignored_columns) - len(names)
+            listed = ", ".join(names) + (f" and {hidden:,} more" if hidden else "")
+            out.write(f"{'':<{width}}  ignored columns: {listed}\n")
     out.write(
         f"\nrows read {result.rows_read} = accepted {result.n_accepted} + rejected "
         f"{result.n_rejected} + duplicates {result.n_duplicates}\n"
@@ -295,7 +316,8 @@ def _print_text(result: IngestResult, stored: str | None = None) -> None:
 
 
 def _write_rejected(result: IngestResult, path: str) -> None:
-    write_csv(result.rejected, path)
+    # Rejected rows are patient-level data: readable by their owner only.
+    write_private(path, csv_text(result.rejected))
 
 
 def _check_output(path: str | None, option: str) -> None:
@@ -399,16 +421,23 @@ def _run_validate(args: argparse.Namespace, *, ingest: bool) -> int:
             return store.write(result)
 
         if ingest:
-            from katoutcomes.store import Store
+            from katoutcomes.store import DEFAULT_LOCK_TIMEOUT, Store
 
             _check_output(args.db, "--db")
+            wait = DEFAULT_LOCK_TIMEOUT if args.wait is None else args.wait
+            if wait < 0 or not math.isfinite(wait):
+                raise KatoutcomesError("--wait takes a number of seconds, 0 or more.")
             if Path(args.db).exists():
-                with Store(args.db) as store:
+                with Store(args.db, lock_timeout=wait) as store:
                     result = check(store)
                     ingest_id = write(store, result)
             else:  # validated first, so that a refused dataset leaves no store file behind
                 result = check()
-                with Store(args.db) as store:
+                with Store(args.db, lock_timeout=wait) as store:
+                    if store.counts()["ingest_log"]:
+                        # Another ingest created the store meanwhile: check against its
+                        # rows, so that every row is stored once.
+                        result = check(store)
                     ingest_id = write(store, result)
             stored_note = (
                 f"stored in {args.db} as ingest {ingest_id}"
@@ -514,7 +543,9 @@ def _emit_table(frame: pd.DataFrame, args: argparse.Namespace, meta: dict[str, A
 
         table = pa.Table.from_pandas(frame, preserve_index=False)
         metadata = {**(table.schema.metadata or {}), b"katoutcomes": json.dumps(meta).encode()}
-        pq.write_table(table.replace_schema_metadata(metadata), args.out)
+        buffer = pa.BufferOutputStream()
+        pq.write_table(table.replace_schema_metadata(metadata), buffer)
+        write_private(args.out, buffer.getvalue().to_pybytes())
         _written(args, f"{len(frame):,} rows", "settings in its metadata")
         return
     if args.format == "json":
@@ -523,7 +554,7 @@ def _emit_table(frame: pd.DataFrame, args: argparse.Namespace, meta: dict[str, A
             + "\n"
         )
     elif args.out:
-        write_csv(frame, Path(args.out))
+        write_private(args.out, csv_text(frame))
         Path(f"{args.out}.provenance.json").write_text(json.dumps(meta, indent=2) + "\n")
         _written(args, f"{len(frame):,} rows", f"settings in {args.out}.provenance.json")
         return
@@ -531,7 +562,7 @@ def _emit_table(frame: pd.DataFrame, args: argparse.Namespace, meta: dict[str, A
         text = csv_text(frame)
         sys.stderr.write(f"katoutcomes {args.command}: settings {json.dumps(meta['settings'])}\n")
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        write_private(args.out, text)
         _written(args, f"{len(frame):,} rows", "settings included")
     else:
         sys.stdout.write(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,12 +10,27 @@ from typing import Any
 
 import pandas as pd
 
-from katoutcomes.ingest import IngestResult, accepted_columns, validate_frames, validate_path
+from katoutcomes.ingest import (
+    IngestResult,
+    accepted_columns,
+    dataset_name,
+    validate_frames,
+    validate_path,
+)
 from katoutcomes.mapping import ColumnMapping
 from katoutcomes.settings import Settings
 from katoutcomes.timebase import add_relative_time
 
-__all__ = ["Dataset"]
+__all__ = ["Dataset", "content_sha256"]
+
+
+def content_sha256(files: list[dict[str, Any]]) -> str:
+    """One SHA-256 for a dataset's content: of its files' (table, SHA-256) pairs, sorted.
+
+    The same files give the same hash wherever they are kept and whatever they are called.
+    """
+    pairs = sorted(f"{f['table']}:{f['sha256']}" for f in files)
+    return hashlib.sha256("\n".join(pairs).encode("ascii")).hexdigest()
 
 
 def _empty(table: str) -> pd.DataFrame:
@@ -31,7 +47,9 @@ class Dataset:
     treatments : accepted treatment rows with ``t`` (empty when none were given).
     patients : accepted patient rows (empty when none were given).
     time_representation : ``"datetime"`` or ``"study_day"``.
-    provenance : where the data came from (source, files and their SHA-256).
+    provenance : where the data came from: ``source`` (the dataset's folder or file name,
+        or the store's file name), ``files`` (table, file name, SHA-256), ``content_sha256``
+        (:func:`content_sha256` of the files).
     """
 
     assessments: pd.DataFrame
@@ -71,14 +89,14 @@ class Dataset:
     @classmethod
     def from_result(cls, result: IngestResult) -> Dataset:
         """The accepted rows of a validation result (in-memory, nothing stored)."""
+        files = [{"table": r.table, "file": r.file, "sha256": r.sha256} for r in result.reports]
         return cls.from_tables(
             result.accepted,
             result.time_representation or "datetime",
             {
                 "source": result.source,
-                "files": [
-                    {"table": r.table, "file": r.file, "sha256": r.sha256} for r in result.reports
-                ],
+                "files": files,
+                "content_sha256": content_sha256(files),
                 "rejected_rows": result.n_rejected,
             },
         )
@@ -98,6 +116,11 @@ class Dataset:
     def from_store(cls, store: Any) -> Dataset:
         """Every accepted row of a :class:`katoutcomes.store.Store`."""
         log = store.ingest_log()
+        files = (
+            log[["table_name", "file", "sha256"]]
+            .rename(columns={"table_name": "table"})
+            .to_dict(orient="records")
+        )
         return cls.from_tables(
             {
                 # As validation returns them: the row hash is the store's concern.
@@ -106,10 +129,9 @@ class Dataset:
             },
             store.time_representation() or "datetime",
             {
-                "source": store.path,
-                "files": log[["table_name", "file", "sha256"]]
-                .rename(columns={"table_name": "table"})
-                .to_dict(orient="records"),
+                "source": dataset_name(store.path),
+                "files": files,
+                "content_sha256": content_sha256(files),
             },
         )
 

@@ -68,6 +68,7 @@ __all__ = [
     "ProgressCallback",
     "TableReport",
     "accepted_columns",
+    "dataset_name",
     "find_dataset_files",
     "next_step",
     "rejected_summary",
@@ -1095,6 +1096,12 @@ def _number_columns(
     }
 
 
+def dataset_name(path: str | Path) -> str:
+    """How outputs name a dataset on disk: its folder or file name, never the whole path
+    (which may carry a person's name, DESIGN 9)."""
+    return Path(path).expanduser().resolve().name or str(path)
+
+
 def validate_path(
     path: str | Path,
     *,
@@ -1137,7 +1144,12 @@ def validate_path(
     tracker = _Progress(progress, len(files))
     raws = _in_parallel(read, list(files.items()), lambda _, raw: tracker.read(raw[1]))
     return _validate_raw(
-        raws, settings=settings, mapping=mapping, store=store, source=str(path), progress=tracker
+        raws,
+        settings=settings,
+        mapping=mapping,
+        store=store,
+        source=dataset_name(path),
+        progress=tracker,
     )
 
 

@@ -244,9 +244,10 @@ def check_values(
     :func:`patient_id_problems`; typed columns by :func:`check_problem_values`).
     """
     excluded = {c.lower() for c in skip} | {a.strip().lower() for a in allowed} | {line_column}
-    for column in frame.columns:
-        if column.lower() in excluded:
-            continue
+    columns = [c for c in frame.columns if str(c).lower() not in excluded]
+    if not columns or not _any_identifier(frame, columns):
+        return
+    for column in columns:
         values = frame[column]
         # Searched among distinct values: clinic text columns repeat a lot.
         distinct = pd.Series(values.dropna().unique(), dtype="str")
@@ -268,6 +269,19 @@ def check_values(
                 file=file,
                 column=column,
             )
+
+
+def _any_identifier(frame: pd.DataFrame, columns: list[str]) -> bool:
+    """Whether any cell of ``columns`` looks like an identifier, in one pass over the
+    distinct values of all of them (an export with thousands of columns costs one search,
+    not one per column; the column is found afterwards, only when there is a hit)."""
+    text = pa.large_string()
+    arrays = []
+    for column in columns:
+        array = pa.array(frame[column].array)
+        arrays.append(array if array.type == text else array.cast(text))
+    distinct = pc.unique(pa.chunked_array(arrays, type=text)).drop_null()
+    return bool(len(distinct)) and bool(_search(distinct, _ANY_IDENTIFIER).any())
 
 
 def check_problem_values(file: str, problems: pd.DataFrame) -> None:

@@ -1017,6 +1017,10 @@ def _provenance(dataset: Dataset, generated: datetime) -> str:
     info = dict(dataset.provenance)
     items = [
         ("Data source", _e(info.get("source", "not recorded"))),
+    ]
+    if "content_sha256" in info:
+        items.append(("Content SHA-256", f'<span class="mono">{_e(info["content_sha256"])}</span>'))
+    items += [
         ("Time representation", _e(dataset.time_representation)),
     ]
     if "rejected_rows" in info:

@@ -3,11 +3,17 @@
 One ingest is one transaction: either every new row, rejected row and log entry is
 written, or nothing is. A file whose SHA-256 is already in the log adds nothing; its rows
 are reported as duplicates (and its rejected rows as rejected) without being written again.
+
+The store file and its write-ahead log hold patient-level rows and are readable by their
+owner only (DESIGN 9). One process writes at a time: DuckDB locks the file, and a second
+writer waits up to ``lock_timeout`` seconds for it, then stops with :class:`StoreBusyError`.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from katoutcomes.errors import IngestError
+from katoutcomes.errors import IngestError, KatoutcomesError
 from katoutcomes.ingest import (
     REJECTED_COLUMNS,
     IngestProgress,
@@ -33,10 +39,16 @@ from katoutcomes.ingest import (
     validate_path,
 )
 from katoutcomes.mapping import ColumnMapping
+from katoutcomes.private_files import make_private, private_umask
 from katoutcomes.schema import TABLES, load_schema
 from katoutcomes.settings import Settings
 
-__all__ = ["Store"]
+__all__ = ["DEFAULT_LOCK_TIMEOUT", "Store", "StoreBusyError"]
+
+#: Seconds a writer waits for another process's hold on the store before giving up.
+DEFAULT_LOCK_TIMEOUT: Final = 60.0
+_LOCK_POLL: Final = 0.2
+_LOCK_HOLDER: Final = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
 
 SCHEMA_VERSION: Final = "1"
 #: Share of a progress bar given to validation when an ingest also writes.
@@ -83,13 +95,18 @@ CREATE TABLE IF NOT EXISTS rejected (
 _META_DDL: Final = "CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
 
 
+class StoreBusyError(KatoutcomesError):
+    """Another process holds the store (an ingest, or a dashboard committing data)."""
+
+
 class Store:
     """A katoutcomes DuckDB file.
 
     Parameters
     ----------
-    path : the database file (created on first use), or ``":memory:"``.
+    path : the database file (created on first use, owner-only), or ``":memory:"``.
     read_only : open without the right to write (the dashboard's mode).
+    lock_timeout : seconds to wait while another process holds the file (0: do not wait).
 
     Examples
     --------
@@ -98,39 +115,74 @@ class Store:
     0
     """
 
-    def __init__(self, path: str | Path, *, read_only: bool = False):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ):
         self.path = str(path)
-        if self.path != ":memory:":
-            _refuse_non_store(Path(path))
+        self._private = self.path != ":memory:" and not read_only
+        deadline = time.monotonic() + max(lock_timeout, 0.0)
+        # Writers take turns on a lock file beside the store before touching it, so that two
+        # ingests creating one new store cannot race either (DuckDB locks only an open file).
+        self._writer_lock = (
+            _WriterLock.acquire(Path(f"{self.path}.lock"), self.path, deadline, lock_timeout)
+            if self._private
+            else None
+        )
         try:
-            self._con = duckdb.connect(self.path, read_only=read_only)
-        except duckdb.Error as exc:
-            raise IngestError(f"Cannot open the store {self.path}: {exc}") from None
+            if self.path != ":memory:":
+                _refuse_non_store(Path(path))
+            self._con = _connect(self.path, read_only, deadline, lock_timeout)
+        except BaseException:
+            if self._writer_lock is not None:
+                self._writer_lock.release()
+            raise
+        if self._private:
+            # A store written before files were made private is tightened on first write.
+            make_private(self.path)
+            make_private(self.path + ".wal")
         if not read_only:
-            self._con.execute("BEGIN TRANSACTION")
-            try:
-                for table in TABLES:
-                    self._con.execute(_table_ddl(table))
-                self._con.execute(_LOG_DDL)
-                self._con.execute(_REJECTED_DDL)
-                self._con.execute(_META_DDL)
-                self._con.execute(
-                    "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
-                    [SCHEMA_VERSION],
-                )
-                self._con.execute("COMMIT")
-            except duckdb.Error as exc:
-                self._con.execute("ROLLBACK")
-                self._con.close()
-                raise IngestError(
-                    f"{self.path} is not a katoutcomes store ({exc}). Name one written by "
-                    "katoutcomes ingest (ingest creates a store under a new file name, for "
-                    "example clinic.duckdb)."
-                ) from None
+            with private_umask():
+                self._create_tables()
+
+    def _create_tables(self) -> None:
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            for table in TABLES:
+                self._con.execute(_table_ddl(table))
+            self._con.execute(_LOG_DDL)
+            self._con.execute(_REJECTED_DDL)
+            self._con.execute(_META_DDL)
+            self._con.execute(
+                "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
+                [SCHEMA_VERSION],
+            )
+            self._con.execute("COMMIT")
+        except duckdb.Error as exc:
+            self._con.execute("ROLLBACK")
+            self.close()
+            raise IngestError(
+                f"{self.path} is not a katoutcomes store ({exc}). Name one written by "
+                "katoutcomes ingest (ingest creates a store under a new file name, for "
+                "example clinic.duckdb)."
+            ) from None
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
-        self._con.close()
+        # Closing checkpoints, which may write the log again: keep it private.
+        try:
+            if self._private:
+                with private_umask():
+                    self._con.close()
+            else:
+                self._con.close()
+        finally:
+            if self._writer_lock is not None:
+                self._writer_lock.release()
+                self._writer_lock = None
 
     def __enter__(self) -> Store:
         return self
@@ -269,13 +321,15 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._con.execute("BEGIN TRANSACTION")
-        try:
-            yield
-        except BaseException:
-            self._con.execute("ROLLBACK")
-            raise
-        self._con.execute("COMMIT")
+        # DuckDB (re)creates its write-ahead log while writing: created owner-only.
+        with private_umask():
+            self._con.execute("BEGIN TRANSACTION")
+            try:
+                yield
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
 
     def write(self, result: IngestResult) -> int | None:
         """Persist a validation result in one transaction; returns the ingest id, or None
@@ -332,6 +386,69 @@ class Store:
             self._con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM incoming_rows')
         finally:
             self._con.unregister("incoming_rows")
+
+
+def _busy(path: str, pid: str | None, timeout: float) -> StoreBusyError:
+    holder = f"another process (PID {pid})" if pid else "another process"
+    waited = f" (waited {timeout:g} s)" if timeout > 0 else ""
+    return StoreBusyError(
+        f"{holder} is writing to the store {path}{waited}. Let it finish (an ingest, or a "
+        "dashboard committing data) and run this again, or give --wait SECONDS to wait longer."
+    )
+
+
+class _WriterLock:
+    """An exclusive ``flock`` on ``STORE.lock``, which holds the writer's process id."""
+
+    def __init__(self, fd: int):
+        self._fd = fd
+
+    @classmethod
+    def acquire(cls, lock_path: Path, store: str, deadline: float, timeout: float) -> _WriterLock:
+        import fcntl
+
+        with private_umask():
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+                    os.close(fd)
+                    raise _busy(store, pid if pid.isdigit() else None, timeout) from None
+                time.sleep(_LOCK_POLL)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        return cls(fd)
+
+    def release(self) -> None:
+        import fcntl
+
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+
+
+def _connect(
+    path: str, read_only: bool, deadline: float, timeout: float
+) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting until ``deadline`` while another process has it open."""
+    while True:
+        try:
+            if read_only or path == ":memory:":
+                return duckdb.connect(path, read_only=read_only)
+            with private_umask():
+                return duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            holder = _LOCK_HOLDER.search(str(exc))
+            if holder is None:
+                raise IngestError(f"Cannot open the store {path}: {exc}") from None
+            if time.monotonic() >= deadline:
+                raise _busy(path, holder.group(2), timeout) from None
+            time.sleep(_LOCK_POLL)
+        except duckdb.Error as exc:
+            raise IngestError(f"Cannot open the store {path}: {exc}") from None
 
 
 def _refuse_non_store(path: Path) -> None:

@@ -1,0 +1,323 @@
+"""Several people on the dashboard at once: errors, pages drawn, and the server's memory.
+
+Writes a synthetic cohort of ``--patients`` patients, starts the dashboard on it (a fresh
+Streamlit server on a free local port) and drives ``--sessions`` headless Chromium contexts
+at once for ``--seconds`` each. Every session repeatedly changes a sidebar filter (adds or
+removes one site, clinician, route or diagnosis), waits for the overview to be drawn, and
+every few steps opens a patient on the Patient page and returns. After each step it looks
+for Streamlit's exception element.
+
+The server's resident memory is sampled from ``/proc`` every half second. Printed: steps,
+distinct filter choices and pages drawn per session, exceptions, the time a step took
+(median and 95th percentile), the peak memory, and the memory when the 50th distinct filter
+choice was drawn against the end of the run: with bounded caches it stops growing.
+
+    python benchmarks/dashboard_load.py --patients 10000 --sessions 5 --seconds 120
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from katoutcomes.demo import write_demo
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+FILTERS = ("Site", "Clinician", "Route", "Primary diagnosis")
+#: The memory is compared from this many distinct filter choices on (issue: 50).
+SETTLED_AFTER = 50
+_TIMEOUT_MS = 300_000
+
+
+@dataclass
+class Session:
+    """What one browser session did."""
+
+    steps: int = 0
+    pages: int = 0
+    patients_opened: int = 0
+    exceptions: list[str] = field(default_factory=list)
+    step_seconds: list[float] = field(default_factory=list)
+
+
+@dataclass
+class LoadResult:
+    sessions: list[Session]
+    distinct_choices: int
+    peak_mb: float
+    settled_mb: float | None
+    final_mb: float
+    samples: list[tuple[float, float]]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, from /proc (Linux)."""
+    total = 0.0
+    for proc in [str(pid), *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{proc}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return total
+
+
+def _children(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+
+
+@contextmanager
+def dashboard(data: Path) -> Iterator[tuple[str, int]]:
+    """A Streamlit server on the dataset at ``data``; yields its URL and process id."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KATOUTCOMES_")}
+    env["KATOUTCOMES_DATA"] = str(data)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(APP),
+            "--server.headless=true",
+            f"--server.port={port}",
+            "--server.address=127.0.0.1",
+            "--browser.gatherUsageStats=false",
+        ],
+        cwd=APP.parent,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("the dashboard did not answer /_stcore/health within 120 s")
+        yield url, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _drawn(page) -> None:
+    """Wait until the app has finished its run (the status widget is gone)."""
+    time.sleep(0.3)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=_TIMEOUT_MS)
+
+
+def _exceptions(page) -> list[str]:
+    boxes = page.locator('[data-testid="stException"]')
+    return [boxes.nth(i).inner_text()[:300] for i in range(boxes.count())]
+
+
+def _toggle_filter(page, rng: random.Random, chosen: dict[str, set[str]]) -> None:
+    """Add or remove one option of one sidebar filter."""
+    label = rng.choice(FILTERS)
+    picked = chosen.setdefault(label, set())
+    box = page.get_by_role("combobox", name=label)
+    box.wait_for(timeout=_TIMEOUT_MS)
+    if picked and rng.random() < 0.5:
+        value = rng.choice(sorted(picked))
+        page.get_by_role("button", name=f"Remove {value}").first.click()
+        picked.discard(value)
+        return
+    box.click()
+    options = page.get_by_role("option")
+    options.first.wait_for(timeout=_TIMEOUT_MS)
+    names = [options.nth(i).inner_text() for i in range(options.count())]
+    names = [n for n in names if n != "Select all" and n not in picked]
+    if not names:
+        page.keyboard.press("Escape")
+        return
+    value = rng.choice(names)
+    page.get_by_role("option", name=value, exact=True).click()
+    page.keyboard.press("Escape")
+    picked.add(value)
+
+
+def _open_patient(page) -> bool:
+    """Open the Patient page, pick the first patient listed, and return to the overview."""
+    page.get_by_role("link", name="Patient").first.click()
+    sessions = page.get_by_text("Sessions and questionnaires")
+    nobody = page.get_by_text("No patient matches")
+    sessions.or_(nobody).first.wait_for(timeout=_TIMEOUT_MS)
+    _drawn(page)
+    opened = sessions.count() > 0
+    page.get_by_role("link", name="Clinic overview").first.click()
+    page.get_by_text("Claims scorecard").first.wait_for(timeout=_TIMEOUT_MS)
+    _drawn(page)
+    return opened
+
+
+def _run_session(
+    url: str,
+    seconds: float,
+    max_steps: int | None,
+    seed: int,
+    seen: set[frozenset],
+    lock: threading.Lock,
+) -> Session:
+    from playwright.sync_api import sync_playwright
+
+    rng = random.Random(seed)
+    session = Session()
+    chosen: dict[str, set[str]] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.get_by_text("Claims scorecard").first.wait_for(timeout=_TIMEOUT_MS)
+        _drawn(page)
+        session.pages += 1
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and (max_steps is None or session.steps < max_steps):
+            started = time.monotonic()
+            try:
+                if session.steps % 5 == 4:
+                    session.patients_opened += _open_patient(page)
+                    session.pages += 2
+                else:
+                    _toggle_filter(page, rng, chosen)
+                    _drawn(page)
+                    session.pages += 1
+                    state = frozenset((k, frozenset(v)) for k, v in chosen.items() if v)
+                    with lock:
+                        seen.add(state)
+            except Exception as exc:  # a step that cannot complete is a failure to report
+                session.exceptions.append(f"step {session.steps}: {type(exc).__name__}: {exc}")
+                page.goto(url)
+                chosen.clear()
+            session.exceptions += _exceptions(page)
+            session.step_seconds.append(time.monotonic() - started)
+            session.steps += 1
+        browser.close()
+    return session
+
+
+def run_load(data: Path, sessions: int, seconds: float, max_steps: int | None = None) -> LoadResult:
+    """Drive ``sessions`` browsers at once on the dashboard of ``data`` for ``seconds``
+    (or until each has taken ``max_steps`` steps)."""
+    seen: set[frozenset] = set()
+    lock = threading.Lock()
+    samples: list[tuple[float, float]] = []
+    settled: list[float] = []
+    done = threading.Event()
+    with dashboard(data) as (url, pid):
+
+        def sample() -> None:
+            start = time.monotonic()
+            while not done.is_set():
+                rss = _rss_mb(pid)
+                samples.append((time.monotonic() - start, rss))
+                with lock:
+                    if not settled and len(seen) >= SETTLED_AFTER:
+                        settled.append(rss)
+                done.wait(0.5)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        results: list[Session] = [Session() for _ in range(sessions)]
+
+        def worker(i: int) -> None:
+            results[i] = _run_session(url, seconds, max_steps, seed=i, seen=seen, lock=lock)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(sessions)]
+        for thread in threads:
+            thread.start()
+            time.sleep(1.0)  # people arrive one after another
+        for thread in threads:
+            thread.join()
+        final = _rss_mb(pid)
+        done.set()
+        sampler.join()
+    return LoadResult(
+        sessions=results,
+        distinct_choices=len(seen),
+        peak_mb=max(rss for _, rss in samples),
+        settled_mb=settled[0] if settled else None,
+        final_mb=final,
+        samples=samples,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=10_000)
+    parser.add_argument("--sessions", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=120.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_demo(Path(tmp), patients=args.patients, seed=1)
+        rows = sum(1 for _ in paths["assessments"].open()) - 1
+        print(f"cohort: {args.patients:,} patients, {rows:,} assessment rows")
+        result = run_load(Path(tmp), args.sessions, args.seconds)
+    steps = [s for session in result.sessions for s in session.step_seconds]
+    for i, session in enumerate(result.sessions, 1):
+        print(
+            f"session {i}: {session.steps} steps, {session.pages} pages drawn, "
+            f"{session.patients_opened} patients opened, {len(session.exceptions)} exceptions"
+        )
+        for message in session.exceptions[:5]:
+            print(f"    {message}")
+    print(f"distinct filter choices: {result.distinct_choices}")
+    if steps:
+        q95 = statistics.quantiles(steps, n=20)[-1] if len(steps) >= 20 else max(steps)
+        print(f"step time: median {statistics.median(steps):.2f} s, 95th percentile {q95:.2f} s")
+    print(f"server memory: peak {result.peak_mb:,.0f} MB, at the end {result.final_mb:,.0f} MB")
+    if result.settled_mb is None:
+        print(f"fewer than {SETTLED_AFTER} distinct filter choices: run longer to see growth")
+    else:
+        growth = result.final_mb - result.settled_mb
+        print(
+            f"after {SETTLED_AFTER} distinct filter choices: {result.settled_mb:,.0f} MB; "
+            f"at the end ({result.distinct_choices}): {result.final_mb:,.0f} MB "
+            f"({growth:+,.0f} MB)"
+        )
+
+
+if __name__ == "__main__":
+    main()
