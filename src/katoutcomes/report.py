@@ -106,7 +106,9 @@ _REPORT_SUBGROUPS: Final = ("route", "site")
 _SETTING_MEANINGS: Final = {
     "baseline_window_days": "Baseline: the last assessment from this many days before the "
     "first dose up to the day of it",
-    "acute_days": "Endpoint: the last assessment within this many days after the first dose",
+    "acute_days": "Acute course: doses within this many days of the first are acute doses",
+    "visit_window_days": "Endpoint: the last assessment up to this many days after the acute "
+    "course (visit schedules slip)",
     "early_improvement": "Fall from baseline that counts as early improvement",
     "response": "Fall from baseline that counts as response",
     "phq9_max_missing_items": "PHQ-9 items that may be missing before a total is not prorated",
@@ -471,7 +473,7 @@ def _population_words(instrument: str, settings: Settings, treated: bool) -> str
     origin = "first dose" if treated else "first assessment"
     return (
         f"eligible patients (baseline {inst.name} \u2265 {inst.caseness}) {who}; endpoint = "
-        f"last assessment within {_number(settings.acute_days)} days of the {origin}; a "
+        f"last assessment within {_number(settings.endpoint_days)} days of the {origin}; a "
         "missing endpoint counts as not achieved"
     )
 
@@ -843,6 +845,8 @@ def _definitions(settings: Settings) -> str:
     bands_g = "; ".join(f"{b.label} {b.low}\u2013{b.high}" for b in g.bands)
     baseline_days = _number(settings.baseline_window_days)
     acute = _number(settings.acute_days)
+    visit = _number(settings.visit_window_days)
+    endpoint_days = _number(settings.endpoint_days)
     rows = [
         (
             "Score range and severity bands",
@@ -868,11 +872,13 @@ def _definitions(settings: Settings) -> str:
         ),
         (
             "Endpoint",
-            f"The last valid assessment within {acute} days after the first dose; "
-            "none: not a completer.",
+            f"The last valid assessment within {endpoint_days} days after the first dose: "
+            f"the {acute}-day acute course plus a {visit}-day visit window, because visit "
+            "schedules slip; none: not a completer. Doses count as acute up to day "
+            f"{acute}.",
             "",
             "",
-            "DESIGN 4; setting acute_days",
+            "DESIGN 4; settings acute_days, visit_window_days",
         ),
         (
             "Response",
@@ -917,7 +923,11 @@ def _definitions(settings: Settings) -> str:
             "Relapse",
             "After a first response, the first of two consecutive assessments that both "
             "fail the response criterion and are both at or above caseness; response duration is "
-            "the time from the first response to it.",
+            "the time from the first response to it. Without a confirmed relapse a patient is "
+            "censored at the second-to-last assessment after the first response, the last "
+            "time a relapse could still have been confirmed (at the first response with fewer "
+            "than two later assessments). Response, time to response and relapse are "
+            "undefined for a baseline of 0.",
             "",
             "",
             "DESIGN 4",
@@ -965,7 +975,10 @@ _INTERVALS: Final = (
     (
         "Time to response, response duration",
         "Kaplan\u2013Meier with Greenwood standard errors and log-scale pointwise 95% intervals "
-        "(Kaplan & Meier 1958; Greenwood 1926), as R's survival package.",
+        "(Kaplan & Meier 1958; Greenwood 1926), as R's survival package. Where no event has "
+        "happened by a time t, that interval collapses to a point; the exact "
+        "(Clopper–Pearson) interval for 0 events among the n patients still followed "
+        "at t, [0.025^(1/n), 1], is shown instead.",
     ),
     (
         "Weekly mean scores",
