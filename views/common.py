@@ -981,7 +981,7 @@ th, td {{ padding: 3px 8px; border-bottom: 1px solid #ddd; text-align: left; }}
 <h1>Patient {html.escape(patient_id)}</h1>
 <p class="muted">{html.escape(view.source.label)} · generated {generated} by katoutcomes
 {html.escape(katoutcomes.__version__)} · response = a fall of at least
-{settings.response:.0%} from baseline within {settings.acute_days:.0f} days</p>
+{settings.response:.0%} from baseline within {settings.endpoint_days:.0f} days</p>
 {flag_block}
 <table>{fact_rows}</table>
 {figure}

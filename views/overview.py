@@ -15,7 +15,7 @@ settings = view.settings
 st.title("Clinic overview")
 st.caption(
     f"{view.source.label} · {common.describe_filter(view.cohort)} · response = a fall of at "
-    f"least {settings.response:.0%} from baseline by day {settings.acute_days:.0f}; rates are "
+    f"least {settings.response:.0%} from baseline by day {settings.endpoint_days:.0f}; rates are "
     "intention to treat (eligible patients who started treatment; no endpoint counts as no "
     "response) with 95% Wilson intervals."
 )
@@ -154,7 +154,7 @@ if present:
                 bars,
                 f"waterfall_{name}",
                 empty=f"No eligible {name} patient has an endpoint yet (a score within "
-                f"{settings.acute_days:.0f} days of the first dose).",
+                f"{settings.endpoint_days:.0f} days of the first dose).",
                 percent=("pct_change",),
                 formats={"baseline": "%.0f", "endpoint": "%.0f"},
             )

@@ -16,7 +16,7 @@ All cohort statistics use *eligible* patients (baseline at or above caseness, DE
   ``n_doses`` is NA for everyone and dosing is unknown). A patient with no endpoint counts
   as not achieving the outcome.
 - ``"completers"``: eligible patients with an endpoint (a valid assessment with
-  ``0 < t <= acute_days``), whatever their doses (DESIGN 5). An eligible patient with an
+  ``0 < t <= acute_days + visit_window_days``), whatever their doses (DESIGN 5). An eligible patient with an
   endpoint but no recorded dose is a completer without being in the intention-to-treat
   population, so completers are not always a subset of it.
 
