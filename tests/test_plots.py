@@ -284,8 +284,11 @@ def test_cumulative_response_is_one_minus_survival_with_the_flipped_interval() -
     assert data["ci_high"].iloc[1:3].tolist() == pytest.approx(
         (1 - curve["ci_low"].iloc[:2]).tolist()
     )
-    # Day-0 row: 4 at risk, no event, no uncertainty yet.
-    assert data.iloc[0][["at_risk", "events", "ci_low", "ci_high"]].tolist() == [4, 0, 0.0, 0.0]
+    # Day-0 row, drawn until day 9: 4 at risk and no event yet, so the exact interval for
+    # 0 events among 4 (DESIGN 5): S in [0.025^(1/4), 1] = [0.3976354, 1], hence 1 - S in
+    # [0, 0.6023646], not the point 0 a log-scale interval would give.
+    assert data.iloc[0][["at_risk", "events", "ci_low"]].tolist() == [4, 0, 0.0]
+    assert data.iloc[0]["ci_high"] == pytest.approx(0.6023646, abs=1e-7)
 
 
 def test_response_duration_data_keeps_survival_and_starts_at_one() -> None:

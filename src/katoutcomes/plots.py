@@ -41,6 +41,7 @@ from katoutcomes.instruments import INSTRUMENTS, PHQ9, Instrument, normalise_ins
 from katoutcomes.outcomes import patient_outcomes
 from katoutcomes.schema import load_schema
 from katoutcomes.settings import Settings
+from katoutcomes.stats import no_event_lower_limit
 
 if TYPE_CHECKING:
     from katoutcomes.dataset import Dataset
@@ -798,7 +799,12 @@ _KM_COLUMNS: Final = ("instrument", "day", "at_risk", "events", "estimate", "ci_
 
 
 def _km_steps(curves: pd.DataFrame, *, cumulative: bool) -> pd.DataFrame:
-    """KM curves with a starting row at day 0, as ``S`` or as ``1 - S``."""
+    """KM curves with a starting row at day 0, as ``S`` or as ``1 - S``.
+
+    The starting row has every patient still followed and no event yet, so its interval
+    is the exact one for 0 events among them, ``[0.025^(1/n), 1]`` (95%, DESIGN 5), as
+    :func:`katoutcomes.cohort.survival_at` reads the curve before its first time.
+    """
     if curves.empty:
         return pd.DataFrame(
             {
@@ -824,7 +830,7 @@ def _km_steps(curves: pd.DataFrame, *, cumulative: bool) -> pd.DataFrame:
             "at_risk": first["at_risk"].to_numpy(dtype=np.int64),
             "events": 0,
             "survival": 1.0,
-            "ci_low": 1.0,
+            "ci_low": no_event_lower_limit(first["at_risk"].to_numpy(dtype=np.int64)),
             "ci_high": 1.0,
         }
     )
@@ -869,9 +875,9 @@ def cumulative_response_data(curves: pd.DataFrame) -> pd.DataFrame:
 
     Notes
     -----
-    ``S`` and its log-scale Greenwood interval are those of
-    :func:`katoutcomes.stats.kaplan_meier`; where ``S = 0`` its interval is undefined
-    (NaN), as in R.
+    ``S`` and its interval are those of :func:`katoutcomes.stats.kaplan_meier`: log-scale
+    Greenwood, undefined (NaN) where ``S = 0`` as in R, and the exact interval for 0
+    events where no event has happened yet (the day-0 row included).
 
     Examples
     --------
