@@ -31,7 +31,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -550,7 +550,7 @@ def no_event_lower_limit(at_risk: ArrayLike, *, alpha: float = 0.05) -> NDArray[
 
 def _log_intervals(
     at_risk: NDArray[np.int64], n_events: NDArray[np.int64], z: float
-) -> tuple[NDArray[np.float64], ...]:
+) -> tuple[NDArray[Any], ...]:
     """``survival, std_err, ci_low, ci_high`` with Greenwood's variance and log-scale
     intervals, as R's ``survfit`` (``conf.type = "log"``)."""
     survival = np.cumprod(1.0 - n_events / at_risk)
