@@ -57,6 +57,7 @@ def one_claim(
     claimed: float | None = None,
     params: str = "",
     min_n: int | None = None,
+    margin: float | None = None,
 ) -> str:
     lines = [
         "[[claims]]",
@@ -71,6 +72,8 @@ def one_claim(
         lines.append(f"params = {{ {params} }}")
     if min_n is not None:
         lines.append(f"min_n = {min_n}")
+    if margin is not None:
+        lines.append(f"margin = {margin}")
     return "\n".join(lines) + "\n"
 
 
@@ -100,7 +103,7 @@ def test_packaged_claims_file_holds_every_claim_of_design_section_6():
 
 
 def test_every_claim_has_a_verdict_on_the_demo_cohort(demo_card):
-    assert list(demo_card.columns) == [*CLAIM_COLUMNS, "unit", "direction"]
+    assert list(demo_card.columns) == [*CLAIM_COLUMNS, "unit", "direction", "news"]
     assert demo_card["id"].tolist() == list(CLAIM_IDS)
     assert demo_card["verdict"].isin(VERDICTS).all()
     assert demo_card["note"].str.len().gt(40).all()
@@ -176,22 +179,33 @@ def rate_24_of_30() -> Dataset:
 
 
 @pytest.mark.parametrize(
-    ("rule", "claimed", "verdict", "phrase"),
+    ("rule", "claimed", "margin", "verdict", "phrase"),
+    # The interval is 62.7% to 90.5%.
     [
-        ("two_sided", 0.8, "supported", "lies within the interval"),
-        ("two_sided", 0.5, "contradicted", "the clinic does better than claimed"),
-        ("two_sided", 0.95, "contradicted", "the clinic does worse than claimed"),
-        ("above", 0.5, "supported", "wholly above 50%"),
-        ("above", 0.95, "contradicted", "wholly below 95%"),
-        ("above", 0.7, "inconclusive", "includes 70%"),
-        ("below", 0.95, "supported", "wholly below the claimed 95%"),
-        ("below", 0.6, "contradicted", "at or above the claimed 60%"),
-        ("below", 0.7, "inconclusive", "includes the claimed 70%"),
-        ("descriptive", None, "descriptive", "80%"),
+        # Band 60%-100% (0.8 ± 0.2): the interval lies inside it.
+        ("two_sided", 0.8, 0.2, "supported", "lies inside 60% to 100%"),
+        # Band 70%-90% (default margin 0.10): the interval reaches outside it on both sides
+        # and merely contains 80%: not support. At 80%, N(0.9) = 3.841459 * 0.9 * 0.1 /
+        # 0.01 = 34.57 and N(0.7) = 3.841459 * 0.21 / 0.01 = 80.67: 81 patients.
+        ("two_sided", 0.8, None, "inconclusive", "about 81 patients in all (now 30)"),
+        # Band 40%-60%: 62.7% > 60%, wholly above.
+        ("two_sided", 0.5, None, "contradicted", "the clinic does better than claimed"),
+        # Band 93%-103%: 90.5% < 93%, wholly below.
+        ("two_sided", 0.98, 0.05, "contradicted", "the clinic does worse than claimed"),
+        ("above", 0.5, None, "supported", "wholly above 50%"),
+        ("above", 0.95, None, "contradicted", "wholly below 95%"),
+        ("above", 0.7, None, "inconclusive", "includes 70%"),
+        ("below", 0.95, None, "supported", "wholly below the claimed 95%"),
+        ("below", 0.6, None, "contradicted", "at or above the claimed 60%"),
+        ("below", 0.7, None, "inconclusive", "includes the claimed 70%"),
+        ("descriptive", None, None, "descriptive", "80%"),
     ],
 )
-def test_each_rule_decides_as_documented(rate_24_of_30, tmp_path, rule, claimed, verdict, phrase):
-    row = evaluate_one(rate_24_of_30, tmp_path, one_claim("response_rate", rule, claimed=claimed))
+def test_each_rule_decides_as_documented(
+    rate_24_of_30, tmp_path, rule, claimed, margin, verdict, phrase
+):
+    text = one_claim("response_rate", rule, claimed=claimed, margin=margin)
+    row = evaluate_one(rate_24_of_30, tmp_path, text)
     assert row["verdict"] == verdict
     assert phrase in row["note"]
     assert (row["estimate"], row["n"]) == (pytest.approx(0.8), 30)
@@ -220,9 +234,11 @@ def test_min_n_comes_from_the_claim_or_else_from_the_settings(rate_24_of_30, tmp
 
 
 def test_a_custom_claims_file_with_another_p0_changes_the_verdict(demo, demo_card, tmp_path):
-    # The packaged claim (p0 = 0.50) against the same claim with p0 = 0.60.
+    # The packaged claim (p0 = 0.50, band 40%-60%) against the same claim with p0 = 0.60
+    # (band 50%-70%), which holds the demo's interval (about 53% to 63%).
     packaged = demo_card.set_index("id").loc["response_rate_phq9"]
-    assert packaged["ci_low"] > 0.5 and packaged["verdict"] == "contradicted"
+    assert packaged["ci_low"] > 0.5 and packaged["ci_high"] > 0.6
+    assert packaged["verdict"] == "inconclusive"
     text = 'title = "Another article"\n' + one_claim(
         "response_rate", "two_sided", claimed=0.6, params='instrument = "phq9"'
     )
@@ -315,12 +331,16 @@ def onset_cohort(n_within_day: int, improved: int, n_within_week: int) -> Datase
 
 
 def test_rapid_onset_counts_patients_assessed_within_a_day():
-    # 12 assessed at 6 hours, 9 improved by >= 20%: 9/12 = 0.75, Wilson 0.4677 to 0.9111,
-    # contains 0.5 -> supported. The 5 patients first seen at day 3 are not counted.
+    # 12 assessed at 6 hours, 9 improved by >= 20%: 9/12 = 0.75, Wilson 0.4677 to 0.9111.
+    # It reaches outside the band 40%-60% but not wholly: inconclusive (containing 0.5
+    # is not support). The 5 patients first seen at day 3 are not counted. At 75%, the
+    # interval would clear 60% once n > N(0.6) = 3.841459 * 0.6 * 0.4 / 0.15^2 = 40.98:
+    # 41 patients.
     row = packaged(onset_cohort(12, 9, 5), "rapid_onset")
     assert (row["estimate"], row["n"]) == (pytest.approx(0.75), 12)
     assert row["ci_low"] == pytest.approx(0.467695, abs=1e-6)
-    assert row["verdict"] == "supported"
+    assert row["verdict"] == "inconclusive"
+    assert "about 41 patients in all (now 12) would likely settle it" in row["note"]
     assert "widened" not in row["note"]
 
 
@@ -369,15 +389,17 @@ def test_rapid_onset_is_not_measurable_without_doses():
 
 def relapse_cohort(n_relapse: int, n_durable: int, follow_up: float = 100.0) -> Dataset:
     """Responders at t = 7 (8 points); ``n_relapse`` relapse at t = 21 (15 and 16 at 21
-    and 28: 14 days after the first response); ``n_durable`` stay at 8 until
-    ``follow_up``, censored at ``follow_up - 7`` days."""
+    and 28: 14 days after the first response); ``n_durable`` are 8 at ``follow_up`` and
+    ``follow_up + 7``, censored at the second-to-last assessment after the response,
+    ``follow_up - 7`` days after it."""
     scores: list[Score] = []
     for i in range(n_relapse):
         pid = f"R{i:03d}"
         scores += [(pid, "PHQ-9", t, s) for t, s in ((0, 20), (7, 8), (21, 15), (28, 16))]
     for i in range(n_durable):
         pid = f"D{i:03d}"
-        scores += [(pid, "PHQ-9", t, s) for t, s in ((0, 20), (7, 8), (follow_up, 8))]
+        visits = ((0, 20), (7, 8), (follow_up, 8), (follow_up + 7, 8))
+        scores += [(pid, "PHQ-9", t, s) for t, s in visits]
     return build(scores)
 
 
@@ -432,11 +454,13 @@ def test_when_every_responder_relapses_the_curve_is_zero_not_unknown():
 
 
 def test_a_contradicted_claim_says_which_way_the_data_lie(rate_24_of_30):
-    # 24 of 30 responded (80%) against a claimed 50%: contradicted, the clinic does better.
+    # 24 of 30 responded (80%, CI 62.7% to 90.5%) against a claimed 50% (band 40%-60%):
+    # contradicted, the clinic does better, which is good news for patients.
     card = evaluate_claims(rate_24_of_30).set_index("id")
-    assert card.loc["response_rate_phq9", ["verdict", "direction"]].tolist() == [
+    assert card.loc["response_rate_phq9", ["verdict", "direction", "news"]].tolist() == [
         "contradicted",
         "better than claimed",
+        "good",
     ]
     assert card.loc["response_rate_gad7", "direction"] == ""  # not measurable: no side
     # Relapse by 84 days 1/6, wholly below the claimed "above 50%": fewer relapses than
@@ -564,13 +588,20 @@ def test_dose_is_not_measurable_when_no_first_dose_has_mg():
     assert "no first dose is known" in row["note"] and "nan" not in row["note"]
 
 
-def test_dose_without_any_treated_eligible_patient_says_so():
+def test_dose_counts_the_safety_population_eligible_or_not():
     # P1 is eligible (20) but has no dose; the one dose belongs to P2, whose baseline 5 is
-    # below caseness. No eligible patient was treated: n = 0, inconclusive, no crash.
+    # below caseness. The dose claim uses the safety population (every patient with a
+    # recorded dose, DESIGN 6), so P2 counts: 40 mg / 80 kg = 0.5 mg/kg, n = 1 (fewer
+    # than 10: inconclusive). Restricted to intention to treat, nobody is left: n = 0.
     scores = [("P1", "PHQ-9", 0.0, 20.0), ("P1", "PHQ-9", 10.0, 8.0)]
     scores += [("P2", "PHQ-9", 0.0, 5.0), ("P2", "PHQ-9", 10.0, 3.0)]
     data = build(scores, [{"patient_id": "P2", "t": 0.0, "dose_mg": 40, "weight_kg": 80}])
     row = packaged(data, "dose")
+    assert (row["verdict"], row["n"], row["estimate"]) == ("inconclusive", 1, 0.5)
+    assert row["population"].startswith("safety population")
+    (claim,) = [c for c in load_claims() if c.id == "dose"]
+    itt = dataclasses.replace(claim, params={**claim.params, "population": "itt"})
+    row = evaluate_claims(data, claims=[itt]).iloc[0]
     assert (row["verdict"], row["n"]) == ("inconclusive", 0)
     assert row["note"].startswith("No first dose in mg/kg: no eligible patients")
 
@@ -663,9 +694,16 @@ def gad_cohort(resistant: int, not_resistant: int) -> Dataset:
 
 @pytest.mark.parametrize(
     ("resistant", "others", "verdict"),
-    # 6/12 = 0.5 (CI 0.25 to 0.75) -> supported; 12/12 (CI 0.7575 to 1) -> contradicted;
-    # 2/4 -> fewer than 10 -> inconclusive. The MDD patients never count.
-    [(6, 6, "supported"), (12, 0, "contradicted"), (2, 2, "inconclusive")],
+    # 6/12 = 0.5 (CI 0.25 to 0.75): reaches outside the band 40%-60% -> inconclusive;
+    # 12/12 (CI 0.7575 to 1) -> wholly above 60%, contradicted; 50/100 (CI 0.4038 to
+    # 0.5962) -> inside, supported; 2/4 -> fewer than 10 -> inconclusive. The MDD patients
+    # never count.
+    [
+        (6, 6, "inconclusive"),
+        (12, 0, "contradicted"),
+        (50, 50, "supported"),
+        (2, 2, "inconclusive"),
+    ],
 )
 def test_gad_treatment_resistance_against_one_half(resistant, others, verdict):
     row = packaged(gad_cohort(resistant, others), "gad_treatment_resistance")
@@ -757,8 +795,11 @@ def test_without_treatments_the_response_rate_uses_every_eligible_patient(tmp_pa
 
 def test_a_claim_can_be_passed_as_loaded_claims_with_changed_parameters(rate_24_of_30):
     (claim,) = [c for c in load_claims() if c.id == "response_rate_phq9"]
-    changed = dataclasses.replace(claim, claimed=0.8)
+    # 24/30, CI 62.7% to 90.5%: inside 0.8 ± 0.2, not inside 0.8 ± 0.1.
+    changed = dataclasses.replace(claim, claimed=0.8, margin=0.2)
     assert evaluate_claims(rate_24_of_30, claims=[changed])["verdict"].iloc[0] == "supported"
+    changed = dataclasses.replace(claim, claimed=0.8)
+    assert evaluate_claims(rate_24_of_30, claims=[changed])["verdict"].iloc[0] == "inconclusive"
 
 
 # --------------------------------------------------------------------------------------
