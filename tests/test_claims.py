@@ -28,10 +28,13 @@ from katoutcomes.claims import (
     claims_to_dict,
     describe_quantities,
     evaluate_claims,
+    judge_interval,
     load_claims,
+    patients_to_settle,
 )
 from katoutcomes.dataset import Dataset
 from katoutcomes.settings import Settings
+from katoutcomes.stats import proportion_ci
 
 
 def patients_with_response(prefix: str, k: int, n: int) -> list[Score]:
@@ -945,3 +948,272 @@ def test_claims_built_in_code_get_defaults_and_the_same_checks(rate_24_of_30):
 def test_a_missing_claims_file_raises_a_clear_error(tmp_path):
     with pytest.raises(ClaimsFileError, match="Cannot read claims file"):
         load_claims(tmp_path / "absent.toml")
+
+
+# --------------------------------------------------------------------------------------
+# Equivalence margins, bounds and their boundaries (DESIGN 6)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rule", "low", "high", "claimed", "margin", "expected"),
+    [
+        # two_sided, p0 = 0.5, δ = 0.1: band [0.4, 0.6], closed.
+        pytest.param("two_sided", 0.45, 0.55, 0.5, 0.1, ("supported", None), id="inside"),
+        # Touching an edge from inside: 0.4 and 0.6 are themselves "about 0.5".
+        pytest.param("two_sided", 0.4, 0.6, 0.5, 0.1, ("supported", None), id="fills-band"),
+        # 0.3 + 0.1 = 0.4000000000000001 in binary: still touching, still supported.
+        pytest.param("two_sided", 0.2, 0.4, 0.3, 0.1, ("supported", None), id="binary-edge"),
+        # A hair outside the band: reaches outside without being wholly outside.
+        pytest.param("two_sided", 0.4 - 1e-9, 0.6, 0.5, 0.1, ("inconclusive", None), id="hair-out"),
+        # Touching the upper edge from outside: 0.6 is still plausible and about 0.5.
+        pytest.param("two_sided", 0.6, 0.75, 0.5, 0.1, ("inconclusive", None), id="touch-above"),
+        pytest.param("two_sided", 0.6 + 1e-9, 0.75, 0.5, 0.1, ("contradicted", True), id="above"),
+        pytest.param("two_sided", 0.25, 0.4, 0.5, 0.1, ("inconclusive", None), id="touch-below"),
+        pytest.param("two_sided", 0.25, 0.4 - 1e-9, 0.5, 0.1, ("contradicted", False), id="below"),
+        # Wider than the band on both sides: it contains 0.5 but is no support.
+        pytest.param("two_sided", 0.2, 0.8, 0.5, 0.1, ("inconclusive", None), id="wide"),
+        # above ("usually": more than 0.5): strict, the bound is on the losing side.
+        pytest.param("above", 0.5 + 1e-9, 0.7, 0.5, None, ("supported", True), id="gt"),
+        pytest.param("above", 0.5, 0.7, 0.5, None, ("inconclusive", None), id="at-low"),
+        pytest.param("above", 0.3, 0.5, 0.5, None, ("contradicted", False), id="at-high"),
+        pytest.param("above", 0.3, 0.5 + 1e-9, 0.5, None, ("inconclusive", None), id="over"),
+        # below ("less than 1%"): supported only strictly below, contradicted at the bound.
+        pytest.param("below", 0.0, 0.01 - 1e-9, 0.01, None, ("supported", False), id="lt"),
+        pytest.param("below", 0.0, 0.01, 0.01, None, ("inconclusive", None), id="to-bound"),
+        pytest.param("below", 0.01, 0.05, 0.01, None, ("contradicted", True), id="from-bound"),
+        # The difference rules against 0.
+        pytest.param(
+            "difference_positive", 0.0, 0.2, None, None, ("inconclusive", None), id="d-at-0"
+        ),
+        pytest.param(
+            "difference_positive", -0.2, 0.0, None, None, ("contradicted", False), id="d-le-0"
+        ),
+        pytest.param(
+            "difference_nonzero", -0.3, -0.01, None, None, ("supported", False), id="d-neg"
+        ),
+        pytest.param(
+            "difference_nonzero", -0.3, 0.0, None, None, ("inconclusive", None), id="d-to-0"
+        ),
+    ],
+)
+def test_each_verdict_branch_at_its_boundaries(rule, low, high, claimed, margin, expected):
+    assert judge_interval(rule, low, high, claimed, margin) == expected
+
+
+def test_a_two_sided_claim_needs_a_margin_to_be_judged():
+    with pytest.raises(ValueError, match="needs a margin"):
+        judge_interval("two_sided", 0.4, 0.6, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("estimate", "claimed", "margin", "needed"),
+    [
+        # Inside the band, p̂ = 0.5, band 0.4-0.6. The Wilson limits solve
+        # n (p̂ - p)^2 = z^2 p (1 - p), z^2 = 1.959964^2 = 3.841459. The lower limit reaches
+        # 0.4 when n = 3.841459 * 0.4 * 0.6 / 0.1^2 = 3.841459 * 24 = 92.195, and by
+        # symmetry the upper one 0.6: the interval fits inside from n = 93.
+        (0.5, 0.5, 0.1, 93),
+        # Above the band, p̂ = 0.75, upper edge 0.6: the lower limit clears 0.6 when
+        # n > 3.841459 * 0.6 * 0.4 / 0.15^2 = 0.921950 / 0.0225 = 40.976: n = 41.
+        (0.75, 0.5, 0.1, 41),
+        # Below, p̂ = 0.2, lower edge 0.4: n > 3.841459 * 0.24 / 0.04 = 23.049: n = 24.
+        (0.2, 0.5, 0.1, 24),
+        # Inside but off-centre, p̂ = 0.58: N(0.6) = 0.921950 / 0.02^2 = 2304.9 and
+        # N(0.4) = 0.921950 / 0.18^2 = 28.5: the upper edge decides, n = 2305.
+        (0.58, 0.5, 0.1, 2305),
+        # Band 0-0.1 around p0 = 0.05 with δ = 0.05: below 0 is no constraint (a Wilson
+        # interval never goes below 0); p̂ = 0.02 needs N(0.1) = 3.841459 * 0.09 / 0.08^2
+        # = 54.02: n = 55.
+        (0.02, 0.05, 0.05, 55),
+        # Exactly on an edge: no number of patients settles it at this estimate.
+        (0.6, 0.5, 0.1, None),
+    ],
+)
+def test_patients_to_settle_on_worked_examples(estimate, claimed, margin, needed):
+    assert patients_to_settle(estimate, claimed, margin) == needed
+
+
+def test_patients_to_settle_agrees_with_the_wilson_interval_either_side_of_the_answer():
+    # p̂ = 0.5 (93 needed): 46/92 is not yet inside 0.4-0.6, 47/94 is.
+    def verdict(k: int, n: int) -> str:
+        ci = proportion_ci(k, n).iloc[0]
+        return judge_interval("two_sided", ci["ci_low"], ci["ci_high"], 0.5, 0.1)[0]
+
+    assert verdict(46, 92) == "inconclusive"
+    assert verdict(47, 94) == "supported"
+    # p̂ = 0.75 (41 needed): 30/40 does not yet clear 0.6, 33/44 does.
+    assert verdict(30, 40) == "inconclusive"
+    assert verdict(33, 44) == "contradicted"
+
+
+def test_the_margin_comes_from_the_claims_file_and_appears_in_every_output(rate_24_of_30, tmp_path):
+    # 24/30 (CI 62.7% to 90.5%) about 0.75: inside 0.75 ± 0.2, not inside 0.75 ± 0.1.
+    wide = evaluate_one(
+        rate_24_of_30, tmp_path, one_claim("response_rate", "two_sided", claimed=0.75, margin=0.2)
+    )
+    assert (wide["verdict"], wide["margin"]) == ("supported", 0.2)
+    assert "55% to 95% (the claimed 75% ± 20 percentage points)" in wide["note"]
+    default = evaluate_one(
+        rate_24_of_30, tmp_path, one_claim("response_rate", "two_sided", claimed=0.75)
+    )
+    assert (default["verdict"], default["margin"]) == ("inconclusive", 0.1)
+    bound = evaluate_one(rate_24_of_30, tmp_path, one_claim("response_rate", "above", claimed=0.5))
+    assert math.isnan(bound["margin"])
+
+
+def test_claims_json_keeps_its_keys_and_adds_margin_and_population(rate_24_of_30):
+    out = claims_to_dict(evaluate_claims(rate_24_of_30))
+    first = out["claims"][0]
+    assert list(first) == [
+        "id", "claim", "quantity", "estimate", "ci_low", "ci_high", "n", "claimed",
+        "verdict", "note", "margin", "population",
+    ]  # fmt: skip
+    assert first["margin"] == 0.1
+    assert first["population"].startswith("intention to treat: eligible patients")
+    by_id = {c["id"]: c for c in out["claims"]}
+    assert by_id["transient_effects"]["margin"] is None
+    assert by_id["side_effects"]["population"].startswith("safety population")
+    json.dumps(out, allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            one_claim("event_probability", "above", claimed=0.5, margin=0.1),
+            "margin applies to a claim of about a value",
+        ),
+        (
+            one_claim("first_dose_mg_per_kg", "two_sided", claimed=0.507),
+            "needs a margin in its unit .mg/kg.",
+        ),
+        (one_claim("response_rate", "two_sided", claimed=0.5, margin=10), "is not a fraction"),
+        (one_claim("response_rate", "two_sided", claimed=0.5, margin=0), "above 0"),
+    ],
+)
+def test_malformed_margins_raise_a_clear_error(tmp_path, text, message):
+    with pytest.raises(ClaimsFileError, match=message):
+        load_claims(write_claims(tmp_path, text))
+
+
+def test_a_two_sided_claim_of_a_value_takes_a_margin_in_its_unit(tmp_path):
+    # Median first dose 0.5 mg/kg for 10 patients (40 mg / 80 kg each); the interval is
+    # the point 0.5 (all equal), inside 0.507 ± 0.05.
+    data = dosing_cohort(
+        {f"P{i:03d}": [0.0] for i in range(10)}, dose_mg=[40] * 10, weight_kg=[80] * 10
+    )
+    text = one_claim("first_dose_mg_per_kg", "two_sided", claimed=0.507, margin=0.05)
+    row = evaluate_one(data, tmp_path, text)
+    assert (row["verdict"], row["margin"]) == ("supported", 0.05)
+    assert "0.457 mg/kg to 0.557 mg/kg" in row["note"]
+
+
+# --------------------------------------------------------------------------------------
+# Good or bad news for patients
+# --------------------------------------------------------------------------------------
+
+
+def test_news_follows_the_patients_not_the_verdict():
+    # 5 of 30 responders relapse by 84 days (1/6, CI 2.2% to 29.0%): "effects are usually
+    # transient" is contradicted, which is good news; 25 of 30 relapse (CI 62.9% to
+    # 92.5%): supported, bad news. No relapse at 182 days 1/6: contradicted, bad news.
+    few = packaged(relapse_cohort(5, 25, follow_up=200.0), "transient_effects")
+    many = packaged(relapse_cohort(25, 5, follow_up=200.0), "transient_effects")
+    durable = packaged(relapse_cohort(25, 5, follow_up=200.0), "durable_after_course")
+    assert (few["verdict"], few["news"]) == ("contradicted", "good")
+    assert (many["verdict"], many["news"]) == ("supported", "bad")
+    assert (durable["verdict"], durable["news"]) == ("contradicted", "bad")
+
+
+def test_news_of_the_demo_scorecard(demo_card):
+    news = demo_card.set_index("id")["news"]
+    assert set(news) <= {"good", "bad", "neutral", "unclear"}
+    card = demo_card.set_index("id")
+    for claim_id in card.index:
+        verdict, direction = card.loc[claim_id, ["verdict", "direction"]]
+        if direction == "better than claimed":
+            assert news[claim_id] == "good", claim_id
+        if direction == "worse than claimed":
+            assert news[claim_id] == "bad", claim_id
+        if verdict in ("inconclusive", "not_measurable"):
+            assert news[claim_id] == "unclear", claim_id
+        if verdict == "descriptive":
+            assert news[claim_id] == "neutral", claim_id
+
+
+# --------------------------------------------------------------------------------------
+# Populations (DESIGN 6)
+# --------------------------------------------------------------------------------------
+
+
+def test_side_effects_count_every_treated_patient_eligible_or_not():
+    # 10 eligible patients (baseline 20), none with an adverse event; 2 patients with a
+    # baseline of 5 (not eligible) given ketamine, both with nausea. The safety population
+    # is all 12 treated patients: 2/12 had an adverse event (intention to treat would
+    # count 0/10 and hide them).
+    scores = patients_with_response("E", 5, 10)
+    scores += [(f"L{i}", "PHQ-9", t, s) for i in range(2) for t, s in ((0.0, 5.0), (28.0, 3.0))]
+    ids = list(dict.fromkeys(p for p, *_ in scores))
+    doses = [
+        {"patient_id": p, "t": 0.0, "adverse_events": "nausea" if p[0] == "L" else ""} for p in ids
+    ]
+    row = packaged(build(scores, doses), "side_effects")
+    assert (row["n"], row["estimate"]) == (12, pytest.approx(2 / 12))
+    assert row["population"].startswith("safety population")
+    assert "of 12 patients with at least one recorded dose" in row["note"]
+
+
+def test_gad_treatment_resistance_counts_gad_patients_measured_only_on_the_gad7():
+    # 6 GAD patients with a PHQ-9 baseline and 6 with only GAD-7 scores, all treated;
+    # 3 + 3 have 2 prior failures. All 12 count (6/12), not only the 6 with a PHQ-9.
+    scores = patients_with_response("P", 0, 6)
+    for i in range(6):
+        scores += [(f"G{i:03d}", "GAD-7", 0.0, 15.0), (f"G{i:03d}", "GAD-7", 28.0, 6.0)]
+    ids = list(dict.fromkeys(p for p, *_ in scores))
+    patients = [
+        {
+            "patient_id": p,
+            "primary_diagnosis": "GAD",
+            "prior_treatment_failures": 2 if int(p[1:]) < 3 else 0,
+        }
+        for p in ids
+    ]
+    row = packaged(build(scores, patients=patients), "gad_treatment_resistance")
+    assert (row["n"], row["estimate"]) == (12, pytest.approx(0.5))
+    assert row["population"] == "every GAD-diagnosed patient who started treatment"
+
+
+def test_gad_treatment_resistance_counts_untreated_patients_only_without_a_treatments_table():
+    # Ten GAD patients, five of them with a dose: 5 count (3 resistant). Without any
+    # treatments table all 10 count (6 resistant).
+    scores: list[Score] = []
+    for i in range(10):
+        scores += [(f"G{i:03d}", "GAD-7", 0.0, 15.0), (f"G{i:03d}", "GAD-7", 28.0, 6.0)]
+    patients = [
+        {"patient_id": f"G{i:03d}", "primary_diagnosis": "GAD", "prior_treatment_failures": f}
+        for i, f in enumerate([2, 2, 2, 0, 0, 2, 2, 2, 0, 0])
+    ]
+    treated = [{"patient_id": f"G{i:03d}", "t": 0.0} for i in range(5)]
+    row = packaged(build(scores, treated, patients=patients), "gad_treatment_resistance")
+    assert (row["n"], row["estimate"]) == (5, pytest.approx(3 / 5))
+    row = packaged(build(scores, [], patients=patients), "gad_treatment_resistance")
+    assert (row["n"], row["estimate"]) == (10, pytest.approx(6 / 10))
+    assert row["population"] == "every GAD-diagnosed patient"
+
+
+def test_a_site_filter_cannot_turn_a_contradicted_claim_into_a_supported_one(demo, tmp_path):
+    # "A 40% response rate" (band 30%-50%): the demo's interval (about 53% to 63%) lies
+    # wholly above it. Each site alone has fewer patients and a wider interval, which
+    # under the old rule ("the interval contains p0") could come to contain 40% and read
+    # "supported"; a wider interval now reaches outside the band: never supported.
+    from katoutcomes.filters import CohortFilter, filter_dataset, filter_options
+
+    path = write_claims(tmp_path, one_claim("response_rate", "two_sided", claimed=0.4))
+    whole = evaluate_claims(demo, claims=path).iloc[0]
+    assert whole["verdict"] == "contradicted"
+    for site in filter_options(demo)["site"]:
+        part = filter_dataset(demo, CohortFilter(site=(site,)))
+        row = evaluate_claims(part, claims=path).iloc[0]
+        assert row["verdict"] in ("contradicted", "inconclusive"), (site, row["note"])
+        assert row["ci_high"] - row["ci_low"] > whole["ci_high"] - whole["ci_low"]
