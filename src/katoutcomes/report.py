@@ -42,7 +42,7 @@ import plotly
 import plotly.graph_objects as go
 
 from katoutcomes.benchmarks import benchmark_intervals, load_published_benchmarks
-from katoutcomes.claims import Claim, evaluate_claims, load_claims
+from katoutcomes.claims import Claim, describe_rule, evaluate_claims, load_claims
 from katoutcomes.cohort import (
     PSYCHOTHERAPY_MIN_SHARE,
     RATE_OUTCOME_LABELS,
@@ -54,15 +54,16 @@ from katoutcomes.cohort import (
 from katoutcomes.instruments import GAD7, INSTRUMENTS, PHQ9
 from katoutcomes.outcomes import patient_outcomes
 from katoutcomes.plots import (
+    NEWS_LABELS,
     VERDICT_LABELS,
     adverse_events,
     adverse_events_data,
     cohort_trajectory,
     cumulative_response,
     forest,
+    news_color,
     response_duration,
     subgroup_forest,
-    verdict_color,
     waterfall,
 )
 from katoutcomes.settings import Settings
@@ -118,20 +119,6 @@ _SETTING_MEANINGS: Final = {
     "allow_columns": "Columns let through the de-identification guard",
 }
 _FRACTION_SETTINGS: Final = frozenset({"early_improvement", "response"})
-
-_RULE_TEXT: Final = {
-    "two_sided": "Supported if the 95% CI contains the claimed {claimed}; contradicted if it "
-    "lies wholly above or below it.",
-    "above": "Supported if the 95% CI lies wholly above {claimed}; contradicted if wholly "
-    "below; otherwise inconclusive.",
-    "below": "Supported if the upper 95% limit is below {claimed}; contradicted if the lower "
-    "limit is at or above it; otherwise inconclusive.",
-    "difference_positive": "Supported if the 95% CI of the difference lies above {claimed}; "
-    "contradicted if it lies below; otherwise inconclusive.",
-    "difference_nonzero": "Supported if the 95% CI of the difference excludes {claimed}; "
-    "otherwise inconclusive.",
-    "descriptive": "Descriptive: the estimate is reported without a verdict.",
-}
 
 _SOURCES: Final = {
     "bands": "Kroenke 2001 (PHQ-9); Spitzer 2006 (GAD-7)",
@@ -230,7 +217,12 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monosp
 .hash { word-break: break-all; }
 .badge { display: inline-block; padding: 2px 10px; border-radius: 999px; font-size: 12.5px;
   font-weight: 650; white-space: nowrap; border: 1px solid currentColor; }
-.tally { display: flex; flex-wrap: wrap; gap: 8px; margin: 6px 0 10px; }
+.tally { display: flex; flex-wrap: wrap; gap: 8px; margin: 6px 0 6px; }
+.chip { display: inline-block; padding: 2px 10px; border-radius: 999px; font-size: 12.5px;
+  font-weight: 650; white-space: nowrap; border: 1px solid #5F6B73; color: #222222; }
+.legend { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin: 0 0 10px;
+  font-size: 12.5px; }
+.legend-title { color: var(--muted); }
 .claim-text { font-style: italic; }
 .claim-id { display: block; color: var(--muted); font-size: 12px; margin-top: 2px; }
 .why { font-size: 13.5px; }
@@ -577,12 +569,7 @@ def _claim_counts_small(note: str, k: int) -> bool:
 def _rule_words(claim: Claim | None, unit: str, settings: Settings) -> str:
     if claim is None:
         return ""
-    claimed = claim.claimed
-    if claim.rule in ("difference_positive", "difference_nonzero"):
-        target = "0" if claimed is None else _value_text(claimed, unit, claimed=True)
-    else:
-        target = _value_text(claimed, unit, claimed=True) if claimed is not None else "value"
-    text = _RULE_TEXT.get(claim.rule, claim.rule).format(claimed=target)
+    text = describe_rule(claim)
     min_n = claim.min_n if claim.min_n is not None else settings.min_n
     if claim.rule != "descriptive":
         text += f" A verdict needs at least {min_n} patients."
@@ -592,12 +579,17 @@ def _rule_words(claim: Claim | None, unit: str, settings: Settings) -> str:
 def _scorecard(
     card: pd.DataFrame, rules: Mapping[str, Claim], settings: Settings, k: int
 ) -> tuple[str, int]:
+    # The tally counts verdicts in words; colour is kept for the news for patients.
     tally = card["verdict"].value_counts()
-    chips = []
-    for verdict, label in VERDICT_LABELS.items():
-        count = int(tally.get(verdict, 0))
-        if count:
-            chips.append(_badge(verdict, f"{label}: {count}"))
+    chips = [
+        f'<span class="chip">{_e(label)}: {int(tally[verdict])}</span>'
+        for verdict, label in VERDICT_LABELS.items()
+        if tally.get(verdict, 0)
+    ]
+    legend = "".join(
+        f'<span class="legend-item">{_badge(news, label[:1].upper() + label[1:])}</span>'
+        for news, label in NEWS_LABELS.items()
+    )
     rows = []
     hidden = 0
     for r in card.itertuples(index=False):
@@ -636,7 +628,7 @@ def _scorecard(
             _Row(
                 [
                     claim_cell,
-                    _badge(verdict, VERDICT_LABELS.get(verdict, verdict))
+                    _badge(str(r.news), VERDICT_LABELS.get(verdict, verdict))
                     + _way_text(str(r.direction)),
                     result,
                     f'<div class="why">{why}{rule_html}</div>',
@@ -649,7 +641,12 @@ def _scorecard(
         rows,
         table_id="scorecard",
     )
-    return f'<div class="tally">{"".join(chips)}</div>{table}', hidden
+    return (
+        f'<div class="tally">{"".join(chips)}</div>'
+        f'<div class="legend"><span class="legend-title">Colour:</span>{legend}'
+        '<span class="legend-title">The word is the verdict.</span></div>'
+        f"{table}"
+    ), hidden
 
 
 def _way_text(direction: str) -> str:
@@ -658,10 +655,11 @@ def _way_text(direction: str) -> str:
     return f'<br><span class="small way">{_e(direction)}</span>' if direction else ""
 
 
-def _badge(verdict: str, text: str) -> str:
+def _badge(news: str, text: str) -> str:
+    """A verdict badge coloured by the news for patients (:data:`plots.NEWS_COLORS`)."""
     return (
-        f'<span class="badge" style="color:{verdict_color(verdict)};'
-        f'background:{verdict_color(verdict, background=True)}">{_e(text)}</span>'
+        f'<span class="badge news-{_e(news)}" style="color:{news_color(news)};'
+        f'background:{news_color(news, background=True)}">{_e(text)}</span>'
     )
 
 
@@ -1172,10 +1170,16 @@ def build_report(
     score_html, hidden_claims = _scorecard(card, rules, settings, k)
     intro = (
         '<p class="note">Each public claim is tested against this clinic\'s data with a '
-        "fixed rule. Supported: the data agree; contradicted: the data disagree; "
-        "inconclusive: the data cannot tell (too few patients or a wide interval); not "
-        "measurable: the data lack what the claim needs; descriptive: reported without a "
-        "verdict.</p>"
+        "fixed rule. A claim of about a value p0 (\u201ca 50% response rate\u201d) is judged "
+        "against an equivalence margin \u03b4 (10 percentage points for shares and "
+        "probabilities): supported when the 95% interval lies inside p0 \u00b1 \u03b4, "
+        "contradicted when it lies wholly above or wholly below that band, otherwise "
+        "inconclusive; an interval that merely contains p0 is not support. Bounds "
+        "(\u201cless than 1%\u201d, \u201cusually\u201d) are judged against the bound. "
+        "Not measurable: the data lack what the claim needs; descriptive: reported without a "
+        "verdict. The word is the verdict; the colour says whether the result is good or bad "
+        "news for patients, so a clinic doing better than it claims is not shown as bad "
+        "news.</p>"
     )
     if hidden_claims:
         score_html += _rule_box(
@@ -1323,8 +1327,27 @@ def build_report(
         '<dl class="defs"><dt>Intention to treat (primary)</dt><dd>Eligible patients who '
         "started treatment; a missing endpoint counts as not achieving the outcome.</dd>"
         "<dt>Completers</dt><dd>Eligible patients with an endpoint.</dd>"
+        "<dt>Safety population</dt><dd>Every patient with at least one recorded dose, "
+        "eligible or not, as trials report safety: the claims about treatment delivery and "
+        "safety (induction protocol, side effects, dose, monitoring, cost).</dd>"
+        "<dt>GAD treatment resistance</dt><dd>Every GAD-diagnosed patient who started "
+        "treatment, whatever their baseline or questionnaire (every GAD-diagnosed patient "
+        "when no doses are recorded).</dd>"
         "<dt>Integrated psychotherapy</dt><dd>Psychotherapy in at least "
         f"{_pct(PSYCHOTHERAPY_MIN_SHARE, 0)} of a patient's doses.</dd></dl>",
+        "<h3>Claims: margins and bounds</h3>",
+        "<p>A claim of about a value p0 is supported when the 95% interval lies inside "
+        "[p0 \u2212 \u03b4, p0 + \u03b4] (the margin \u03b4 is a field of each claim, "
+        "0.10 for shares and probabilities unless the claim says otherwise; an interval "
+        "touching the band from inside counts as inside), contradicted when it lies wholly "
+        "above p0 + \u03b4 or wholly below p0 \u2212 \u03b4 (touching the band from outside "
+        "is not wholly outside), and otherwise inconclusive, when the note gives the number "
+        "of patients at which the Wilson interval at the current share would settle it. A "
+        "claim of more than a bound is supported when the interval lies wholly above it and "
+        "contradicted when it lies at or below it; a claim of less than a bound is supported "
+        "when the upper limit is below it and contradicted when the lower limit is at or "
+        "above it. Outcome claims count eligible patients (intention to treat); the "
+        "populations above give the others. Source: DESIGN 6.</p>",
         "<h3>Intervals</h3>",
         '<dl class="defs">'
         + "".join(f"<dt>{_e(a)}</dt><dd>{_e(b)}</dd>" for a, b in _INTERVALS)
