@@ -1775,8 +1775,12 @@ def _population(ctx: _Context, claim: Claim) -> str:
         return "safety population: every patient with at least one recorded dose, eligible or not"
     if population == "completers":
         return f"completers: {ctx.who(instrument, 'completers')}"
-    if claim.quantity in ("response_difference", "subgroup_rate"):
-        return f"{itt}, by {params.get('by', '')}"
+    if claim.quantity == "subgroup_rate":
+        words = _level_words(str(params["by"]), str(params["level"]), TRD_MIN_FAILURES)
+        return f"{itt}, {words}"
+    if claim.quantity == "response_difference":
+        by = str(params["by"])
+        return f"{itt}, {_level_words(by, 'yes', TRD_MIN_FAILURES)} against not"
     return itt
 
 
