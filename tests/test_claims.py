@@ -1217,3 +1217,43 @@ def test_a_site_filter_cannot_turn_a_contradicted_claim_into_a_supported_one(dem
         row = evaluate_claims(part, claims=path).iloc[0]
         assert row["verdict"] in ("contradicted", "inconclusive"), (site, row["note"])
         assert row["ci_high"] - row["ci_low"] > whole["ci_high"] - whole["ci_low"]
+
+
+# --------------------------------------------------------------------------------------
+# Durability without any relapse (DESIGN 4 censoring, DESIGN 5 exact interval)
+# --------------------------------------------------------------------------------------
+
+
+def responders(n: int, later: Sequence[tuple[float, float]]) -> Dataset:
+    """``n`` PHQ-9 patients, baseline 20, responding at t = 7 (8 points), then ``later``."""
+    scores: list[Score] = []
+    for i in range(n):
+        visits = ((0.0, 20.0), (7.0, 8.0), *later)
+        scores += [(f"R{i:03d}", "PHQ-9", t, s) for t, s in visits]
+    return build(scores)
+
+
+def test_no_relapse_among_35_followed_past_84_days_has_the_exact_interval():
+    # 35 responders, still responding at t = 50, 100 and 120: no relapse; each is censored
+    # at the second-to-last assessment after the response, 100 - 7 = 93 days. At 84 days
+    # all 35 are still followed and none relapsed: S(84) = 1 with the Clopper-Pearson
+    # interval for 0 events in 35, [0.025^(1/35), 1] = [0.89997, 1]; relapse by 84 days
+    # 0% (0% to 1 - 0.89997 = 10.003%), wholly below the claimed "more than 50%":
+    # contradicted, better than claimed (not a 0%-0% interval).
+    row = packaged(responders(35, [(50, 8), (100, 7), (120, 8)]), "transient_effects")
+    assert (row["verdict"], row["n"], row["estimate"]) == ("contradicted", 35, 0.0)
+    assert row["ci_low"] == 0.0
+    assert row["ci_high"] == pytest.approx(1 - 0.025 ** (1 / 35), rel=1e-12)
+    assert row["ci_high"] == pytest.approx(0.10003, abs=5e-6)
+    assert (row["direction"], row["news"]) == ("better than claimed", "good")
+
+
+def test_responders_with_a_single_later_assessment_are_not_counted_as_relapse_free():
+    # 35 responders with one later assessment (day 99, 92 days after the response): a
+    # relapse (two failing assessments) could never have been seen, so each is censored
+    # at 0 days. The curve ends at 0: relapse by 84 days is not estimated (inconclusive),
+    # where censoring at 92 days would have read 0% relapse and contradicted the claim.
+    row = packaged(responders(35, [(99, 8)]), "transient_effects")
+    assert (row["verdict"], row["n"]) == ("inconclusive", 35)
+    assert math.isnan(row["estimate"])
+    assert "the longest follow-up after a first response is 0 days" in row["note"]
