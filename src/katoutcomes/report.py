@@ -603,6 +603,8 @@ def _scorecard(
         small = (not _missing(n) and 1 <= int(n) < k) or _claim_counts_small(str(r.note), k)
         rule = _rule_words(rules.get(str(r.id)), unit, settings)
         rule_html = f'<span class="rule-text">Rule: {_e(rule)}</span>' if rule else ""
+        rule_html += f'<span class="rule-text">Population: {_e(r.population)}</span>'
+
         if small:
             hidden += 1
             result = _supp()
@@ -623,6 +625,8 @@ def _scorecard(
             css = ""
         if not _missing(r.claimed):
             said = _value_text(r.claimed, unit, claimed=True)
+            if not _missing(r.margin):
+                said += f" \u00b1 {_margin_text(float(r.margin), unit)}"
             result += f'<br><span class="small nowrap">claimed {_e(said)}</span>'
         rows.append(
             _Row(
@@ -647,6 +651,13 @@ def _scorecard(
         '<span class="legend-title">The word is the verdict.</span></div>'
         f"{table}"
     ), hidden
+
+
+def _margin_text(margin: float, unit: str) -> str:
+    """A claim's equivalence margin: percentage points for shares and differences."""
+    if unit in ("share", "difference"):
+        return f"{_number(round(100.0 * margin, 6))} pts"
+    return _value_text(margin, unit)
 
 
 def _way_text(direction: str) -> str:
