@@ -663,7 +663,7 @@ def kaplan_meier(durations: ArrayLike, events: ArrayLike, *, alpha: float = 0.05
     >>> km = kaplan_meier([9, 13, 13, 18], [1, 1, 0, 1])
     >>> km["at_risk"].tolist(), km["survival"].tolist()
     ([4, 3, 1], [0.75, 0.5, 0.0])
-    >>> round(kaplan_meier([5, 7], [0, 0])["ci_low"].iloc[0], 4)  # 0.025^(1/2)
+    >>> round(float(kaplan_meier([5, 7], [0, 0])["ci_low"].iloc[0]), 4)  # 0.025^(1/2)
     0.1581
     """
     table, exact_low = _km_table(durations, events, alpha)
