@@ -190,7 +190,7 @@ def rate_24_of_30() -> Dataset:
         # Band 70%-90% (default margin 0.10): the interval reaches outside it on both sides
         # and merely contains 80%: not support. At 80%, N(0.9) = 3.841459 * 0.9 * 0.1 /
         # 0.01 = 34.57 and N(0.7) = 3.841459 * 0.21 / 0.01 = 80.67: 81 patients.
-        ("two_sided", 0.8, None, "inconclusive", "about 81 patients in all (now 30)"),
+        ("two_sided", 0.8, None, "inconclusive", "about 81 eligible patients in all (now 30)"),
         # Band 40%-60%: 62.7% > 60%, wholly above.
         ("two_sided", 0.5, None, "contradicted", "the clinic does better than claimed"),
         # Band 93%-103%: 90.5% < 93%, wholly below.
@@ -343,7 +343,7 @@ def test_rapid_onset_counts_patients_assessed_within_a_day():
     assert (row["estimate"], row["n"]) == (pytest.approx(0.75), 12)
     assert row["ci_low"] == pytest.approx(0.467695, abs=1e-6)
     assert row["verdict"] == "inconclusive"
-    assert "about 41 patients in all (now 12) would likely settle it" in row["note"]
+    assert "about 41 eligible patients in all (now 12) would likely settle it" in row["note"]
     assert "widened" not in row["note"]
 
 

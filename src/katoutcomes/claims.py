@@ -1800,8 +1800,11 @@ def _patients_needed_words(claim: Claim, result: QuantityResult, unit: Unit) -> 
             f" With the share at {_pct(result.estimate)}, exactly on the edge of the band, no "
             "number of patients would settle it at this estimate."
         )
+    # Outcome shares count eligible patients (DESIGN 6); other shares their population.
+    eligible = claim.quantity in ("response_rate", "outcome_rate", "early_change_share")
+    noun = "eligible patients" if eligible else "patients"
     return (
-        f" At the current share of {_pct(result.estimate)}, about {needed:,} patients in all "
+        f" At the current share of {_pct(result.estimate)}, about {needed:,} {noun} in all "
         f"(now {result.n:,}) would likely settle it."
     )
 
