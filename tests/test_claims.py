@@ -28,10 +28,13 @@ from katoutcomes.claims import (
     claims_to_dict,
     describe_quantities,
     evaluate_claims,
+    judge_interval,
     load_claims,
+    patients_to_settle,
 )
 from katoutcomes.dataset import Dataset
 from katoutcomes.settings import Settings
+from katoutcomes.stats import proportion_ci
 
 
 def patients_with_response(prefix: str, k: int, n: int) -> list[Score]:
@@ -57,6 +60,7 @@ def one_claim(
     claimed: float | None = None,
     params: str = "",
     min_n: int | None = None,
+    margin: float | None = None,
 ) -> str:
     lines = [
         "[[claims]]",
@@ -71,6 +75,8 @@ def one_claim(
         lines.append(f"params = {{ {params} }}")
     if min_n is not None:
         lines.append(f"min_n = {min_n}")
+    if margin is not None:
+        lines.append(f"margin = {margin}")
     return "\n".join(lines) + "\n"
 
 
@@ -100,7 +106,7 @@ def test_packaged_claims_file_holds_every_claim_of_design_section_6():
 
 
 def test_every_claim_has_a_verdict_on_the_demo_cohort(demo_card):
-    assert list(demo_card.columns) == [*CLAIM_COLUMNS, "unit", "direction"]
+    assert list(demo_card.columns) == [*CLAIM_COLUMNS, "unit", "direction", "news"]
     assert demo_card["id"].tolist() == list(CLAIM_IDS)
     assert demo_card["verdict"].isin(VERDICTS).all()
     assert demo_card["note"].str.len().gt(40).all()
@@ -176,22 +182,33 @@ def rate_24_of_30() -> Dataset:
 
 
 @pytest.mark.parametrize(
-    ("rule", "claimed", "verdict", "phrase"),
+    ("rule", "claimed", "margin", "verdict", "phrase"),
+    # The interval is 62.7% to 90.5%.
     [
-        ("two_sided", 0.8, "supported", "lies within the interval"),
-        ("two_sided", 0.5, "contradicted", "the clinic does better than claimed"),
-        ("two_sided", 0.95, "contradicted", "the clinic does worse than claimed"),
-        ("above", 0.5, "supported", "wholly above 50%"),
-        ("above", 0.95, "contradicted", "wholly below 95%"),
-        ("above", 0.7, "inconclusive", "includes 70%"),
-        ("below", 0.95, "supported", "wholly below the claimed 95%"),
-        ("below", 0.6, "contradicted", "at or above the claimed 60%"),
-        ("below", 0.7, "inconclusive", "includes the claimed 70%"),
-        ("descriptive", None, "descriptive", "80%"),
+        # Band 60%-100% (0.8 ± 0.2): the interval lies inside it.
+        ("two_sided", 0.8, 0.2, "supported", "lies inside 60% to 100%"),
+        # Band 70%-90% (default margin 0.10): the interval reaches outside it on both sides
+        # and merely contains 80%: not support. At 80%, N(0.9) = 3.841459 * 0.9 * 0.1 /
+        # 0.01 = 34.57 and N(0.7) = 3.841459 * 0.21 / 0.01 = 80.67: 81 patients.
+        ("two_sided", 0.8, None, "inconclusive", "about 81 eligible patients in all (now 30)"),
+        # Band 40%-60%: 62.7% > 60%, wholly above.
+        ("two_sided", 0.5, None, "contradicted", "the clinic does better than claimed"),
+        # Band 93%-103%: 90.5% < 93%, wholly below.
+        ("two_sided", 0.98, 0.05, "contradicted", "the clinic does worse than claimed"),
+        ("above", 0.5, None, "supported", "wholly above 50%"),
+        ("above", 0.95, None, "contradicted", "wholly below 95%"),
+        ("above", 0.7, None, "inconclusive", "includes 70%"),
+        ("below", 0.95, None, "supported", "wholly below the claimed 95%"),
+        ("below", 0.6, None, "contradicted", "at or above the claimed 60%"),
+        ("below", 0.7, None, "inconclusive", "includes the claimed 70%"),
+        ("descriptive", None, None, "descriptive", "80%"),
     ],
 )
-def test_each_rule_decides_as_documented(rate_24_of_30, tmp_path, rule, claimed, verdict, phrase):
-    row = evaluate_one(rate_24_of_30, tmp_path, one_claim("response_rate", rule, claimed=claimed))
+def test_each_rule_decides_as_documented(
+    rate_24_of_30, tmp_path, rule, claimed, margin, verdict, phrase
+):
+    text = one_claim("response_rate", rule, claimed=claimed, margin=margin)
+    row = evaluate_one(rate_24_of_30, tmp_path, text)
     assert row["verdict"] == verdict
     assert phrase in row["note"]
     assert (row["estimate"], row["n"]) == (pytest.approx(0.8), 30)
@@ -220,9 +237,11 @@ def test_min_n_comes_from_the_claim_or_else_from_the_settings(rate_24_of_30, tmp
 
 
 def test_a_custom_claims_file_with_another_p0_changes_the_verdict(demo, demo_card, tmp_path):
-    # The packaged claim (p0 = 0.50) against the same claim with p0 = 0.60.
+    # The packaged claim (p0 = 0.50, band 40%-60%) against the same claim with p0 = 0.60
+    # (band 50%-70%), which holds the demo's interval (about 53% to 63%).
     packaged = demo_card.set_index("id").loc["response_rate_phq9"]
-    assert packaged["ci_low"] > 0.5 and packaged["verdict"] == "contradicted"
+    assert packaged["ci_low"] > 0.5 and packaged["ci_high"] > 0.6
+    assert packaged["verdict"] == "inconclusive"
     text = 'title = "Another article"\n' + one_claim(
         "response_rate", "two_sided", claimed=0.6, params='instrument = "phq9"'
     )
@@ -315,12 +334,16 @@ def onset_cohort(n_within_day: int, improved: int, n_within_week: int) -> Datase
 
 
 def test_rapid_onset_counts_patients_assessed_within_a_day():
-    # 12 assessed at 6 hours, 9 improved by >= 20%: 9/12 = 0.75, Wilson 0.4677 to 0.9111,
-    # contains 0.5 -> supported. The 5 patients first seen at day 3 are not counted.
+    # 12 assessed at 6 hours, 9 improved by >= 20%: 9/12 = 0.75, Wilson 0.4677 to 0.9111.
+    # It reaches outside the band 40%-60% but not wholly: inconclusive (containing 0.5
+    # is not support). The 5 patients first seen at day 3 are not counted. At 75%, the
+    # interval would clear 60% once n > N(0.6) = 3.841459 * 0.6 * 0.4 / 0.15^2 = 40.98:
+    # 41 patients.
     row = packaged(onset_cohort(12, 9, 5), "rapid_onset")
     assert (row["estimate"], row["n"]) == (pytest.approx(0.75), 12)
     assert row["ci_low"] == pytest.approx(0.467695, abs=1e-6)
-    assert row["verdict"] == "supported"
+    assert row["verdict"] == "inconclusive"
+    assert "about 41 eligible patients in all (now 12) would likely settle it" in row["note"]
     assert "widened" not in row["note"]
 
 
@@ -369,15 +392,17 @@ def test_rapid_onset_is_not_measurable_without_doses():
 
 def relapse_cohort(n_relapse: int, n_durable: int, follow_up: float = 100.0) -> Dataset:
     """Responders at t = 7 (8 points); ``n_relapse`` relapse at t = 21 (15 and 16 at 21
-    and 28: 14 days after the first response); ``n_durable`` stay at 8 until
-    ``follow_up``, censored at ``follow_up - 7`` days."""
+    and 28: 14 days after the first response); ``n_durable`` are 8 at ``follow_up`` and
+    ``follow_up + 7``, censored at the second-to-last assessment after the response,
+    ``follow_up - 7`` days after it."""
     scores: list[Score] = []
     for i in range(n_relapse):
         pid = f"R{i:03d}"
         scores += [(pid, "PHQ-9", t, s) for t, s in ((0, 20), (7, 8), (21, 15), (28, 16))]
     for i in range(n_durable):
         pid = f"D{i:03d}"
-        scores += [(pid, "PHQ-9", t, s) for t, s in ((0, 20), (7, 8), (follow_up, 8))]
+        visits = ((0, 20), (7, 8), (follow_up, 8), (follow_up + 7, 8))
+        scores += [(pid, "PHQ-9", t, s) for t, s in visits]
     return build(scores)
 
 
@@ -432,11 +457,13 @@ def test_when_every_responder_relapses_the_curve_is_zero_not_unknown():
 
 
 def test_a_contradicted_claim_says_which_way_the_data_lie(rate_24_of_30):
-    # 24 of 30 responded (80%) against a claimed 50%: contradicted, the clinic does better.
+    # 24 of 30 responded (80%, CI 62.7% to 90.5%) against a claimed 50% (band 40%-60%):
+    # contradicted, the clinic does better, which is good news for patients.
     card = evaluate_claims(rate_24_of_30).set_index("id")
-    assert card.loc["response_rate_phq9", ["verdict", "direction"]].tolist() == [
+    assert card.loc["response_rate_phq9", ["verdict", "direction", "news"]].tolist() == [
         "contradicted",
         "better than claimed",
+        "good",
     ]
     assert card.loc["response_rate_gad7", "direction"] == ""  # not measurable: no side
     # Relapse by 84 days 1/6, wholly below the claimed "above 50%": fewer relapses than
@@ -564,13 +591,20 @@ def test_dose_is_not_measurable_when_no_first_dose_has_mg():
     assert "no first dose is known" in row["note"] and "nan" not in row["note"]
 
 
-def test_dose_without_any_treated_eligible_patient_says_so():
+def test_dose_counts_the_safety_population_eligible_or_not():
     # P1 is eligible (20) but has no dose; the one dose belongs to P2, whose baseline 5 is
-    # below caseness. No eligible patient was treated: n = 0, inconclusive, no crash.
+    # below caseness. The dose claim uses the safety population (every patient with a
+    # recorded dose, DESIGN 6), so P2 counts: 40 mg / 80 kg = 0.5 mg/kg, n = 1 (fewer
+    # than 10: inconclusive). Restricted to intention to treat, nobody is left: n = 0.
     scores = [("P1", "PHQ-9", 0.0, 20.0), ("P1", "PHQ-9", 10.0, 8.0)]
     scores += [("P2", "PHQ-9", 0.0, 5.0), ("P2", "PHQ-9", 10.0, 3.0)]
     data = build(scores, [{"patient_id": "P2", "t": 0.0, "dose_mg": 40, "weight_kg": 80}])
     row = packaged(data, "dose")
+    assert (row["verdict"], row["n"], row["estimate"]) == ("inconclusive", 1, 0.5)
+    assert row["population"].startswith("safety population")
+    (claim,) = [c for c in load_claims() if c.id == "dose"]
+    itt = dataclasses.replace(claim, params={**claim.params, "population": "itt"})
+    row = evaluate_claims(data, claims=[itt]).iloc[0]
     assert (row["verdict"], row["n"]) == ("inconclusive", 0)
     assert row["note"].startswith("No first dose in mg/kg: no eligible patients")
 
@@ -663,9 +697,16 @@ def gad_cohort(resistant: int, not_resistant: int) -> Dataset:
 
 @pytest.mark.parametrize(
     ("resistant", "others", "verdict"),
-    # 6/12 = 0.5 (CI 0.25 to 0.75) -> supported; 12/12 (CI 0.7575 to 1) -> contradicted;
-    # 2/4 -> fewer than 10 -> inconclusive. The MDD patients never count.
-    [(6, 6, "supported"), (12, 0, "contradicted"), (2, 2, "inconclusive")],
+    # 6/12 = 0.5 (CI 0.25 to 0.75): reaches outside the band 40%-60% -> inconclusive;
+    # 12/12 (CI 0.7575 to 1) -> wholly above 60%, contradicted; 50/100 (CI 0.4038 to
+    # 0.5962) -> inside, supported; 2/4 -> fewer than 10 -> inconclusive. The MDD patients
+    # never count.
+    [
+        (6, 6, "inconclusive"),
+        (12, 0, "contradicted"),
+        (50, 50, "supported"),
+        (2, 2, "inconclusive"),
+    ],
 )
 def test_gad_treatment_resistance_against_one_half(resistant, others, verdict):
     row = packaged(gad_cohort(resistant, others), "gad_treatment_resistance")
@@ -757,8 +798,11 @@ def test_without_treatments_the_response_rate_uses_every_eligible_patient(tmp_pa
 
 def test_a_claim_can_be_passed_as_loaded_claims_with_changed_parameters(rate_24_of_30):
     (claim,) = [c for c in load_claims() if c.id == "response_rate_phq9"]
-    changed = dataclasses.replace(claim, claimed=0.8)
+    # 24/30, CI 62.7% to 90.5%: inside 0.8 ± 0.2, not inside 0.8 ± 0.1.
+    changed = dataclasses.replace(claim, claimed=0.8, margin=0.2)
     assert evaluate_claims(rate_24_of_30, claims=[changed])["verdict"].iloc[0] == "supported"
+    changed = dataclasses.replace(claim, claimed=0.8)
+    assert evaluate_claims(rate_24_of_30, claims=[changed])["verdict"].iloc[0] == "inconclusive"
 
 
 # --------------------------------------------------------------------------------------
@@ -904,3 +948,312 @@ def test_claims_built_in_code_get_defaults_and_the_same_checks(rate_24_of_30):
 def test_a_missing_claims_file_raises_a_clear_error(tmp_path):
     with pytest.raises(ClaimsFileError, match="Cannot read claims file"):
         load_claims(tmp_path / "absent.toml")
+
+
+# --------------------------------------------------------------------------------------
+# Equivalence margins, bounds and their boundaries (DESIGN 6)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rule", "low", "high", "claimed", "margin", "expected"),
+    [
+        # two_sided, p0 = 0.5, δ = 0.1: band [0.4, 0.6], closed.
+        pytest.param("two_sided", 0.45, 0.55, 0.5, 0.1, ("supported", None), id="inside"),
+        # Touching an edge from inside: 0.4 and 0.6 are themselves "about 0.5".
+        pytest.param("two_sided", 0.4, 0.6, 0.5, 0.1, ("supported", None), id="fills-band"),
+        # 0.3 + 0.1 = 0.4000000000000001 in binary: still touching, still supported.
+        pytest.param("two_sided", 0.2, 0.4, 0.3, 0.1, ("supported", None), id="binary-edge"),
+        # A hair outside the band: reaches outside without being wholly outside.
+        pytest.param("two_sided", 0.4 - 1e-9, 0.6, 0.5, 0.1, ("inconclusive", None), id="hair-out"),
+        # Touching the upper edge from outside: 0.6 is still plausible and about 0.5.
+        pytest.param("two_sided", 0.6, 0.75, 0.5, 0.1, ("inconclusive", None), id="touch-above"),
+        pytest.param("two_sided", 0.6 + 1e-9, 0.75, 0.5, 0.1, ("contradicted", True), id="above"),
+        pytest.param("two_sided", 0.25, 0.4, 0.5, 0.1, ("inconclusive", None), id="touch-below"),
+        pytest.param("two_sided", 0.25, 0.4 - 1e-9, 0.5, 0.1, ("contradicted", False), id="below"),
+        # Wider than the band on both sides: it contains 0.5 but is no support.
+        pytest.param("two_sided", 0.2, 0.8, 0.5, 0.1, ("inconclusive", None), id="wide"),
+        # above ("usually": more than 0.5): strict, the bound is on the losing side.
+        pytest.param("above", 0.5 + 1e-9, 0.7, 0.5, None, ("supported", True), id="gt"),
+        pytest.param("above", 0.5, 0.7, 0.5, None, ("inconclusive", None), id="at-low"),
+        pytest.param("above", 0.3, 0.5, 0.5, None, ("contradicted", False), id="at-high"),
+        pytest.param("above", 0.3, 0.5 + 1e-9, 0.5, None, ("inconclusive", None), id="over"),
+        # below ("less than 1%"): supported only strictly below, contradicted at the bound.
+        pytest.param("below", 0.0, 0.01 - 1e-9, 0.01, None, ("supported", False), id="lt"),
+        pytest.param("below", 0.0, 0.01, 0.01, None, ("inconclusive", None), id="to-bound"),
+        pytest.param("below", 0.01, 0.05, 0.01, None, ("contradicted", True), id="from-bound"),
+        # The difference rules against 0.
+        pytest.param(
+            "difference_positive", 0.0, 0.2, None, None, ("inconclusive", None), id="d-at-0"
+        ),
+        pytest.param(
+            "difference_positive", -0.2, 0.0, None, None, ("contradicted", False), id="d-le-0"
+        ),
+        pytest.param(
+            "difference_nonzero", -0.3, -0.01, None, None, ("supported", False), id="d-neg"
+        ),
+        pytest.param(
+            "difference_nonzero", -0.3, 0.0, None, None, ("inconclusive", None), id="d-to-0"
+        ),
+    ],
+)
+def test_each_verdict_branch_at_its_boundaries(rule, low, high, claimed, margin, expected):
+    assert judge_interval(rule, low, high, claimed, margin) == expected
+
+
+def test_a_two_sided_claim_needs_a_margin_to_be_judged():
+    with pytest.raises(ValueError, match="needs a margin"):
+        judge_interval("two_sided", 0.4, 0.6, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("estimate", "claimed", "margin", "needed"),
+    [
+        # Inside the band, p̂ = 0.5, band 0.4-0.6. The Wilson limits solve
+        # n (p̂ - p)^2 = z^2 p (1 - p), z^2 = 1.959964^2 = 3.841459. The lower limit reaches
+        # 0.4 when n = 3.841459 * 0.4 * 0.6 / 0.1^2 = 3.841459 * 24 = 92.195, and by
+        # symmetry the upper one 0.6: the interval fits inside from n = 93.
+        (0.5, 0.5, 0.1, 93),
+        # Above the band, p̂ = 0.75, upper edge 0.6: the lower limit clears 0.6 when
+        # n > 3.841459 * 0.6 * 0.4 / 0.15^2 = 0.921950 / 0.0225 = 40.976: n = 41.
+        (0.75, 0.5, 0.1, 41),
+        # Below, p̂ = 0.2, lower edge 0.4: n > 3.841459 * 0.24 / 0.04 = 23.049: n = 24.
+        (0.2, 0.5, 0.1, 24),
+        # Inside but off-centre, p̂ = 0.58: N(0.6) = 0.921950 / 0.02^2 = 2304.9 and
+        # N(0.4) = 0.921950 / 0.18^2 = 28.5: the upper edge decides, n = 2305.
+        (0.58, 0.5, 0.1, 2305),
+        # Band 0-0.1 around p0 = 0.05 with δ = 0.05: below 0 is no constraint (a Wilson
+        # interval never goes below 0); p̂ = 0.02 needs N(0.1) = 3.841459 * 0.09 / 0.08^2
+        # = 54.02: n = 55.
+        (0.02, 0.05, 0.05, 55),
+        # Exactly on an edge: no number of patients settles it at this estimate.
+        (0.6, 0.5, 0.1, None),
+    ],
+)
+def test_patients_to_settle_on_worked_examples(estimate, claimed, margin, needed):
+    assert patients_to_settle(estimate, claimed, margin) == needed
+
+
+def test_patients_to_settle_agrees_with_the_wilson_interval_either_side_of_the_answer():
+    # p̂ = 0.5 (93 needed): 46/92 is not yet inside 0.4-0.6, 47/94 is.
+    def verdict(k: int, n: int) -> str:
+        ci = proportion_ci(k, n).iloc[0]
+        return judge_interval("two_sided", ci["ci_low"], ci["ci_high"], 0.5, 0.1)[0]
+
+    assert verdict(46, 92) == "inconclusive"
+    assert verdict(47, 94) == "supported"
+    # p̂ = 0.75 (41 needed): 30/40 does not yet clear 0.6, 33/44 does.
+    assert verdict(30, 40) == "inconclusive"
+    assert verdict(33, 44) == "contradicted"
+
+
+def test_the_margin_comes_from_the_claims_file_and_appears_in_every_output(rate_24_of_30, tmp_path):
+    # 24/30 (CI 62.7% to 90.5%) about 0.75: inside 0.75 ± 0.2, not inside 0.75 ± 0.1.
+    wide = evaluate_one(
+        rate_24_of_30, tmp_path, one_claim("response_rate", "two_sided", claimed=0.75, margin=0.2)
+    )
+    assert (wide["verdict"], wide["margin"]) == ("supported", 0.2)
+    assert "55% to 95% (the claimed 75% ± 20 percentage points)" in wide["note"]
+    default = evaluate_one(
+        rate_24_of_30, tmp_path, one_claim("response_rate", "two_sided", claimed=0.75)
+    )
+    assert (default["verdict"], default["margin"]) == ("inconclusive", 0.1)
+    bound = evaluate_one(rate_24_of_30, tmp_path, one_claim("response_rate", "above", claimed=0.5))
+    assert math.isnan(bound["margin"])
+
+
+def test_claims_json_keeps_its_keys_and_adds_margin_and_population(rate_24_of_30):
+    out = claims_to_dict(evaluate_claims(rate_24_of_30))
+    first = out["claims"][0]
+    assert list(first) == [
+        "id", "claim", "quantity", "estimate", "ci_low", "ci_high", "n", "claimed",
+        "verdict", "note", "margin", "population",
+    ]  # fmt: skip
+    assert first["margin"] == 0.1
+    assert first["population"].startswith("intention to treat: eligible patients")
+    by_id = {c["id"]: c for c in out["claims"]}
+    assert by_id["transient_effects"]["margin"] is None
+    assert by_id["side_effects"]["population"].startswith("safety population")
+    json.dumps(out, allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            one_claim("event_probability", "above", claimed=0.5, margin=0.1),
+            "margin applies to a claim of about a value",
+        ),
+        (
+            one_claim("first_dose_mg_per_kg", "two_sided", claimed=0.507),
+            "needs a margin in its unit .mg/kg.",
+        ),
+        (one_claim("response_rate", "two_sided", claimed=0.5, margin=10), "is not a fraction"),
+        (one_claim("response_rate", "two_sided", claimed=0.5, margin=0), "above 0"),
+    ],
+)
+def test_malformed_margins_raise_a_clear_error(tmp_path, text, message):
+    with pytest.raises(ClaimsFileError, match=message):
+        load_claims(write_claims(tmp_path, text))
+
+
+def test_a_two_sided_claim_of_a_value_takes_a_margin_in_its_unit(tmp_path):
+    # Median first dose 0.5 mg/kg for 10 patients (40 mg / 80 kg each); the interval is
+    # the point 0.5 (all equal), inside 0.507 ± 0.05.
+    data = dosing_cohort(
+        {f"P{i:03d}": [0.0] for i in range(10)}, dose_mg=[40] * 10, weight_kg=[80] * 10
+    )
+    text = one_claim("first_dose_mg_per_kg", "two_sided", claimed=0.507, margin=0.05)
+    row = evaluate_one(data, tmp_path, text)
+    assert (row["verdict"], row["margin"]) == ("supported", 0.05)
+    assert "0.457 mg/kg to 0.557 mg/kg" in row["note"]
+
+
+# --------------------------------------------------------------------------------------
+# Good or bad news for patients
+# --------------------------------------------------------------------------------------
+
+
+def test_news_follows_the_patients_not_the_verdict():
+    # 5 of 30 responders relapse by 84 days (1/6, CI 2.2% to 29.0%): "effects are usually
+    # transient" is contradicted, which is good news; 25 of 30 relapse (CI 62.9% to
+    # 92.5%): supported, bad news. No relapse at 182 days 1/6: contradicted, bad news.
+    few = packaged(relapse_cohort(5, 25, follow_up=200.0), "transient_effects")
+    many = packaged(relapse_cohort(25, 5, follow_up=200.0), "transient_effects")
+    durable = packaged(relapse_cohort(25, 5, follow_up=200.0), "durable_after_course")
+    assert (few["verdict"], few["news"]) == ("contradicted", "good")
+    assert (many["verdict"], many["news"]) == ("supported", "bad")
+    assert (durable["verdict"], durable["news"]) == ("contradicted", "bad")
+
+
+def test_news_of_the_demo_scorecard(demo_card):
+    news = demo_card.set_index("id")["news"]
+    assert set(news) <= {"good", "bad", "neutral", "unclear"}
+    card = demo_card.set_index("id")
+    for claim_id in card.index:
+        verdict, direction = card.loc[claim_id, ["verdict", "direction"]]
+        if direction == "better than claimed":
+            assert news[claim_id] == "good", claim_id
+        if direction == "worse than claimed":
+            assert news[claim_id] == "bad", claim_id
+        if verdict in ("inconclusive", "not_measurable"):
+            assert news[claim_id] == "unclear", claim_id
+        if verdict == "descriptive":
+            assert news[claim_id] == "neutral", claim_id
+
+
+# --------------------------------------------------------------------------------------
+# Populations (DESIGN 6)
+# --------------------------------------------------------------------------------------
+
+
+def test_side_effects_count_every_treated_patient_eligible_or_not():
+    # 10 eligible patients (baseline 20), none with an adverse event; 2 patients with a
+    # baseline of 5 (not eligible) given ketamine, both with nausea. The safety population
+    # is all 12 treated patients: 2/12 had an adverse event (intention to treat would
+    # count 0/10 and hide them).
+    scores = patients_with_response("E", 5, 10)
+    scores += [(f"L{i}", "PHQ-9", t, s) for i in range(2) for t, s in ((0.0, 5.0), (28.0, 3.0))]
+    ids = list(dict.fromkeys(p for p, *_ in scores))
+    doses = [
+        {"patient_id": p, "t": 0.0, "adverse_events": "nausea" if p[0] == "L" else ""} for p in ids
+    ]
+    row = packaged(build(scores, doses), "side_effects")
+    assert (row["n"], row["estimate"]) == (12, pytest.approx(2 / 12))
+    assert row["population"].startswith("safety population")
+    assert "of 12 patients with at least one recorded dose" in row["note"]
+
+
+def test_gad_treatment_resistance_counts_gad_patients_measured_only_on_the_gad7():
+    # 6 GAD patients with a PHQ-9 baseline and 6 with only GAD-7 scores, all treated;
+    # 3 + 3 have 2 prior failures. All 12 count (6/12), not only the 6 with a PHQ-9.
+    scores = patients_with_response("P", 0, 6)
+    for i in range(6):
+        scores += [(f"G{i:03d}", "GAD-7", 0.0, 15.0), (f"G{i:03d}", "GAD-7", 28.0, 6.0)]
+    ids = list(dict.fromkeys(p for p, *_ in scores))
+    patients = [
+        {
+            "patient_id": p,
+            "primary_diagnosis": "GAD",
+            "prior_treatment_failures": 2 if int(p[1:]) < 3 else 0,
+        }
+        for p in ids
+    ]
+    row = packaged(build(scores, patients=patients), "gad_treatment_resistance")
+    assert (row["n"], row["estimate"]) == (12, pytest.approx(0.5))
+    assert row["population"] == "every GAD-diagnosed patient who started treatment"
+
+
+def test_gad_treatment_resistance_counts_untreated_patients_only_without_a_treatments_table():
+    # Ten GAD patients, five of them with a dose: 5 count (3 resistant). Without any
+    # treatments table all 10 count (6 resistant).
+    scores: list[Score] = []
+    for i in range(10):
+        scores += [(f"G{i:03d}", "GAD-7", 0.0, 15.0), (f"G{i:03d}", "GAD-7", 28.0, 6.0)]
+    patients = [
+        {"patient_id": f"G{i:03d}", "primary_diagnosis": "GAD", "prior_treatment_failures": f}
+        for i, f in enumerate([2, 2, 2, 0, 0, 2, 2, 2, 0, 0])
+    ]
+    treated = [{"patient_id": f"G{i:03d}", "t": 0.0} for i in range(5)]
+    row = packaged(build(scores, treated, patients=patients), "gad_treatment_resistance")
+    assert (row["n"], row["estimate"]) == (5, pytest.approx(3 / 5))
+    row = packaged(build(scores, [], patients=patients), "gad_treatment_resistance")
+    assert (row["n"], row["estimate"]) == (10, pytest.approx(6 / 10))
+    assert row["population"] == "every GAD-diagnosed patient"
+
+
+def test_a_site_filter_cannot_turn_a_contradicted_claim_into_a_supported_one(demo, tmp_path):
+    # "A 40% response rate" (band 30%-50%): the demo's interval (about 53% to 63%) lies
+    # wholly above it. Each site alone has fewer patients and a wider interval, which
+    # under the old rule ("the interval contains p0") could come to contain 40% and read
+    # "supported"; a wider interval now reaches outside the band: never supported.
+    from katoutcomes.filters import CohortFilter, filter_dataset, filter_options
+
+    path = write_claims(tmp_path, one_claim("response_rate", "two_sided", claimed=0.4))
+    whole = evaluate_claims(demo, claims=path).iloc[0]
+    assert whole["verdict"] == "contradicted"
+    for site in filter_options(demo)["site"]:
+        part = filter_dataset(demo, CohortFilter(site=(site,)))
+        row = evaluate_claims(part, claims=path).iloc[0]
+        assert row["verdict"] in ("contradicted", "inconclusive"), (site, row["note"])
+        assert row["ci_high"] - row["ci_low"] > whole["ci_high"] - whole["ci_low"]
+
+
+# --------------------------------------------------------------------------------------
+# Durability without any relapse (DESIGN 4 censoring, DESIGN 5 exact interval)
+# --------------------------------------------------------------------------------------
+
+
+def responders(n: int, later: Sequence[tuple[float, float]]) -> Dataset:
+    """``n`` PHQ-9 patients, baseline 20, responding at t = 7 (8 points), then ``later``."""
+    scores: list[Score] = []
+    for i in range(n):
+        visits = ((0.0, 20.0), (7.0, 8.0), *later)
+        scores += [(f"R{i:03d}", "PHQ-9", t, s) for t, s in visits]
+    return build(scores)
+
+
+def test_no_relapse_among_35_followed_past_84_days_has_the_exact_interval():
+    # 35 responders, still responding at t = 50, 100 and 120: no relapse; each is censored
+    # at the second-to-last assessment after the response, 100 - 7 = 93 days. At 84 days
+    # all 35 are still followed and none relapsed: S(84) = 1 with the Clopper-Pearson
+    # interval for 0 events in 35, [0.025^(1/35), 1] = [0.89997, 1]; relapse by 84 days
+    # 0% (0% to 1 - 0.89997 = 10.003%), wholly below the claimed "more than 50%":
+    # contradicted, better than claimed (not a 0%-0% interval).
+    row = packaged(responders(35, [(50, 8), (100, 7), (120, 8)]), "transient_effects")
+    assert (row["verdict"], row["n"], row["estimate"]) == ("contradicted", 35, 0.0)
+    assert row["ci_low"] == 0.0
+    assert row["ci_high"] == pytest.approx(1 - 0.025 ** (1 / 35), rel=1e-12)
+    assert row["ci_high"] == pytest.approx(0.10003, abs=5e-6)
+    assert (row["direction"], row["news"]) == ("better than claimed", "good")
+
+
+def test_responders_with_a_single_later_assessment_are_not_counted_as_relapse_free():
+    # 35 responders with one later assessment (day 99, 92 days after the response): a
+    # relapse (two failing assessments) could never have been seen, so each is censored
+    # at 0 days. The curve ends at 0: relapse by 84 days is not estimated (inconclusive),
+    # where censoring at 92 days would have read 0% relapse and contradicted the claim.
+    row = packaged(responders(35, [(99, 8)]), "transient_effects")
+    assert (row["verdict"], row["n"]) == ("inconclusive", 35)
+    assert math.isnan(row["estimate"])
+    assert "the longest follow-up after a first response is 0 days" in row["note"]

@@ -37,9 +37,11 @@ def test_outcomes_json_echoes_settings_overrides_and_provenance(demo_dir: Path):
     assert payload["settings"]["acute_days"] == 28.0
     assert len(payload["data"]["files"]) == 3
     assert all(len(f["sha256"]) == 64 for f in payload["data"]["files"])
-    # endpoints lie within the 28-day acute window that was asked for
+    assert payload["settings"]["visit_window_days"] == 7.0
+    # endpoints lie within the 28-day acute window that was asked for plus the 7-day
+    # visit window
     days = [r["endpoint_day"] for r in payload["rows"] if r["endpoint_day"] is not None]
-    assert days and max(days) <= 28
+    assert days and max(days) <= 28 + 7
 
 
 def test_outcomes_parquet_carries_settings_in_its_metadata(demo_dir: Path, tmp_path: Path):
@@ -101,8 +103,14 @@ def test_claims_json_has_the_documented_shape(demo_dir: Path):
         "claimed",
         "verdict",
         "note",
+        "margin",
+        "population",
     }
     assert all(set(c) == keys for c in payload["claims"])
+    by_id = {c["id"]: c for c in payload["claims"]}
+    assert by_id["response_rate_phq9"]["margin"] == 0.1
+    assert by_id["side_effects"]["margin"] is None
+    assert by_id["side_effects"]["population"].startswith("safety population")
     verdicts = {"supported", "contradicted", "inconclusive", "not_measurable", "descriptive"}
     assert all(c["verdict"] in verdicts for c in payload["claims"])
 

@@ -383,13 +383,14 @@ def relapse_cohort() -> Dataset:
 
     P001  responds at t = 7 (8), then 15 at t = 21 and 16 at t = 28: relapse at 21,
           14 days after the first response.
-    P002  responds at t = 7 (8), still 8 at t = 35: censored at 35 - 7 = 28 days.
+    P002  responds at t = 7 (8), still 8 at t = 35 and 7 at t = 42: no relapse; censored
+          at the second-to-last assessment after the response, 35 - 7 = 28 days.
     P003  responds at t = 14 (6), then 12 at 28 and 14 at 35: relapse 14 days after.
     P004  never responds (18 at 14 and 28): not in the relapse curve.
     """
     scores: list[Score] = []
     scores += visits("P001", (0, 20), (7, 8), (21, 15), (28, 16))
-    scores += visits("P002", (0, 20), (7, 8), (35, 8))
+    scores += visits("P002", (0, 20), (7, 8), (35, 8), (42, 7))
     scores += visits("P003", (0, 20), (14, 6), (28, 12), (35, 14))
     scores += visits("P004", (0, 20), (14, 18), (28, 18))
     return build(scores)
@@ -442,6 +443,34 @@ def test_survival_at_gives_the_log_scale_interval_of_the_step():
     assert point.survival == pytest.approx(10 / 11)
     assert point.ci_low == pytest.approx(0.7541338, abs=1e-6)
     assert point.ci_high == 1.0
+
+
+def test_a_zero_event_curve_read_at_84_days_has_the_exact_interval_for_35_followed():
+    # No relapse at all: 5 patients censored before 84 days (10, 20, 30, 40, 60) and 35
+    # followed to 84 days or beyond (84, 85, ..., 118). The last curve time <= 84 is 84,
+    # with n_t = 35 at risk (the patient censored at 84 was seen relapse-free at 84).
+    # Clopper-Pearson for 0 events among 35: the event probability's upper limit p_U has
+    # (1 - p_U)^35 = 0.025, so S(84) lies in [0.025^(1/35), 1] = [0.89997, 1]; the
+    # probability of relapse by 84 days, 1 - S, in [0, 0.10003].
+    durations = [10, 20, 30, 40, 60, *range(84, 119)]
+    point = survival_at(kaplan_meier(durations, [0] * len(durations)), 84)
+    assert point.survival == 1.0 and point.events == 0 and point.n == 40
+    assert point.ci_low == pytest.approx(0.89997, abs=5e-6)
+    assert point.ci_low == pytest.approx(math.exp(math.log(0.025) / 35), rel=1e-12)
+    assert point.ci_high == 1.0
+
+
+def test_before_the_first_curve_time_every_patient_is_still_followed():
+    # 12 patients, all followed beyond 84 days (first curve time 90): at 84 no event and
+    # n_t = 12, interval [0.025^(1/12), 1] = [exp(-0.3074066), 1] = [0.7353515, 1];
+    # at 90% confidence (alpha 0.10), [0.05^(1/12), 1] = [exp(-2.9957323/12), 1]
+    # = [exp(-0.2496444), 1] = [0.7790778, 1].
+    durations = list(range(90, 102))
+    curve = kaplan_meier(durations, [0] * 12)
+    point = survival_at(curve, 84)
+    assert (point.survival, point.std_err, point.ci_high) == (1.0, 0.0, 1.0)
+    assert point.ci_low == pytest.approx(0.7353515, abs=1e-7)
+    assert survival_at(curve, 84, alpha=0.10).ci_low == pytest.approx(0.7790778, abs=1e-7)
 
 
 def test_survival_at_needs_an_instrument_when_the_curve_holds_two():

@@ -5,8 +5,9 @@ Cohorts go through the real ingest (``validate_frames`` then ``Dataset.from_resu
 at study day 100, which makes it ``t = 0``: an assessment at study day 100 + d has
 ``t = d``. Thresholds (DESIGN 4, :mod:`katoutcomes.instruments`): PHQ-9 caseness 10,
 remission < 5, reliable change 6; GAD-7 caseness 8, remission < 5, reliable change 4;
-settings: baseline window 30 days, acute window 42 days, response 50%, early improvement
-20%. Every expected value is worked out by hand in a comment next to it.
+settings: baseline window 30 days, acute window 42 days, visit window 7 days (endpoint
+window 0 < t <= 49), response 50%, early improvement 20%. Every expected value is worked
+out by hand in a comment next to it.
 """
 
 from __future__ import annotations
@@ -205,15 +206,19 @@ def test_an_assessment_on_the_dose_day_is_baseline_not_endpoint() -> None:
 @pytest.mark.parametrize(
     ("late_t", "endpoint", "endpoint_day"),
     [
-        # 0 < 42 <= acute_days 42: the day-42 score (6) is the endpoint.
+        # 0 < 42 <= 49: the day-42 score (6) is the endpoint.
         (42, 6.0, 42.0),
-        # 43 > 42: outside the acute window; the endpoint stays the day-14 score (12).
-        (43, 12.0, 14.0),
+        # A "week 6" visit that slipped to day 45: 45 <= 42 + 7 = 49, still the endpoint.
+        (45, 6.0, 45.0),
+        # On the last day of the visit window, 49 <= 49: included.
+        (49, 6.0, 49.0),
+        # 50 > 49: outside; the endpoint stays the day-14 score (12).
+        (50, 12.0, 14.0),
         # A fractional day just past the window is excluded too.
-        (42.25, 12.0, 14.0),
+        (49.25, 12.0, 14.0),
     ],
 )
-def test_endpoint_is_the_last_valid_assessment_in_the_acute_window(
+def test_endpoint_is_the_last_valid_assessment_in_the_acute_and_visit_window(
     late_t: float, endpoint: float, endpoint_day: float
 ) -> None:
     r = row(patient_outcomes(build(phq9("p1", (0, 20), (14, 12), (late_t, 6)))), "p1")
@@ -223,10 +228,33 @@ def test_endpoint_is_the_last_valid_assessment_in_the_acute_window(
 
 
 def test_acute_window_follows_the_settings() -> None:
-    # With acute_days = 28 the day-42 score falls outside; the endpoint is day 14 (12).
+    # With acute_days = 28 (window 28 + 7 = 35) the day-42 score falls outside; the
+    # endpoint is day 14 (12).
     data = build(phq9("p1", (0, 20), (14, 12), (42, 6)))
     r = row(patient_outcomes(data, Settings(acute_days=28)), "p1")
     assert (r["endpoint"], r["endpoint_day"]) == (12.0, 14.0)
+
+
+def test_a_week_6_visit_on_day_45_is_the_endpoint_and_responds() -> None:
+    # Baseline 20 at t = 0; day 28: 14 (no response, 14 > 10); the week-6 visit slipped to
+    # day 45: 9 <= 0.5 * 20 = 10, a response. 45 <= 42 + 7, so the endpoint is day 45 and
+    # the patient responded. Without the visit window (visit_window_days = 0) the endpoint
+    # is day 28 (14) and the patient did not respond.
+    data = build(phq9("p1", (0, 20), (28, 14), (45, 9)), {"p1": [0, 7, 14, 44]})
+    r = row(patient_outcomes(data), "p1")
+    assert (r["endpoint"], r["endpoint_day"], r["response"]) == (9.0, 45.0, True)
+    strict = row(patient_outcomes(data, Settings(visit_window_days=0)), "p1")
+    assert (strict["endpoint"], strict["endpoint_day"], strict["response"]) == (14.0, 28.0, False)
+    # The visit window widens the endpoint, not the course: the dose on day 44 is a
+    # maintenance dose (44 > acute_days 42); days 0, 7 and 14 are acute.
+    assert (r["n_acute_doses"], r["n_maintenance_doses"]) == (3, 1)
+
+
+def test_visit_window_follows_the_settings() -> None:
+    # visit_window_days = 14: window 0 < t <= 56, so the day-56 score (6) is the endpoint.
+    data = build(phq9("p1", (0, 20), (14, 12), (56, 6)))
+    r = row(patient_outcomes(data, Settings(visit_window_days=14)), "p1")
+    assert (r["endpoint"], r["endpoint_day"]) == (6.0, 56.0)
 
 
 def _same_day_cohort(times: Sequence[str], totals: Sequence[float]) -> Dataset:
@@ -289,6 +317,29 @@ def test_a_baseline_of_zero_has_no_percent_change() -> None:
     assert r["change"] == 0.0
     assert math.isnan(r["pct_change"])
     assert not r["eligible"]
+
+
+def test_a_baseline_of_zero_leaves_every_fall_based_outcome_empty() -> None:
+    # Baseline 0; later scores 0, 0, 12, 13. "A fall of 50%" from 0 is undefined
+    # (0 <= 0.5 * 0 would otherwise make every score of 0 a "response", and the later
+    # 12 and 13 a "relapse"): response, first response, early improvement and relapse are
+    # all NA (DESIGN 4). What does not rest on a fall is still defined: endpoint 13 at day
+    # 42, change +13, remission False (13 >= 5), reliable deterioration True (13 - 0 >= 6).
+    r = row(patient_outcomes(build(phq9("p1", (0, 0), (7, 0), (14, 0), (28, 12), (42, 13)))), "p1")
+    for column in (
+        "pct_change",
+        "response",
+        "first_response_day",
+        "response_observed",
+        "first_early_improvement_day",
+        "early_improvement_observed",
+        "relapse",
+        "days_to_relapse",
+    ):
+        assert pd.isna(r[column]), column
+    assert (r["endpoint"], r["change"]) == (13.0, 13.0)
+    assert not r["remission"]
+    assert r["reliable_deterioration"]
 
 
 def test_a_patient_without_baseline_has_missing_outcomes_but_counts_assessments() -> None:
@@ -453,11 +504,13 @@ def test_a_late_first_response_does_not_change_the_endpoint_response() -> None:
         # are >= 10: relapse at t_r = 14, days 14 - 7 = 7.
         pytest.param(20, [(7, 8), (14, 12), (21, 14), (28, 9)], True, 7.0, id="confirmed"),
         # One failing score (14: 12) then a responding one (21: 9), then one failing score
-        # with nothing after it (28: 11): no relapse; censored at 28 - 7 = 21.
-        pytest.param(20, [(7, 8), (14, 12), (21, 9), (28, 11)], False, 21.0, id="not-two"),
+        # with nothing after it (28: 11): no relapse. Assessments after the response: 14,
+        # 21, 28 (m = 3); censored at the second-to-last, t_(m-1) = 21: 21 - 7 = 14.
+        pytest.param(20, [(7, 8), (14, 12), (21, 9), (28, 11)], False, 14.0, id="not-two"),
         # Baseline 16 (response <= 8). 14: 9 fails but is below caseness 10; 21: 12 fails
-        # and is a case; 35: 6 responds. No pair of failing cases: censored at 35 - 7 = 28.
-        pytest.param(16, [(7, 8), (14, 9), (21, 12), (35, 6)], False, 28.0, id="below-case"),
+        # and is a case; 35: 6 responds. No pair of failing cases; after the response
+        # 14, 21, 35: censored at 21 - 7 = 14.
+        pytest.param(16, [(7, 8), (14, 9), (21, 12), (35, 6)], False, 14.0, id="below-case"),
         # Baseline 16: 14: 12 and 21: 10 both fail (> 8) and are >= 10: relapse at 14.
         pytest.param(16, [(7, 8), (14, 12), (21, 10)], True, 7.0, id="at-caseness"),
         # The first qualifying pair counts: 14: 12 / 21: 9 is broken; 28: 12 and 35: 13
@@ -480,6 +533,29 @@ def test_relapse_needs_two_consecutive_failing_assessments_at_caseness(
     r = row(patient_outcomes(build(phq9("p1", (0, baseline), *follow_up))), "p1")
     assert same(r["relapse"], relapse)
     assert same(r["days_to_relapse"], days_to_relapse)
+
+
+@pytest.mark.parametrize(
+    ("later", "days_to_relapse"),
+    [
+        # Response at day 10 (baseline 20, score 8 <= 10). Later assessments all respond
+        # (no relapse); t_i below are days since the first response.
+        # One later assessment (day 24, t_1 = 14): m = 1 < 2, a relapse could never have
+        # been confirmed: censored at 0.
+        pytest.param([(24, 6)], 0.0, id="one-later"),
+        # Two (days 24, 40; t_1 = 14, t_2 = 30): censored at t_1 = 14.
+        pytest.param([(24, 6), (40, 7)], 14.0, id="two-later"),
+        # Three (days 24, 40, 101; t = 14, 30, 91): censored at t_2 = 30, not at 91.
+        pytest.param([(24, 6), (40, 7), (101, 5)], 30.0, id="three-later"),
+    ],
+)
+def test_a_responder_without_relapse_is_censored_at_the_second_to_last_later_assessment(
+    later: list[tuple[float, float]], days_to_relapse: float
+) -> None:
+    r = row(patient_outcomes(build(phq9("p1", (0, 20), (10, 8), *later))), "p1")
+    assert r["first_response_day"] == 10.0
+    assert r["relapse"] == False  # noqa: E712 (a nullable boolean: False, not NA)
+    assert r["days_to_relapse"] == days_to_relapse
 
 
 def test_an_incomplete_assessment_between_two_failing_ones_does_not_break_the_pair() -> None:
@@ -645,8 +721,8 @@ def test_datetimes_and_study_days_give_identical_outcomes(time: str) -> None:
 
 def test_datetime_outcomes_use_fractions_of_a_day() -> None:
     # Dose at 09:00 on day 0; a score at 03:00 the same day is t = -0.25 (a baseline) and
-    # one 42 days and 6 hours later is t = 42.25 (outside the acute window).
-    scores = phq9("p1", (-0.25, 20), (14, 12), (42.25, 4))
+    # one 49 days and 6 hours later is t = 49.25 (outside the endpoint window, 42 + 7).
+    scores = phq9("p1", (-0.25, 20), (14, 12), (49.25, 4))
     r = row(patient_outcomes(build(scores, time="datetime")), "p1")
     assert (r["baseline_day"], r["endpoint"], r["endpoint_day"]) == (-0.25, 12.0, 14.0)
 
@@ -699,7 +775,7 @@ def _reference_row(frame: pd.DataFrame, instrument: str, settings: Settings) -> 
     valid = frame[frame["total"].notna() & frame["t"].notna()].sort_values("t", kind="stable")
     pts = list(zip(valid["t"], valid["total"], strict=True))
     pre = [s for t, s in pts if -settings.baseline_window_days <= t <= 0]
-    acute = [(t, s) for t, s in pts if 0 < t <= settings.acute_days]
+    acute = [(t, s) for t, s in pts if 0 < t <= settings.acute_days + settings.visit_window_days]
     post = [(t, s) for t, s in pts if t > 0]
     out: dict[str, object] = {"n_assessments": len(pts)}
     if not pre:
@@ -710,11 +786,12 @@ def _reference_row(frame: pd.DataFrame, instrument: str, settings: Settings) -> 
     out["completer"] = bool(acute)
     if acute:
         end = acute[-1][1]
-        out["response"] = end <= (1 - settings.response) * base
+        if base > 0:  # a fall from 0 is undefined
+            out["response"] = end <= (1 - settings.response) * base
         out["remission"] = end < inst.remission_below
         out["reliable_improvement"] = base - end >= inst.reliable_change
         out["recovery"] = base >= inst.caseness and end < inst.caseness
-    if not post:
+    if not post or base == 0:
         return out
 
     def meets(score: float, fraction: float) -> bool:
@@ -733,7 +810,10 @@ def _reference_row(frame: pd.DataFrame, instrument: str, settings: Settings) -> 
             pts[i][0] for i in range(first + 1, len(pts) - 1) if fails[i] and fails[i + 1]
         ]
         out["relapse"] = bool(relapse_at)
-        out["days_to_relapse"] = (relapse_at[0] if relapse_at else pts[-1][0]) - t_first
+        # Censored at the second-to-last assessment after the response (0 with fewer than
+        # two after it).
+        censor = pts[-2][0] if len(pts) - 1 - first >= 2 else t_first
+        out["days_to_relapse"] = (relapse_at[0] if relapse_at else censor) - t_first
     return out
 
 

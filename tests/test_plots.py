@@ -284,8 +284,11 @@ def test_cumulative_response_is_one_minus_survival_with_the_flipped_interval() -
     assert data["ci_high"].iloc[1:3].tolist() == pytest.approx(
         (1 - curve["ci_low"].iloc[:2]).tolist()
     )
-    # Day-0 row: 4 at risk, no event, no uncertainty yet.
-    assert data.iloc[0][["at_risk", "events", "ci_low", "ci_high"]].tolist() == [4, 0, 0.0, 0.0]
+    # Day-0 row, drawn until day 9: 4 at risk and no event yet, so the exact interval for
+    # 0 events among 4 (DESIGN 5): S in [0.025^(1/4), 1] = [0.3976354, 1], hence 1 - S in
+    # [0, 0.6023646], not the point 0 a log-scale interval would give.
+    assert data.iloc[0][["at_risk", "events", "ci_low"]].tolist() == [4, 0, 0.0]
+    assert data.iloc[0]["ci_high"] == pytest.approx(0.6023646, abs=1e-7)
 
 
 def test_response_duration_data_keeps_survival_and_starts_at_one() -> None:
@@ -547,27 +550,60 @@ def test_subgroup_forest_on_several_groups_has_a_heading_per_group(
 
 
 @pytest.mark.parametrize(
-    ("verdict", "hue"),
+    ("news", "hue"),
     [
-        ("supported", "#1B7837"),  # green
-        ("contradicted", "#C0392B"),  # red
-        ("inconclusive", "#D68910"),  # amber
-        ("not_measurable", "#7F8C8D"),  # grey
-        ("descriptive", "#2E6DB4"),  # blue
-        ("something else", "#7F8C8D"),  # unknown: grey
+        ("good", "#1B7837"),  # green
+        ("bad", "#B0281A"),  # red
+        ("neutral", "#245A94"),  # blue
+        ("unclear", "#5F6B73"),  # grey
+        ("something else", "#5F6B73"),  # unknown: grey
     ],
 )
-def test_each_verdict_has_its_colour(verdict: str, hue: str) -> None:
-    assert plots.verdict_color(verdict) == hue
-    assert plots.scorecard_colors([verdict]) == [hue]
-    assert f"color: {hue}" in plots.verdict_css(verdict)
+def test_each_kind_of_news_has_its_colour(news: str, hue: str) -> None:
+    assert plots.news_color(news) == hue
+    assert plots.scorecard_colors([news]) == [hue]
+    assert f"color: {hue}" in plots.news_css(news)
 
 
-def test_every_claims_verdict_has_a_colour_and_a_label() -> None:
-    from katoutcomes.claims import VERDICTS
+def test_every_kind_of_news_has_a_colour_and_a_legend_and_every_verdict_a_label() -> None:
+    from katoutcomes.claims import NEWS, VERDICTS
 
-    assert set(plots.VERDICT_COLORS) == set(VERDICTS)
+    assert set(plots.NEWS_COLORS) == set(plots.NEWS_BACKGROUNDS) == set(NEWS)
+    assert set(plots.NEWS_LABELS) == set(NEWS)
     assert set(plots.VERDICT_LABELS) == set(VERDICTS)
+    legend = plots.news_legend_html()
+    assert all(label in legend for label in plots.NEWS_LABELS.values())
+
+
+def _relative_luminance(hex_colour: str) -> float:
+    """WCAG 2.1 relative luminance: sRGB channels linearised (c / 12.92 up to 0.04045,
+    else ((c + 0.055) / 1.055)^2.4), weighted 0.2126 R + 0.7152 G + 0.0722 B."""
+    channels = [int(hex_colour.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    """WCAG 2.1 contrast ratio (L1 + 0.05) / (L2 + 0.05), L1 the lighter."""
+    high, low = sorted((_relative_luminance(a), _relative_luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_contrast_formula_matches_the_wcag_extremes() -> None:
+    # Black on white is 21:1, white on white 1:1; #767676 on white is the well-known
+    # lightest grey passing AA, 4.54:1.
+    assert _contrast("#000000", "#FFFFFF") == pytest.approx(21.0)
+    assert _contrast("#FFFFFF", "#FFFFFF") == pytest.approx(1.0)
+    assert _contrast("#767676", "#FFFFFF") == pytest.approx(4.54, abs=0.01)
+
+
+@pytest.mark.parametrize("news", ["good", "bad", "neutral", "unclear"])
+def test_scorecard_colours_pass_wcag_aa_for_text(news: str) -> None:
+    # WCAG 2.1 success criterion 1.4.3: at least 4.5:1 for normal text. The coloured text
+    # sits on its pale background (badges, table cells) and on the white page (notes).
+    text = plots.NEWS_COLORS[news]
+    assert _contrast(text, plots.NEWS_BACKGROUNDS[news]) >= 4.5
+    assert _contrast(text, "#FFFFFF") >= 4.5
 
 
 # --------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from katoutcomes.claims import evaluate_claims, load_claims
 from katoutcomes.cohort import in_population
 from katoutcomes.dataset import Dataset
 from katoutcomes.outcomes import patient_outcomes
-from katoutcomes.plots import verdict_color
+from katoutcomes.plots import NEWS_LABELS, news_color
 from katoutcomes.report import build_report, write_report
 from katoutcomes.settings import Settings
 from katoutcomes.suppression import suppression_note
@@ -78,6 +78,17 @@ class _Tables(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._cell is not None:
             self._cell.append(data)
+
+
+_BADGE = re.compile(r'<span class="badge news-([a-z]+)"')
+
+
+def _scorecard_row_html(page: str, claim_id: str) -> str:
+    """The HTML of the scorecard row whose claim cell names ``claim_id``."""
+    table = page[page.index('id="scorecard"') :]
+    table = table[: table.index("</table>")]
+    row = next(r for r in table.split("<tr") if f'claim-id">{claim_id}<' in r)
+    return row
 
 
 def _tables(page: str) -> dict[str, list[tuple[str, list[str]]]]:
@@ -194,9 +205,18 @@ def test_scorecard_lists_every_claim_with_its_verdict_colour(demo: Dataset, page
     for claim_id in ids:
         assert any(text.endswith(claim_id) for text in listed), claim_id
     card = evaluate_claims(demo, Settings(acute_days=28))
-    for verdict in set(card["verdict"]):
-        assert f"color:{verdict_color(verdict)}" in page
-    assert "Rule: Supported if the 95% CI contains the claimed 50%" in page
+    # The colour follows the news for patients, with a legend; the word the verdict.
+    for news in set(card["news"]):
+        assert f"color:{news_color(news)}" in page
+    for label in NEWS_LABELS.values():
+        assert label[:1].upper() + label[1:] in page
+    for claim_id, news in card[["id", "news"]].values.tolist():
+        badge = _BADGE.search(_scorecard_row_html(page, claim_id))
+        assert badge is not None and badge.group(1) == news, claim_id
+    assert (
+        "Rule: Supported when the 95% interval lies inside 40% to 60% (the claimed 50% "
+        "\u00b1 10 percentage points)" in page
+    )
     # Under a contradicted verdict, which way the data lie.
     ways = card.loc[card["direction"] != "", ["id", "direction"]].values.tolist()
     assert ways  # the demo has some
@@ -235,7 +255,19 @@ def test_methods_take_thresholds_from_the_instrument_facts(page: str):
     reliable = _row(rows, "Reliable improvement / deterioration")[1]
     assert reliable[2:4] == ["6 points", "4 points"]
     endpoint = _row(rows, "Endpoint")[1]
-    assert "within 28 days" in endpoint[1]
+    # acute_days = 28 plus the default 7-day visit window.
+    assert "within 35 days" in endpoint[1]
+    assert "28-day acute course plus a 7-day visit window" in endpoint[1]
+
+
+def test_methods_state_the_margin_rule_and_the_populations(page: str):
+    text = re.sub(r"<[^>]+>", " ", page[page.index('id="methods"') :])
+    assert "Claims: margins and bounds" in text
+    assert "inside [p0 \u2212 \u03b4, p0 + \u03b4]" in text
+    assert "Safety population" in text
+    assert "Every patient with at least one recorded dose, eligible or not" in text
+    assert "Every GAD-diagnosed patient who started treatment" in text
+    assert "[0.025^(1/n), 1]" in text
 
 
 def test_methods_record_provenance_with_file_hashes(demo: Dataset, page: str):

@@ -22,6 +22,19 @@ def test_defaults_are_those_of_the_design():
     )
     assert (s.phq9_max_missing_items, s.gad7_max_missing_items) == (2, 1)
     assert (s.min_n, s.suppression_k) == (10, 11)
+    # DESIGN 4 v2: a 7-day visit window after the acute window, so the endpoint window is
+    # 0 < t <= 49 days.
+    assert (s.visit_window_days, s.endpoint_days) == (7.0, 49.0)
+
+
+def test_visit_window_is_a_setting_in_toml_set_and_every_echo(tmp_path: Path):
+    path = tmp_path / "s.toml"
+    path.write_text("[settings]\nvisit_window_days = 10\n")
+    assert load_settings(path).visit_window_days == 10.0
+    s = load_settings(path, ["visit_window_days=0"])
+    assert (s.visit_window_days, s.endpoint_days) == (0.0, 42.0)
+    assert s.to_dict()["visit_window_days"] == 0.0
+    assert Settings().replace(visit_window_days=14).endpoint_days == 56.0
 
 
 def test_settings_load_from_toml_top_level_or_settings_table(tmp_path: Path):
@@ -57,6 +70,8 @@ def test_set_overrides_apply_after_the_file(tmp_path: Path):
         ("acute_days=inf", "acute_days must be a number of days > 0, got inf"),
         ("baseline_window_days=nan", "baseline_window_days must be a number of days >= 0"),
         ("baseline_window_days=-1", "baseline_window_days must be a number of days >= 0"),
+        ("visit_window_days=-1", "visit_window_days must be a number of days >= 0, got -1.0"),
+        ("visit_window_days=nan", "visit_window_days must be a number of days >= 0"),
         ("early_improvement=nan", "early_improvement must be a fraction"),
         ("suppression_k=-1", "suppression_k must be >= 0"),
     ],

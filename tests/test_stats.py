@@ -25,6 +25,7 @@ from katoutcomes.stats import (
     jacobson_truax_cutoffs,
     kaplan_meier,
     km_median,
+    no_event_lower_limit,
     proportion_ci,
     risk_difference_ci,
     s_diff,
@@ -375,7 +376,53 @@ def test_all_censored_gives_no_median_and_a_flat_curve():
     curve = kaplan_meier([3.0, 5.0, 8.0], [False, False, False])
     assert curve["survival"].tolist() == [1.0, 1.0, 1.0]
     assert curve["std_err"].tolist() == [0.0, 0.0, 0.0]
-    assert curve["ci_low"].tolist() == [1.0, 1.0, 1.0]
+    # No event: the exact interval for 0 events among the 3, 2 and 1 still followed,
+    # 0.025^(1/3) = 0.2924018, 0.025^(1/2) = 0.1581139, 0.025^(1/1) = 0.025 (DESIGN 5).
+    assert curve["ci_low"].tolist() == pytest.approx([0.2924018, 0.1581139, 0.025], abs=1e-7)
+    assert curve["ci_high"].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_a_zero_event_curve_has_the_exact_interval_for_the_patients_still_followed():
+    # 35 patients followed past 84 days (censored at 90..124) and 5 censored earlier
+    # (10, 20, 30, 40, 50), no event anywhere. At 84 days the last curve time <= 84 is 50,
+    # where n_t = 35 + 1 = 36 were at risk (the one censored at 50 was seen event-free at
+    # 50); the first row after 50 is 90 with n_t = 35. Read at 90 (the 35 still followed):
+    # Clopper-Pearson for 0 events in 35: (1 - p_U)^35 = 0.025, S lower = 0.025^(1/35)
+    # = exp(ln(0.025)/35) = exp(-3.6888795/35) = exp(-0.1053966) = 0.8999676.
+    durations = [10, 20, 30, 40, 50, *range(90, 125)]
+    curve = kaplan_meier(durations, [0] * len(durations)).set_index("time")
+    assert curve.loc[90, "at_risk"] == 35
+    assert curve.loc[90, "ci_low"] == pytest.approx(0.8999676, abs=1e-7)
+    assert curve.loc[90, "ci_high"] == 1.0
+    assert curve.loc[90, "survival"] == 1.0
+    # At 50, 36 at risk: 0.025^(1/36) = exp(-3.6888795/36) = exp(-0.1024689) = 0.9026062.
+    assert curve.loc[50, "ci_low"] == pytest.approx(0.9026062, abs=1e-7)
+    assert no_event_lower_limit(35)[0] == pytest.approx(0.89997, abs=5e-6)
+
+
+def test_the_exact_interval_stops_at_the_first_event_and_r_intervals_take_over():
+    # Censored at 2 and 3 (no event yet: at risk 5 and 4, lower 0.025^(1/5) = 0.4781762
+    # and 0.025^(1/4) = 0.3976354); an event at 4 with 3 at risk: S = 2/3, log-scale
+    # interval exp(log(2/3) -/+ 1.959964 sqrt(1/(3*2))): se = 0.4082483, z*se = 0.8001520,
+    # lower = 0.6666667 * exp(-0.8001520) = 0.6666667 * 0.4492607 = 0.2995071.
+    curve = kaplan_meier([2, 3, 4, 5, 6], [0, 0, 1, 0, 0])
+    assert curve["ci_low"].tolist()[:3] == pytest.approx(
+        [0.4781762, 0.3976354, 0.2995071], abs=1e-7
+    )
+    # After the first event the rows keep R's log-scale interval even without a new event:
+    # at 5 (censored) S and V are unchanged, so the interval is that of t = 4.
+    assert curve["ci_low"].iloc[3] == pytest.approx(
+        (2 / 3) * math.exp(-1.959964 * math.sqrt(1 / 6)), abs=1e-7
+    )
+
+
+def test_the_median_interval_is_still_read_from_r_bands_before_the_first_event():
+    # Two censored at 1 and 2, then events at 3, 4, 5, 6: with the exact no-event limits
+    # (0.025^(1/6) = 0.54, 0.025^(1/5) = 0.478 <= 0.5) the lower band would cross 0.5 at
+    # t = 2, before any event; R's bands are 1 there, so its lower limit comes later.
+    times, events = [1, 2, 3, 4, 5, 6], [0, 0, 1, 1, 1, 1]
+    assert km_median(times, events).ci_low is not None
+    assert km_median(times, events).ci_low >= 3.0
 
 
 def test_subjects_censored_at_an_event_time_are_still_at_risk():

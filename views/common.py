@@ -232,14 +232,17 @@ EVENT_LABELS: Final[Mapping[str, str]] = {
 
 #: Decision rules of the claims file in plain words (katoutcomes.claims module docstring).
 RULE_TEXT: Final[Mapping[str, str]] = {
-    "two_sided": "Supported when the 95% interval contains the claimed value; "
-    "contradicted when it lies wholly above or below it.",
-    "above": "Supported when the 95% interval lies wholly above the claimed value; "
-    "contradicted when wholly below; otherwise inconclusive.",
-    "below": "Supported when the 95% interval lies wholly below the claimed value; "
+    "two_sided": "A claim of about a value p0 is judged against an equivalence margin δ "
+    "(10 percentage points unless the claim says otherwise): supported when the 95% interval "
+    "lies inside p0 ± δ; contradicted when it lies wholly above or wholly below that band; "
+    "otherwise inconclusive, with the number of patients that would likely settle it. An "
+    "interval that merely contains p0 is not support.",
+    "above": "Supported when the 95% interval lies wholly above the bound; contradicted when "
+    "it lies at or below it; otherwise inconclusive.",
+    "below": "Supported when the 95% interval lies wholly below the bound; "
     "contradicted when its lower end reaches it; otherwise inconclusive.",
     "difference_positive": "Supported when the 95% interval of the difference lies above 0; "
-    "contradicted when below 0; otherwise inconclusive.",
+    "contradicted when at or below 0; otherwise inconclusive.",
     "difference_nonzero": "Supported when the 95% interval of the difference excludes 0; "
     "otherwise inconclusive.",
     "descriptive": "No verdict: the claim gives no testable number, so the estimate is reported.",
@@ -279,6 +282,15 @@ def format_value(value: float, unit: str) -> str:
     if unit == "usd":
         return f"${value:,.0f}"
     return f"{value:,.3g}"
+
+
+def format_margin(margin: float, unit: str) -> str:
+    """A claim's equivalence margin in its unit: percentage points for shares."""
+    if unit in ("share", "difference"):
+        return f"{100.0 * float(margin):g} percentage points"
+    if unit == "usd":
+        return f"${float(margin):,.0f}"
+    return format_value(margin, unit)
 
 
 def format_estimate(value: float, low: float, high: float, unit: str) -> str:
@@ -1149,7 +1161,7 @@ th, td {{ padding: 3px 8px; border-bottom: 1px solid #ddd; text-align: left; }}
 <h1>Patient {html.escape(patient_id)}</h1>
 <p class="muted">{html.escape(view.source.label)} · generated {generated} by katoutcomes
 {html.escape(katoutcomes.__version__)} · response = a fall of at least
-{settings.response:.0%} from baseline within {settings.acute_days:.0f} days</p>
+{settings.response:.0%} from baseline within {settings.endpoint_days:.0f} days</p>
 {flag_block}
 <table>{fact_rows}</table>
 {figure}
@@ -1434,9 +1446,9 @@ def chart(
 
 #: Decision rules in a few words, for the scorecard column (full text: RULE_TEXT).
 RULE_SHORT: Final[Mapping[str, str]] = {
-    "two_sided": "CI contains the claim",
-    "above": "CI above the claim",
-    "below": "CI below the claim",
+    "two_sided": "CI inside the claim ± margin",
+    "above": "CI above the bound",
+    "below": "CI below the bound",
     "difference_positive": "CI of difference above 0",
     "difference_nonzero": "CI of difference excludes 0",
     "descriptive": "No test (descriptive)",
@@ -1453,9 +1465,11 @@ def claim_titles(card: pd.DataFrame, claims: Sequence[Claim]) -> pd.Series:
 
 
 def scorecard_table(card: pd.DataFrame, claims: Sequence[Claim]) -> pd.io.formats.style.Styler:
-    """The claims scorecard for reading: plain headers, values in their unit, verdict colours."""
+    """The claims scorecard for reading: plain headers, values in their unit; the verdict
+    cell's colour says whether the news is good or bad for patients, its word the verdict."""
     rules = {c.id: c.rule for c in claims}
     verdicts = card["verdict"].astype(str)
+    news = card["news"].astype(str)
     table = pd.DataFrame(
         {
             "Claim": claim_titles(card, claims).map(lambda t: f"“{t}”"),
@@ -1478,24 +1492,26 @@ def scorecard_table(card: pd.DataFrame, claims: Sequence[Claim]) -> pd.io.format
                 )
             ],
             "Claimed": [
-                format_value(c, u) for c, u in zip(card["claimed"], card["unit"], strict=True)
+                format_value(c, u) + ("" if pd.isna(m) else f" ± {format_margin(m, u)}")
+                for c, u, m in zip(card["claimed"], card["unit"], card["margin"], strict=True)
             ],
             "What the data say": card["note"].astype(str),
+            "Population": card["population"].astype(str),
             "Supported when": card["id"].map(lambda i: RULE_SHORT.get(rules.get(i, ""), "")),
             "ID": card["id"].astype(str),
         }
     )
-    css = dict(zip(table["Verdict"], verdicts.map(plots.verdict_css), strict=False))
+    css = [plots.news_css(n) for n in news]
     return (
         table.style.hide(axis="index")
-        .map(lambda label: css.get(label, ""), subset=["Verdict"])
+        .apply(lambda column: css, subset=["Verdict"])
         # st.table sizes columns to their content; give the long texts room to read.
         .set_properties(subset=["Claim"], **{"font-weight": "600", "min-width": "11em"})
         .set_properties(subset=["Clinic's data (95% CI)"], **{"min-width": "8em"})
         .set_properties(
             subset=["What the data say"], **{"font-size": "0.85em", "min-width": "25em"}
         )
-        .set_properties(subset=["Supported when"], **{"font-size": "0.85em"})
+        .set_properties(subset=["Supported when", "Population"], **{"font-size": "0.85em"})
         .set_properties(
             subset=["ID"], **{"font-size": "0.75em", "color": "#6B6B6B", "word-break": "break-all"}
         )

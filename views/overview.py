@@ -15,7 +15,7 @@ settings = view.settings
 st.title("Clinic overview")
 st.caption(
     f"{view.source.label} · {common.describe_filter(view.cohort)} · response = a fall of at "
-    f"least {settings.response:.0%} from baseline by day {settings.acute_days:.0f}; rates are "
+    f"least {settings.response:.0%} from baseline by day {settings.endpoint_days:.0f}; rates are "
     "intention to treat (eligible patients who started treatment; no endpoint counts as no "
     "response) with 95% Wilson intervals."
 )
@@ -94,25 +94,24 @@ st.header("Claims scorecard", divider="gray")
 st.caption(
     "Public claims about ketamine treatment, each tested against this clinic's data. "
     "Supported and contradicted need enough patients (at least "
-    f"{settings.min_n}) and an interval that decides; descriptive claims give no number to "
-    "test, so the clinic's figure is reported."
+    f"{settings.min_n}) and an interval that decides: a claim of about a value is supported "
+    "when the interval lies inside the claimed value ± its margin, not merely when it "
+    "contains it. Safety and delivery claims count every patient with a recorded dose; "
+    "descriptive claims give no number to test, so the clinic's figure is reported."
 )
 card = common.claims(view)
 claim_list = common.packaged_claims()
 rules = {claim.id: claim.rule for claim in claim_list}
 counts = card["verdict"].value_counts()
-badges = " ".join(
-    f":{colour}-badge[{plots.VERDICT_LABELS[v]}: {int(counts.get(v, 0))}]"
-    for v, colour in (
-        ("supported", "green"),
-        ("contradicted", "red"),
-        ("inconclusive", "orange"),
-        ("not_measurable", "gray"),
-        ("descriptive", "blue"),
+# The tally counts verdicts in words; colour is kept for the news for patients (legend).
+st.markdown(
+    " · ".join(
+        f"**{label}**: {int(counts[verdict])}"
+        for verdict, label in plots.VERDICT_LABELS.items()
+        if counts.get(verdict, 0)
     )
-    if counts.get(v, 0)
 )
-st.markdown(badges)
+st.markdown(plots.news_legend_html(), unsafe_allow_html=True)
 st.table(common.scorecard_table(card, claim_list))
 with st.expander("The decision rules in full"):
     for rule, text in common.RULE_TEXT.items():
@@ -154,7 +153,7 @@ if present:
                 bars,
                 f"waterfall_{name}",
                 empty=f"No eligible {name} patient has an endpoint yet (a score within "
-                f"{settings.acute_days:.0f} days of the first dose).",
+                f"{settings.endpoint_days:.0f} days of the first dose).",
                 percent=("pct_change",),
                 formats={"baseline": "%.0f", "endpoint": "%.0f"},
             )

@@ -30,7 +30,13 @@ _FIELDS = (
         "acute_days",
         "Acute window (days)",
         float,
-        "Endpoint: the last score within this many days after the first dose.",
+        "Doses within this many days of the first are acute; the endpoint is read at its end.",
+    ),
+    (
+        "visit_window_days",
+        "Visit window (days after the acute window)",
+        float,
+        "Endpoint: the last score up to this many days after the acute window (visits slip).",
     ),
     ("response", "Response: fall of at least (%)", "percent", "Share of the baseline score."),
     (

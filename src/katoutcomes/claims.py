@@ -28,17 +28,31 @@ Top-level keys ``title``, ``source`` and ``description`` (optional text) and an 
 ``rule`` (required)
     One of :data:`RULES`:
 
-    - ``two_sided``: the interval contains ``claimed`` → supported ("consistent"); wholly
-      above or below → contradicted, with the direction in the note.
-    - ``above``: the interval wholly above ``claimed`` → supported; wholly below →
-      contradicted; otherwise inconclusive.
-    - ``below``: ``ci_high < claimed`` → supported; ``ci_low >= claimed`` → contradicted;
-      otherwise inconclusive.
-    - ``difference_positive``: the interval of a difference wholly above ``claimed``
-      (default 0) → supported; wholly below → contradicted; otherwise inconclusive.
+    - ``two_sided``: a claim of *about* ``claimed`` (p0), judged against the equivalence
+      band ``[p0 - margin, p0 + margin]`` (DESIGN 6): the interval inside the band →
+      supported; wholly above ``p0 + margin`` or wholly below ``p0 - margin`` →
+      contradicted, with the direction and whether that is better or worse for patients;
+      otherwise inconclusive, and for a share the note gives the number of patients that
+      would likely settle it (:func:`patients_to_settle`). An interval that merely
+      contains p0 is not support: with few patients every claim would pass, with many
+      every claim would fail.
+    - ``above``: a claim of more than a bound ("usually": more than half). The interval
+      wholly above ``claimed`` (``ci_low > claimed``) → supported; at or below it
+      (``ci_high <= claimed``) → contradicted; otherwise inconclusive.
+    - ``below``: a claim of less than a bound ("less than 1%"). ``ci_high < claimed`` →
+      supported; ``ci_low >= claimed`` → contradicted; otherwise inconclusive.
+    - ``difference_positive``: ``above`` for a difference (default bound 0).
     - ``difference_nonzero``: the interval excludes ``claimed`` (default 0) → supported;
       otherwise inconclusive.
     - ``descriptive``: no decision; the estimate is reported.
+
+    :func:`judge_interval` applies these rules; its docstring gives the handling of an
+    interval that touches a bound or a band edge.
+``margin`` (optional; rule ``two_sided`` only)
+    The equivalence margin δ, in the quantity's unit. Default 0.10 for a share or a
+    probability; required for a ``two_sided`` claim of another kind (a difference, mg/kg,
+    dollars). Bounds (``above``, ``below``, the difference rules) are judged against the
+    bound itself and take no margin.
 ``min_n`` (optional)
     Fewer than this many patients (for a session-level quantity, patients contributing
     sessions) → ``inconclusive``; default the ``min_n`` setting (10).
@@ -47,13 +61,24 @@ Verdicts
 --------
 ``supported``, ``contradicted``, ``inconclusive`` (too few patients, an interval that
 cannot decide, or a Kaplan–Meier time beyond the last follow-up), ``not_measurable`` (the
-data lack something the claim needs; the note names it) and ``descriptive``.
+data lack something the claim needs; the note names it) and ``descriptive``. Each row
+also says whether the result is good or bad news for patients (``news``, see
+:data:`NEWS`): the word says the verdict, the colour of a display the news, so
+"contradicted — better than claimed" is not shown as bad news.
 
-Populations and intervals follow :mod:`katoutcomes.cohort`: eligible patients; intention to
-treat (eligible patients with at least one dose, or all eligible patients without a
-treatments table) for rates; Wilson intervals for shares, Newcombe for differences,
+Populations (DESIGN 6; the ``population`` column says which one each claim used): outcome
+claims use eligible patients, intention to treat for rates (eligible patients with at
+least one dose, or all eligible patients without a treatments table). Claims about
+treatment delivery and safety (``nth_dose_within``, ``adverse_event_share``,
+``first_dose_mg_per_kg``, ``monitoring_share``, ``median_session_cost``) use the *safety
+population* by default: every patient with at least one recorded dose, eligible or not,
+as trials report safety. ``treatment_resistance_share`` uses every patient with the
+diagnosis who started treatment (every one with the diagnosis without a treatments
+table), whatever their baseline. Intervals: Wilson intervals for shares, Newcombe for differences,
 log-scale Greenwood intervals for Kaplan–Meier probabilities (``1 - S`` has the interval
-``1 -`` that of ``S``), binomial order-statistic intervals for medians over patients.
+``1 -`` that of ``S``; where no event has happened yet, the exact interval for 0 events,
+:func:`katoutcomes.stats.kaplan_meier`), binomial order-statistic intervals for medians
+over patients.
 ``n`` is the number of patients the quantity is computed over (for a Kaplan–Meier
 quantity, the patients in the curve; for a difference, both groups together; for a
 session-level quantity, the patients contributing sessions, the number of sessions being
@@ -78,6 +103,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
+from statistics import NormalDist
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -111,6 +137,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLAIM_COLUMNS",
+    "DEFAULT_MARGIN",
+    "NEWS",
     "QUANTITIES",
     "RULES",
     "VERDICTS",
@@ -120,8 +148,11 @@ __all__ = [
     "QuantitySpec",
     "claims_to_dict",
     "describe_quantities",
+    "describe_rule",
     "evaluate_claims",
+    "judge_interval",
     "load_claims",
+    "patients_to_settle",
 ]
 
 #: Columns of :func:`evaluate_claims`, in order.
@@ -136,7 +167,24 @@ CLAIM_COLUMNS: Final = (
     "claimed",
     "verdict",
     "note",
+    "margin",
+    "population",
 )
+
+#: Whether a result is good or bad news for patients (DESIGN 6: the colour follows the
+#: news, the word the verdict): ``good`` and ``bad``; ``neutral`` where neither way is
+#: better (descriptive claims, a share with no better direction, a difference that is
+#: only claimed to exist); ``unclear`` where the data cannot tell yet (inconclusive, not
+#: measurable).
+NEWS: Final = ("good", "bad", "neutral", "unclear")
+
+#: Equivalence margin of a claim of about a share or a probability (DESIGN 6): "a 50%
+#: response rate" is supported by an interval inside 40%–60%.
+DEFAULT_MARGIN: Final = 0.10
+
+#: Slack, in the quantity's unit, for "touching" a bound or a band edge: p0 ± δ is a sum
+#: of binary fractions (0.3 + 0.1 = 0.4000000000000001), far finer than any interval.
+_EDGE_TOLERANCE: Final = 1e-12
 
 #: Possible verdicts (DESIGN 6).
 VERDICTS: Final = ("supported", "contradicted", "inconclusive", "not_measurable", "descriptive")
@@ -157,7 +205,7 @@ _RULES_NEEDING_CLAIMED: Final = frozenset({"two_sided", "above", "below"})
 _CLAIMED_RANGE: Final = {"share": (0.0, 1.0), "probability": (0.0, 1.0), "difference": (-1.0, 1.0)}
 _DIFFERENCE_RULES: Final = frozenset({"difference_positive", "difference_nonzero"})
 
-_CLAIM_KEYS: Final = ("id", "claim", "quantity", "params", "claimed", "rule", "min_n")
+_CLAIM_KEYS: Final = ("id", "claim", "quantity", "params", "claimed", "margin", "rule", "min_n")
 _REQUIRED_KEYS: Final = ("id", "claim", "quantity", "rule")
 _FILE_KEYS: Final = ("claims", "title", "source", "description")
 _ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -197,6 +245,9 @@ class Claim:
     params : every parameter of the quantity, defaults filled in.
     claimed : the claimed value, or None.
     min_n : minimum number of patients for a verdict, or None for the setting.
+    margin : the equivalence margin of a ``two_sided`` claim (filled with
+        :data:`DEFAULT_MARGIN` for a share or a probability when loaded); None for other
+        rules, which judge against the bound itself.
     """
 
     id: str
@@ -206,6 +257,7 @@ class Claim:
     params: Mapping[str, Any] = field(default_factory=dict)
     claimed: float | None = None
     min_n: int | None = None
+    margin: float | None = None
 
     @property
     def quantity_label(self) -> str:
@@ -362,8 +414,8 @@ class _Context:
 
     def who(self, instrument: str, population: str = "itt") -> str:
         """Plain words for a population, e.g. "eligible patients (baseline PHQ-9 >= 10)"."""
-        if population == "all":
-            return "patients who started treatment" if self.dataset.has_treatments else "patients"
+        if population == "safety":
+            return "patients with at least one recorded dose"
         caseness = INSTRUMENTS[instrument].caseness
         words = f"eligible patients (baseline {instrument} ≥ {caseness})"
         if population == "completers":
@@ -373,7 +425,8 @@ class _Context:
     def treated_patients(self, instrument: str, population: str) -> tuple[pd.Index, str]:
         """Patient ids for a treatment-based quantity, and how to describe them."""
         treatments = self.require_treatments("the dose dates")
-        if population == "all":
+        if population == "safety":
+            # The safety population: every patient with a recorded dose, eligible or not.
             ids = pd.Index(treatments["patient_id"].astype(str).unique())
         else:
             ids = pd.Index(self.members(instrument)["patient_id"].astype(str).unique())
@@ -426,7 +479,7 @@ def _outcome_rate(
     rows = ctx.members(instrument, population)
     k = int(rows[outcome].astype("boolean").fillna(False).sum())
     n = len(rows)
-    window = _days(ctx.settings.acute_days)
+    window = _days(ctx.settings.endpoint_days)
     what = f"{_OUTCOME_VERBS[outcome]} on the {instrument} at endpoint (within {window})"
     if population == "itt":
         what += "; a missing endpoint counts as not achieved"
@@ -611,8 +664,9 @@ def _nth_dose_within(
 ) -> QuantityResult:
     """Share of treated patients whose dose number ``doses`` is within ``days`` of the first.
 
-    Patients with fewer doses count as not. n = treated patients of the population
-    (intention to treat, or ``"all"`` patients with a dose). Wilson interval.
+    Patients with fewer doses count as not. n = treated patients of the population (the
+    safety population by default, every patient with a recorded dose; or intention to
+    treat). Wilson interval.
     """
     treatments = ctx.require_treatments("the dose dates")
     ids, who = ctx.treated_patients(instrument, population)
@@ -780,8 +834,12 @@ def _treatment_resistance_share(
 ) -> QuantityResult:
     """Share of ``diagnosis`` patients with ``prior_treatment_failures >= min_failures``.
 
-    Intention to treat on ``instrument`` by default, or ``"all"`` patients of the
-    patients table. n = those patients with a recorded count. Wilson interval.
+    Populations: ``"treated"`` (default, DESIGN 6): every patient with the diagnosis who
+    started treatment (has a recorded dose), whatever their baseline or instrument; every
+    patient with the diagnosis when there is no treatments table. ``"itt"``: those in the
+    intention-to-treat population of ``instrument``. ``"all"``: every patient with the
+    diagnosis in the patients table. n = those patients with a recorded count. Wilson
+    interval.
     """
     if not ctx.dataset.has_patients:
         raise NotMeasurableError(
@@ -800,6 +858,10 @@ def _treatment_resistance_share(
         ids = pd.Index(ctx.members(instrument)["patient_id"].astype(str))
         rows = rows[rows["patient_id"].astype(str).isin(ids).to_numpy()]
         who = f"{diagnosis}-diagnosed {ctx.who(instrument)}"
+    elif population == "treated" and ctx.dataset.has_treatments:
+        ids = pd.Index(ctx.dataset.treatments["patient_id"].astype(str).unique())
+        rows = rows[rows["patient_id"].astype(str).isin(ids).to_numpy()]
+        who = f"{diagnosis}-diagnosed patients who started treatment"
     failures = rows["prior_treatment_failures"].to_numpy(dtype=np.float64, na_value=np.nan)
     recorded = failures[~np.isnan(failures)]
     if recorded.size == 0 and len(rows):
@@ -977,7 +1039,9 @@ def _median_session_cost(
 
 _INSTRUMENT_CHOICES: Final = tuple(INSTRUMENTS)
 _RATE_POPULATIONS: Final = ("itt", "completers")
-_DATASET_POPULATIONS: Final = ("itt", "all")
+#: Populations of the treatment-delivery and safety quantities: the safety population
+#: (every patient with a recorded dose, eligible or not; DESIGN 6) or intention to treat.
+_DATASET_POPULATIONS: Final = ("safety", "itt")
 _TWO_LEVEL_SUBGROUPS: Final = ("ssri", "psychotherapy", "treatment_resistance")
 
 #: Quantities a claim can name, with their parameters and defaults.
@@ -1034,7 +1098,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
         "nth_dose_within": QuantitySpec(
             _nth_dose_within,
             "share",
-            {"doses": 6, "days": 21.0, "instrument": PHQ9.name, "population": "itt"},
+            {"doses": 6, "days": 21.0, "instrument": PHQ9.name, "population": "safety"},
             {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
             "Share of treated patients whose dose number `doses` came within `days` of the first.",
             unit="share",
@@ -1043,7 +1107,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
         "adverse_event_share": QuantitySpec(
             _adverse_event_share,
             "share",
-            {"instrument": PHQ9.name, "population": "itt"},
+            {"instrument": PHQ9.name, "population": "safety"},
             {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
             "Share of treated patients with any recorded adverse event.",
             unit="share",
@@ -1051,7 +1115,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
         "first_dose_mg_per_kg": QuantitySpec(
             _first_dose_mg_per_kg,
             "value",
-            {"instrument": PHQ9.name, "population": "itt", "low_mg": 50.0, "high_mg": 100.0},
+            {"instrument": PHQ9.name, "population": "safety", "low_mg": 50.0, "high_mg": 100.0},
             {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
             "Median first dose in mg/kg; the note gives the share of doses in low_mg-high_mg.",
             unit="mg/kg",
@@ -1060,7 +1124,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
         "monitoring_share": QuantitySpec(
             _monitoring_share,
             "share",
-            {"minutes": 120.0, "instrument": PHQ9.name, "population": "itt"},
+            {"minutes": 120.0, "instrument": PHQ9.name, "population": "safety"},
             {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
             "Share of sessions (with a recorded time) monitored for at least `minutes`; "
             "n = patients, interval clustered by patient.",
@@ -1073,9 +1137,9 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
                 "diagnosis": "GAD",
                 "min_failures": TRD_MIN_FAILURES,
                 "instrument": PHQ9.name,
-                "population": "itt",
+                "population": "treated",
             },
-            {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
+            {"instrument": _INSTRUMENT_CHOICES, "population": ("treated", "itt", "all")},
             "Share of patients with a diagnosis who have >= min_failures prior failures.",
             unit="share",
         ),
@@ -1125,7 +1189,7 @@ QUANTITIES: Final[Mapping[str, QuantitySpec]] = MappingProxyType(
         "median_session_cost": QuantitySpec(
             _median_session_cost,
             "value",
-            {"instrument": PHQ9.name, "population": "itt", "low": 400.0, "high": 800.0},
+            {"instrument": PHQ9.name, "population": "safety", "low": 400.0, "high": 800.0},
             {"instrument": _INSTRUMENT_CHOICES, "population": _DATASET_POPULATIONS},
             "Median cost per session (USD), patient-level bootstrap interval, n = patients; "
             "the note gives the share in low-high and the cost per responder.",
@@ -1204,6 +1268,39 @@ def _check_claimed(prefix: str, quantity: str, claimed: float, problems: list[st
         f"{prefix}claimed = {_plain(claimed)} is out of range: quantity {quantity} is "
         f"{what}, written as a fraction between {_plain(low)} and {_plain(high)}; {hint}."
     )
+
+
+def _check_margin(
+    prefix: str, quantity: str, rule: str, margin: Any, problems: list[str]
+) -> float | None:
+    """The margin of a claim, with the default filled in; None for rules without one."""
+    kind = QUANTITIES[quantity].kind if quantity in QUANTITIES else None
+    if rule != "two_sided":
+        if margin is not None:
+            problems.append(
+                f"{prefix}margin applies to a claim of about a value (rule two_sided); rule "
+                f"{rule} is judged against the bound itself, so remove the margin."
+            )
+        return None
+    if margin is None:
+        if kind in ("share", "probability"):
+            return DEFAULT_MARGIN
+        problems.append(
+            f"{prefix}rule two_sided on quantity {quantity} needs a margin in its unit "
+            f"({QUANTITIES[quantity].unit if kind else 'the quantity unit'}): the claimed "
+            "value is supported when the interval lies within claimed ± margin."
+        )
+        return None
+    if not (_is_number(margin) and math.isfinite(margin) and margin > 0):
+        problems.append(f"{prefix}margin must be a number above 0, got {margin!r}.")
+        return None
+    if kind in ("share", "probability") and margin >= 1:
+        problems.append(
+            f"{prefix}margin = {_plain(margin)} is not a fraction: for a {kind} write it "
+            f"between 0 and 1 (10 percentage points is margin = 0.10)."
+        )
+        return None
+    return float(margin)
 
 
 def _check_params(where: str, quantity: str, given: Any, problems: list[str]) -> dict[str, Any]:
@@ -1349,6 +1446,11 @@ def _parse_claims(data: Mapping[str, Any], source: str) -> tuple[Claim, ...]:
                 f"{where}: rule {rule} applies to a difference; quantity {quantity} is not "
                 "one (use response_difference)."
             )
+        margin = (
+            _check_margin(f"{where}: ", quantity, rule, entry.get("margin"), problems)
+            if quantity in QUANTITIES
+            else None
+        )
         min_n = entry.get("min_n")
         if min_n is not None and (
             not isinstance(min_n, int) or isinstance(min_n, bool) or min_n < 1
@@ -1370,6 +1472,7 @@ def _parse_claims(data: Mapping[str, Any], source: str) -> tuple[Claim, ...]:
                     params=MappingProxyType(params),
                     claimed=None if claimed is None else float(claimed),
                     min_n=min_n,
+                    margin=margin,
                 )
             )
     if problems:
@@ -1437,16 +1540,179 @@ def _resolve(claim: Claim) -> Claim:
     if claim.claimed is not None and claim.quantity in QUANTITIES:
         _check_claimed("", claim.quantity, float(claim.claimed), problems)
     params: dict[str, Any] = {}
+    margin = None
     if not problems:
         params = _check_params(f"claim {claim.id}", claim.quantity, claim.params, problems)
+        margin = _check_margin("", claim.quantity, claim.rule, claim.margin, problems)
     if problems:
         raise ClaimsFileError(f"Claim {claim.id}: " + " ".join(problems))
-    return dataclasses.replace(claim, params=MappingProxyType(params))
+    return dataclasses.replace(claim, params=MappingProxyType(params), margin=margin)
 
 
 # --------------------------------------------------------------------------------------
 # Verdicts
 # --------------------------------------------------------------------------------------
+
+
+def judge_interval(
+    rule: str, ci_low: float, ci_high: float, claimed: float | None, margin: float | None = None
+) -> tuple[Verdict, bool | None]:
+    """The verdict of a decision rule on a 95% interval, and which way the data lie.
+
+    Parameters
+    ----------
+    rule : str
+        One of :data:`RULES` other than ``descriptive``.
+    ci_low, ci_high : float
+        The interval (finite).
+    claimed : float or None
+        The claimed value p0 or bound (None: 0, for the difference rules).
+    margin : float, optional
+        The equivalence margin δ of a ``two_sided`` claim (required there).
+
+    Returns
+    -------
+    verdict : ``"supported"``, ``"contradicted"`` or ``"inconclusive"``
+    higher : bool or None
+        Whether the data lie above (True) or below (False) the claim when the verdict is
+        ``supported`` for a bound or ``contradicted``; None otherwise (and for a
+        ``two_sided`` claim that is supported: the data are about p0).
+
+    Notes
+    -----
+    ``two_sided`` (a claim of about p0, DESIGN 6), with the band ``[p0 - δ, p0 + δ]``:
+
+    - supported when ``p0 - δ <= ci_low`` and ``ci_high <= p0 + δ``: every plausible value
+      is about p0. The band is closed, so an interval that touches an edge from inside
+      (``ci_low = p0 - δ``) is supported: p0 - δ is itself "about p0".
+    - contradicted when ``ci_low > p0 + δ`` (better or worse, above) or
+      ``ci_high < p0 - δ`` (below): no plausible value is about p0. An interval that
+      touches the band from outside (``ci_low = p0 + δ``) still holds a value about p0,
+      so it is not contradicted.
+    - otherwise inconclusive.
+
+    Bounds are strict claims judged against the bound b itself ("usually": more than
+    half; "less than 1%"), so the bound is on the losing side of each claim:
+
+    - ``above`` / ``difference_positive`` (more than b): supported when ``ci_low > b``;
+      contradicted when ``ci_high <= b`` (every plausible value is at most b, none is
+      more than b); otherwise inconclusive.
+    - ``below`` (less than b): supported when ``ci_high < b``; contradicted when
+      ``ci_low >= b``; otherwise inconclusive.
+    - ``difference_nonzero``: supported when ``ci_low > b`` or ``ci_high < b``;
+      otherwise inconclusive.
+
+    "Equal" allows 1e-12 of slack in the quantity's unit, so that p0 ± δ computed in
+    binary (0.3 + 0.1 = 0.4000000000000001) does not decide a touching interval.
+
+    Examples
+    --------
+    >>> judge_interval("two_sided", 0.42, 0.58, 0.5, 0.10)
+    ('supported', None)
+    >>> judge_interval("two_sided", 0.61, 0.75, 0.5, 0.10)
+    ('contradicted', True)
+    >>> judge_interval("two_sided", 0.30, 0.55, 0.5, 0.10)
+    ('inconclusive', None)
+    """
+    eps = _EDGE_TOLERANCE
+    b = 0.0 if claimed is None else float(claimed)
+    if rule == "two_sided":
+        if margin is None:
+            raise ValueError("rule two_sided needs a margin (the equivalence margin δ).")
+        low_edge, high_edge = b - margin, b + margin
+        if ci_low >= low_edge - eps and ci_high <= high_edge + eps:
+            return "supported", None
+        if ci_low > high_edge + eps:
+            return "contradicted", True
+        if ci_high < low_edge - eps:
+            return "contradicted", False
+        return "inconclusive", None
+    if rule in ("above", "difference_positive"):
+        if ci_low > b + eps:
+            return "supported", True
+        if ci_high <= b + eps:
+            return "contradicted", False
+        return "inconclusive", None
+    if rule == "below":
+        if ci_high < b - eps:
+            return "supported", False
+        if ci_low >= b - eps:
+            return "contradicted", True
+        return "inconclusive", None
+    if rule == "difference_nonzero":
+        if ci_low > b + eps:
+            return "supported", True
+        if ci_high < b - eps:
+            return "supported", False
+        return "inconclusive", None
+    raise ValueError(f"Rule {rule!r} gives no verdict on an interval; use one of {RULES}.")
+
+
+def patients_to_settle(
+    estimate: float, claimed: float, margin: float, *, alpha: float = 0.05
+) -> int | None:
+    """Patients that would likely settle a claim of about ``claimed``, at the current share.
+
+    Parameters
+    ----------
+    estimate : float
+        The current share p̂, in [0, 1].
+    claimed, margin : float
+        p0 and δ: the band ``[p0 - δ, p0 + δ]`` of a ``two_sided`` claim.
+    alpha : float, default 0.05
+        1 - confidence level of the Wilson interval.
+
+    Returns
+    -------
+    int or None
+        The smallest number of patients n at which the Wilson interval of a share equal
+        to p̂ would decide the claim: lie inside the band (p̂ inside it: supported) or
+        wholly outside it (p̂ outside: contradicted). None when p̂ sits exactly on an
+        edge, where no number of patients settles it at this estimate.
+
+    Notes
+    -----
+    The Wilson interval of a share p̂ among n is the set of p with
+    ``n (p̂ - p)^2 <= z^2 p (1 - p)`` (``z = 1.959964``), so a value p ≠ p̂ lies outside
+    it exactly when ``n > N(p) = z^2 p (1 - p) / (p̂ - p)^2``, and on its edge when
+    ``n = N(p)``. Hence, with ``a = p0 - δ`` and ``b = p0 + δ``:
+
+    - ``a < p̂ < b``: the interval lies inside the closed band (as :func:`judge_interval`
+      reads it) when ``n >= N(a)`` (needed only when ``a > 0``; the interval never goes
+      below 0) and ``n >= N(b)`` (only when ``b < 1``): ``n = ceil(max(N(a), N(b)))``.
+    - ``p̂ > b``: the interval lies wholly above b when ``n > N(b)``:
+      ``n = floor(N(b)) + 1``; likewise ``p̂ < a`` with ``N(a)``.
+
+    It is the number of patients the claim needs in all, not the number to add, and
+    "likely" because the share will move as patients are added. For p̂ = 0.5 and the
+    band 0.4–0.6: ``N = 3.841459 × 0.24 / 0.01 = 92.2``, so 93 patients.
+
+    Examples
+    --------
+    >>> patients_to_settle(0.5, 0.5, 0.10)
+    93
+    >>> patients_to_settle(0.75, 0.5, 0.10)
+    41
+    """
+    if not (0.0 <= estimate <= 1.0) or not margin > 0:
+        raise ValueError("`estimate` must be a share in [0, 1] and `margin` above 0.")
+    z2 = NormalDist().inv_cdf(1.0 - alpha / 2.0) ** 2
+    low_edge, high_edge = claimed - margin, claimed + margin
+
+    def needed(p: float) -> float:
+        return z2 * p * (1.0 - p) / (estimate - p) ** 2
+
+    eps = _EDGE_TOLERANCE
+    if (low_edge > 0 and abs(estimate - low_edge) <= eps) or (
+        high_edge < 1 and abs(estimate - high_edge) <= eps
+    ):
+        return None
+    if high_edge < 1 and estimate > high_edge:
+        return math.floor(needed(high_edge)) + 1
+    if low_edge > 0 and estimate < low_edge:
+        return math.floor(needed(low_edge)) + 1
+    bounds = [needed(p) for p in (low_edge, high_edge) if 0 < p < 1]
+    return max(1, math.ceil(max(bounds, default=1.0)))
 
 
 def _way(higher: bool, higher_is_better: bool | None) -> str:
@@ -1464,86 +1730,248 @@ def _direction(higher: bool, higher_is_better: bool | None) -> str:
     return f"the clinic does {way} than claimed"
 
 
-def _contradicted_way(claim: Claim, result: QuantityResult) -> str:
-    """For a contradicted claim of a value (rules two_sided, above, below), which way the
-    data lie, in the words of :func:`_way` plus "than claimed"; "" for the difference
-    rules, where a contradiction already means "the other way"."""
-    if claim.rule == "two_sided" and claim.claimed is not None:
-        higher = result.ci_low > claim.claimed
-    elif claim.rule in ("above", "below"):
-        higher = claim.rule == "below"  # contradicted: wholly below, or at or above
-    else:
+def _news(claim: Claim, verdict: str, higher: bool | None, higher_is_better: bool | None) -> str:
+    """Good or bad news for patients (:data:`NEWS`).
+
+    Supported claims of about a value: good news when a direction is good (patients get
+    what they were told), neutral otherwise. A bound that holds, or a contradicted claim:
+    good when the data lie on the better side, bad on the worse side, neutral when
+    neither side is better. A difference claimed only to exist (``difference_nonzero``):
+    neutral. Inconclusive and not measurable: unclear. Descriptive: neutral.
+    """
+    if verdict in ("inconclusive", "not_measurable"):
+        return "unclear"
+    if verdict == "descriptive" or claim.rule == "difference_nonzero":
+        return "neutral"
+    if higher_is_better is None:
+        return "neutral"
+    if higher is None:  # two_sided supported: about as claimed
+        return "good"
+    return "good" if higher == higher_is_better else "bad"
+
+
+def _population(ctx: _Context, claim: Claim) -> str:
+    """The population a claim's quantity counts, in plain words (DESIGN 6)."""
+    params = claim.params
+    instrument = str(params.get("instrument", PHQ9.name))
+    population = str(params.get("population", "itt"))
+    treated = ctx.dataset.has_treatments
+    itt = f"intention to treat: {ctx.who(instrument, 'itt')}"
+    if claim.quantity in ("event_probability", "event_free_probability"):
+        event = str(params.get("event", "relapse"))
+        if event == "relapse":
+            return f"{instrument} responders among the {ctx.who(instrument, 'itt')}"
+        return itt
+    if claim.quantity == "early_change_share":
+        return f"{itt}, with a {instrument} in the window"
+    if claim.quantity == "treatment_resistance_share":
+        diagnosis = str(params.get("diagnosis", "GAD"))
+        if population == "itt":
+            return f"{diagnosis}-diagnosed patients in the {itt}"
+        if population == "treated" and treated:
+            return f"every {diagnosis}-diagnosed patient who started treatment"
+        return f"every {diagnosis}-diagnosed patient"
+    if population == "safety":
+        return "safety population: every patient with at least one recorded dose, eligible or not"
+    if population == "completers":
+        return f"completers: {ctx.who(instrument, 'completers')}"
+    if claim.quantity == "subgroup_rate":
+        words = _level_words(str(params["by"]), str(params["level"]), TRD_MIN_FAILURES)
+        return f"{itt}, {words}"
+    if claim.quantity == "response_difference":
+        by = str(params["by"])
+        return f"{itt}, {_level_words(by, 'yes', TRD_MIN_FAILURES)} against not"
+    return itt
+
+
+def _patients_needed_words(claim: Claim, result: QuantityResult, unit: Unit) -> str:
+    """For a share claimed about p0: the patients that would likely settle it, or ""."""
+    if (
+        claim.rule != "two_sided"
+        or claim.margin is None
+        or claim.claimed is None
+        or QUANTITIES[claim.quantity].kind != "share"
+        or math.isnan(result.estimate)
+    ):
         return ""
-    return f"{_way(higher, result.higher_is_better)} than claimed"
+    needed = patients_to_settle(result.estimate, claim.claimed, claim.margin, alpha=_ALPHA)
+    if needed is None:
+        return (
+            f" With the share at {_pct(result.estimate)}, exactly on the edge of the band, no "
+            "number of patients would settle it at this estimate."
+        )
+    # Outcome shares count eligible patients (DESIGN 6); other shares their population.
+    eligible = claim.quantity in ("response_rate", "outcome_rate", "early_change_share")
+    noun = "eligible patients" if eligible else "patients"
+    return (
+        f" At the current share of {_pct(result.estimate)}, about {needed:,} {noun} in all "
+        f"(now {result.n:,}) would likely settle it."
+    )
 
 
-def _decide(claim: Claim, result: QuantityResult, min_n: int, unit: Unit) -> tuple[Verdict, str]:
+def _decide(
+    claim: Claim, result: QuantityResult, min_n: int, unit: Unit
+) -> tuple[Verdict, str, bool | None]:
+    """The verdict, its note and which way the data lie (see :func:`judge_interval`)."""
     statement = result.statement[:1].upper() + result.statement[1:]
     if result.not_estimated:
-        return "inconclusive", f"{statement}: {result.not_estimated}."
+        return "inconclusive", f"{statement}: {result.not_estimated}.", None
     if result.n < min_n:
-        return "inconclusive", (
+        needed = _patients_needed_words(claim, result, unit) if result.n > 0 else ""
+        return (
+            "inconclusive",
             f"{statement}; fewer patients than the minimum of {min_n} needed for a verdict."
+            + needed,
+            None,
         )
     if claim.rule == "descriptive":
         if claim.claimed is not None:
-            return "descriptive", (
-                f"{statement}; claimed {_value(claim.claimed, unit)} (no decision rule)."
+            return (
+                "descriptive",
+                f"{statement}; claimed {_value(claim.claimed, unit)} (no decision rule).",
+                None,
             )
-        return "descriptive", f"{statement}."
+        return "descriptive", f"{statement}.", None
     low, high = result.ci_low, result.ci_high
     if math.isnan(low) or math.isnan(high):
-        return "inconclusive", f"{statement}; no interval could be computed."
+        return "inconclusive", f"{statement}; no interval could be computed.", None
+    verdict, higher = judge_interval(claim.rule, low, high, claim.claimed, claim.margin)
     target = 0.0 if claim.claimed is None else claim.claimed
     said = _value(target, unit)
     if claim.rule == "two_sided":
-        if low <= target <= high:
-            return "supported", (
-                f"{statement}; the claimed {said} lies within the interval: consistent with "
-                "the claim."
+        margin = claim.margin if claim.margin is not None else 0.0
+        band = f"{_value(target - margin, unit)} to {_value(target + margin, unit)}"
+        if unit == "difference":
+            band = f"{_points(target - margin)} to {_points(target + margin)} percentage points"
+        about = f"{band} (the claimed {said} ± {_margin(margin, unit)})"
+        if verdict == "supported":
+            return (
+                verdict,
+                f"{statement}; the interval lies inside {about}: consistent with the claim.",
+                higher,
             )
-        higher = low > target
-        side = "below" if higher else "above"
-        return "contradicted", (
-            f"{statement}; the claimed {said} lies {side} the interval: "
-            f"{_direction(higher, result.higher_is_better)}."
+        if verdict == "contradicted":
+            side = "above" if higher else "below"
+            return (
+                verdict,
+                f"{statement}; the interval lies wholly {side} {about}: "
+                f"{_direction(bool(higher), result.higher_is_better)}.",
+                higher,
+            )
+        return (
+            verdict,
+            f"{statement}; the interval reaches outside {about} without lying wholly outside "
+            "it, so the data cannot tell yet." + _patients_needed_words(claim, result, unit),
+            higher,
         )
     if claim.rule == "above":
-        if low > target:
-            return "supported", f"{statement}; the interval lies wholly above {said}, as claimed."
-        if high < target:
-            return "contradicted", (
-                f"{statement}; the interval lies wholly below {said}, against the claim."
+        if verdict == "supported":
+            return (
+                verdict,
+                f"{statement}; the interval lies wholly above {said}, as claimed.",
+                higher,
             )
-        return "inconclusive", (
-            f"{statement}; the interval includes {said}, so the data cannot tell."
+        if verdict == "contradicted":
+            return (
+                verdict,
+                f"{statement}; the interval lies "
+                f"{'wholly below' if high < target else 'at or below'} {said}, against the "
+                f"claim: {_direction(False, result.higher_is_better)}.",
+                higher,
+            )
+        return (
+            verdict,
+            f"{statement}; the interval includes {said}, so the data cannot tell.",
+            higher,
         )
     if claim.rule == "below":
-        if high < target:
-            return "supported", (f"{statement}; the interval lies wholly below the claimed {said}.")
-        if low >= target:
-            return "contradicted", (
-                f"{statement}; even the lower limit is at or above the claimed {said}: "
-                f"{_direction(True, result.higher_is_better)}."
+        if verdict == "supported":
+            return (
+                verdict,
+                f"{statement}; the interval lies wholly below the claimed {said}.",
+                higher,
             )
-        return "inconclusive", (
-            f"{statement}; the interval includes the claimed {said}, so the data cannot tell."
+        if verdict == "contradicted":
+            return (
+                verdict,
+                f"{statement}; even the lower limit is at or above the claimed {said}: "
+                f"{_direction(True, result.higher_is_better)}.",
+                higher,
+            )
+        return (
+            verdict,
+            f"{statement}; the interval includes the claimed {said}, so the data cannot tell.",
+            higher,
         )
     what = "0" if claim.claimed is None else said
     if claim.rule == "difference_positive":
-        if low > target:
-            return "supported", f"{statement}; the interval lies above {what}, as claimed."
-        if high < target:
-            return "contradicted", (
-                f"{statement}; the interval lies below {what}: the difference goes the other way."
+        if verdict == "supported":
+            return verdict, f"{statement}; the interval lies above {what}, as claimed.", higher
+        if verdict == "contradicted":
+            return (
+                verdict,
+                f"{statement}; the interval lies "
+                f"{'below' if high < target else 'at or below'} {what}: the difference goes "
+                "the other way.",
+                higher,
             )
-        return "inconclusive", (f"{statement}; the interval includes {what}: no clear difference.")
+        return verdict, f"{statement}; the interval includes {what}: no clear difference.", higher
     # difference_nonzero
-    if low > target or high < target:
-        return "supported", f"{statement}; the interval excludes {what}: outcomes differ."
-    return "inconclusive", (
-        f"{statement}; the interval includes {what}: no clear difference either way."
+    if verdict == "supported":
+        return verdict, f"{statement}; the interval excludes {what}: outcomes differ.", higher
+    return (
+        verdict,
+        f"{statement}; the interval includes {what}: no clear difference either way.",
+        higher,
     )
+
+
+def _margin(margin: float, unit: Unit) -> str:
+    if unit == "share":
+        return f"{_plain(round(100.0 * margin, 6))} percentage points"
+    if unit == "difference":
+        return f"{_plain(round(100.0 * margin, 6))} percentage points"
+    if unit == "mg/kg":
+        return f"{margin:.3f} mg/kg"
+    return f"${margin:,.0f}"
+
+
+def describe_rule(claim: Claim, unit: Unit | None = None) -> str:
+    """A claim's decision rule in one sentence, with its claimed value and margin.
+
+    Examples
+    --------
+    >>> describe_rule(load_claims()[0])[:76]
+    'Supported when the 95% interval lies inside 40% to 60% (the claimed 50% ± 10'
+    """
+    unit = unit or QUANTITIES[claim.quantity].unit
+    claimed = 0.0 if claim.claimed is None else claim.claimed
+    said = _value(claimed, unit) if claim.claimed is not None else "0"
+    if claim.rule == "two_sided" and claim.margin is not None:
+        low, high = claimed - claim.margin, claimed + claim.margin
+        band = (
+            f"{_points(low)} to {_points(high)} percentage points"
+            if unit == "difference"
+            else f"{_value(low, unit)} to {_value(high, unit)}"
+        )
+        return (
+            f"Supported when the 95% interval lies inside {band} (the claimed {said} ± "
+            f"{_margin(claim.margin, unit)}); contradicted when it lies wholly above or "
+            "wholly below that band; otherwise inconclusive."
+        )
+    texts = {
+        "above": f"Supported when the 95% interval lies wholly above {said}; contradicted "
+        "when it lies at or below it; otherwise inconclusive.",
+        "below": f"Supported when the upper 95% limit is below {said}; contradicted when the "
+        "lower limit is at or above it; otherwise inconclusive.",
+        "difference_positive": f"Supported when the 95% interval of the difference lies above "
+        f"{said}; contradicted when it lies at or below it; otherwise inconclusive.",
+        "difference_nonzero": f"Supported when the 95% interval of the difference excludes "
+        f"{said}; otherwise inconclusive.",
+        "descriptive": "No verdict: the claim gives no testable number, so the estimate is "
+        "reported.",
+    }
+    return texts.get(claim.rule, claim.rule)
 
 
 # --------------------------------------------------------------------------------------
@@ -1574,15 +2002,20 @@ def evaluate_claims(
         One row per claim, in file order, with the columns of :data:`CLAIM_COLUMNS`:
         ``id, claim, quantity`` (name and parameters), ``estimate, ci_low, ci_high``
         (float, NaN where undefined), ``n`` (nullable Int64; NA when not measurable),
-        ``claimed`` (float, NaN when absent), ``verdict`` (one of :data:`VERDICTS`) and
-        ``note`` (the result and the reason for the verdict in plain words), then
+        ``claimed`` (float, NaN when absent), ``verdict`` (one of :data:`VERDICTS`),
+        ``note`` (the result and the reason for the verdict in plain words; for an
+        inconclusive claim of about a share, the patients that would likely settle it),
+        ``margin`` (the equivalence margin of a ``two_sided`` claim, NaN for other rules)
+        and ``population`` (which patients the quantity counts, in words), then
         ``unit`` (``share``, ``difference``, ``mg/kg`` or ``usd``: the quantity's fixed
         :attr:`QuantitySpec.unit`, filled for every row, ``not_measurable`` ones too) so
         that displays can format the estimate and the claimed value, and ``direction``:
         for a contradicted claim with a claimed value, which way the data lie ("better
         than claimed", "worse than claimed", or "higher"/"lower than claimed" where
         neither is better), else "". A clinic doing better than it claims is contradicted
-        too; displays show this beside the verdict.
+        too; displays show this beside the verdict. Last ``news`` (one of :data:`NEWS`):
+        whether the result is good or bad news for patients, which displays show as the
+        verdict's colour.
 
     Raises
     ------
@@ -1620,6 +2053,8 @@ def evaluate_claims(
             "claim": claim.claim,
             "quantity": claim.quantity_label,
             "claimed": np.nan if claim.claimed is None else claim.claimed,
+            "margin": np.nan if claim.margin is None else claim.margin,
+            "population": _population(ctx, claim),
         }
         try:
             result = spec.function(ctx, min_n, **claim.params)
@@ -1633,11 +2068,24 @@ def evaluate_claims(
                 "verdict": "not_measurable",
                 "note": f"Not measurable: {str(exc)[:1].lower()}{str(exc)[1:]}",
                 "direction": "",
+                "news": "unclear",
             }
         else:
-            verdict, note = _decide(claim, result, min_n, spec.unit)
+            verdict, note, higher = _decide(claim, result, min_n, spec.unit)
+            # Which way a contradicted claim of a value is wrong; a contradicted difference
+            # already means "the other way".
+            shows_way = (
+                verdict == "contradicted"
+                and higher is not None
+                and claim.rule not in _DIFFERENCE_RULES
+            )
             row |= {
-                "direction": _contradicted_way(claim, result) if verdict == "contradicted" else "",
+                "direction": (
+                    f"{_way(bool(higher), result.higher_is_better)} than claimed"
+                    if shows_way
+                    else ""
+                ),
+                "news": _news(claim, verdict, higher, result.higher_is_better),
                 "unit": spec.unit,
                 "estimate": result.estimate,
                 "ci_low": result.ci_low,
@@ -1647,11 +2095,14 @@ def evaluate_claims(
                 "note": note,
             }
         rows.append(row)
-    out = pd.DataFrame(rows, columns=[*CLAIM_COLUMNS, "unit", "direction"])
+    out = pd.DataFrame(rows, columns=[*CLAIM_COLUMNS, "unit", "direction", "news"])
     return out.astype(
         {
             "unit": "str",
             "direction": "str",
+            "news": "str",
+            "margin": np.float64,
+            "population": "str",
             "id": "str",
             "claim": "str",
             "quantity": "str",
@@ -1704,8 +2155,8 @@ def claims_to_dict(
     -------
     dict
         ``{"claims": [{"id", "claim", "quantity", "estimate", "ci_low", "ci_high", "n",
-        "claimed", "verdict", "note"}, ...], "settings": {...}, "data": {...}}`` with NaN
-        and NA as ``None``; ``json.dumps`` accepts it as is.
+        "claimed", "verdict", "note", "margin", "population"}, ...], "settings": {...},
+        "data": {...}}`` with NaN and NA as ``None``; ``json.dumps`` accepts it as is.
 
     Examples
     --------

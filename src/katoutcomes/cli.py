@@ -583,7 +583,7 @@ def _run_outcomes(args: argparse.Namespace) -> int:
 
 
 def _format_claims_text(frame: pd.DataFrame) -> str:
-    """The scorecard as a terminal table, then each claim's note."""
+    """The scorecard as a terminal table, then each claim's population and note."""
 
     def number(x: float, unit: str) -> str:
         if pd.isna(x):
@@ -596,20 +596,26 @@ def _format_claims_text(frame: pd.DataFrame) -> str:
             return f"{100 * x:+.1f} pts"
         return f"{x:.1%}"
 
+    def margin(x: float, unit: str) -> str:
+        if unit in ("share", "difference"):
+            return f"±{100 * x:g} pts"
+        return "±" + number(x, unit)
+
     rows = [
         (
             r.id,
-            r.verdict.replace("_", " "),
+            r.verdict.replace("_", " ") + (f" ({r.direction})" if r.direction else ""),
             number(r.estimate, r.unit),
             "-"
             if pd.isna(r.ci_low)
             else f"{number(r.ci_low, r.unit)} to {number(r.ci_high, r.unit)}",
             "-" if pd.isna(r.n) else f"{int(r.n):,}",
             number(r.claimed, r.unit or "share"),
+            "-" if pd.isna(r.margin) else margin(r.margin, r.unit),
         )
         for r in frame.itertuples(index=False)
     ]
-    head = ("claim", "verdict", "estimate", "95% CI", "n", "claimed")
+    head = ("claim", "verdict", "estimate", "95% CI", "n", "claimed", "margin")
     widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
     lines = [
         "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
@@ -619,6 +625,7 @@ def _format_claims_text(frame: pd.DataFrame) -> str:
     lines.append("")
     for r in frame.itertuples(index=False):
         lines.append(f'{r.id}: "{r.claim}"')
+        lines.append(f"  population: {r.population}")
         lines.append(f"  {r.note}")
     return "\n".join(lines) + "\n"
 

@@ -16,9 +16,9 @@ All cohort statistics use *eligible* patients (baseline at or above caseness, DE
   ``n_doses`` is NA for everyone and dosing is unknown). A patient with no endpoint counts
   as not achieving the outcome.
 - ``"completers"``: eligible patients with an endpoint (a valid assessment with
-  ``0 < t <= acute_days``), whatever their doses (DESIGN 5). An eligible patient with an
-  endpoint but no recorded dose is a completer without being in the intention-to-treat
-  population, so completers are not always a subset of it.
+  ``0 < t <= acute_days + visit_window_days``), whatever their doses (DESIGN 5). An
+  eligible patient with an endpoint but no recorded dose is a completer without being in
+  the intention-to-treat population, so completers are not always a subset of it.
 
 Intervals
 ---------
@@ -46,7 +46,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from katoutcomes.errors import KatoutcomesError
 from katoutcomes.instruments import INSTRUMENTS, PHQ9
-from katoutcomes.stats import kaplan_meier, km_median, proportion_ci, risk_difference_ci
+from katoutcomes.stats import (
+    kaplan_meier,
+    km_median,
+    no_event_lower_limit,
+    proportion_ci,
+    risk_difference_ci,
+)
 
 if TYPE_CHECKING:
     from katoutcomes.dataset import Dataset
@@ -823,7 +829,7 @@ class SurvivalPoint:
 
 
 def survival_at(
-    curve: pd.DataFrame, time: float, *, instrument: str | None = None
+    curve: pd.DataFrame, time: float, *, instrument: str | None = None, alpha: float = 0.05
 ) -> SurvivalPoint:
     """Read ``S(time)`` and its interval from a Kaplan–Meier curve.
 
@@ -837,12 +843,17 @@ def survival_at(
         Time at which to read the curve, ``>= 0``.
     instrument : str, optional
         Instrument whose curve to read.
+    alpha : float, default 0.05
+        1 - confidence level the curve was computed with; used only before the curve's
+        first time, where no row holds the interval.
 
     Returns
     -------
     SurvivalPoint
-        The value of the step function at the last curve time ``<= time``; ``S = 1``
-        (interval 1 to 1, SE 0) before the first time; NaN survival and interval when
+        The value of the step function at the last curve time ``<= time``; before the
+        first time ``S = 1``, SE 0 and the exact interval for 0 events among all ``n``
+        patients of the curve, ``[(alpha/2)^(1/n), 1]`` (everyone is still followed
+        then); NaN survival and interval when
         ``time`` is beyond the last follow-up time, where the curve is not estimated. A
         curve that ends at ``S = 0`` (everyone left at risk had the event) stays at 0
         after its last time; its log-scale interval is not defined there (NaN, as R's
@@ -851,7 +862,11 @@ def survival_at(
     Notes
     -----
     For the probability of the event by ``time``, ``1 - S``, the interval is
-    ``(1 - ci_high, 1 - ci_low)``.
+    ``(1 - ci_high, 1 - ci_low)``. Where no event has happened by ``time`` the interval is
+    the exact one for 0 events among ``n_t`` patients, ``[(alpha/2)^(1/n_t), 1]``
+    (:func:`katoutcomes.stats.kaplan_meier`, DESIGN 5), with ``n_t`` the ``at_risk`` of
+    the last curve time ``<= time``: 35 patients still followed at 84 days give
+    ``0.025^(1/35) = 0.89997``, not the point ``[1, 1]`` of the log-scale interval.
 
     Examples
     --------
@@ -887,7 +902,8 @@ def survival_at(
     if time > last_time and not ended_at_zero:
         return SurvivalPoint(time, np.nan, np.nan, np.nan, np.nan, n, events, last_time)
     if position < 0:
-        return SurvivalPoint(time, 1.0, 0.0, 1.0, 1.0, n, 0, last_time)
+        low = float(no_event_lower_limit(n, alpha=alpha)[0])
+        return SurvivalPoint(time, 1.0, 0.0, low, 1.0, n, 0, last_time)
     row = curve.iloc[position]
     return SurvivalPoint(
         time=time,

@@ -13,9 +13,9 @@ Where the numbers come from
   :data:`katoutcomes.instruments.INSTRUMENTS` (NHS Talking Therapies manual; ORKA-1,
   SUSTAIN-3; Kroenke 2001; Spitzer 2006; Kocalevent 2013; Löwe 2008; see that module's
   docstring).
-- The baseline window, the acute window, the response fraction and the early-improvement
-  fraction are :class:`katoutcomes.settings.Settings` fields (defaults 30 days, 42 days,
-  0.50 and 0.20, DESIGN 4).
+- The baseline window, the acute window, the visit window, the response fraction and the
+  early-improvement fraction are :class:`katoutcomes.settings.Settings` fields (defaults
+  30 days, 42 days, 7 days, 0.50 and 0.20, DESIGN 4).
 - The Jacobson–Truax RCI and category come from :func:`katoutcomes.stats.jacobson_truax`
   (Jacobson & Truax 1991).
 """
@@ -192,8 +192,9 @@ def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.D
         ``assessments`` (``patient_id, instrument, t, total, item9_flag``) and
         ``treatments`` (``patient_id, t``). Neither is modified.
     settings : Settings, optional
-        ``baseline_window_days``, ``acute_days``, ``response`` and ``early_improvement``
-        (defaults 30, 42, 0.50, 0.20). ``Settings()`` when omitted.
+        ``baseline_window_days``, ``acute_days``, ``visit_window_days``, ``response`` and
+        ``early_improvement`` (defaults 30, 42, 7, 0.50, 0.20). ``Settings()`` when
+        omitted.
 
     Returns
     -------
@@ -218,15 +219,18 @@ def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.D
       ``-baseline_window_days <= t <= 0``. An assessment on the first dose day
       (``t = 0``) is therefore the baseline, never the endpoint.
     - ``endpoint`` / ``endpoint_day``: the last valid assessment with
-      ``0 < t <= acute_days`` (an assessment exactly on ``acute_days`` is included),
-      shown with or without a baseline.
+      ``0 < t <= acute_days + visit_window_days`` (an assessment exactly on the last day
+      is included), shown with or without a baseline. Visit schedules slip: with the
+      defaults a "week 6" visit on day 45 is the endpoint (DESIGN 4).
     - ``eligible``: ``baseline >= caseness``. ``completer``: an endpoint exists. Both are
       NA without a baseline: such patients belong to the data-quality counts, not to the
       denominators of rates (DESIGN 4).
     - ``change = endpoint - baseline``; ``pct_change = change / baseline`` (NaN for a
       baseline of 0).
     - ``response``: ``endpoint <= (1 - response) * baseline`` (a fall of exactly the
-      fraction counts). ``remission``: ``endpoint < remission_below``.
+      fraction counts). A fall from a baseline of 0 is undefined, so ``response``, the
+      onset columns and the relapse columns are NA for a baseline of 0 (DESIGN 4).
+      ``remission``: ``endpoint < remission_below``.
       ``reliable_improvement``: ``baseline - endpoint >= reliable_change``;
       ``reliable_deterioration``: ``endpoint - baseline >= reliable_change``.
       ``recovery``: ``baseline >= caseness`` and ``endpoint < caseness``;
@@ -240,19 +244,24 @@ def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.D
     - ``first_response_day``: the smallest valid ``t > 0`` (not limited to the acute
       window) whose score meets the response criterion against the baseline, with
       ``response_observed`` True; otherwise censored at the last valid ``t > 0`` with
-      ``response_observed`` False. NA without a baseline or without any valid
-      ``t > 0``. ``first_early_improvement_day`` / ``early_improvement_observed``
+      ``response_observed`` False. NA without a baseline, with a baseline of 0, or
+      without any valid ``t > 0``. ``first_early_improvement_day`` / ``early_improvement_observed``
       likewise with ``score <= (1 - early_improvement) * baseline``.
     - ``relapse``: among patients with a first response, the first valid assessment
       ``t_r`` after it such that it and the next valid assessment both fail the response
       criterion and are both ``>= caseness``. ``days_to_relapse = t_r -
-      first_response_day``; without a confirmed relapse, ``relapse`` is False and
-      ``days_to_relapse`` is censored at ``last valid t - first_response_day``. Both NA
-      for patients who never responded.
+      first_response_day``. Without a confirmed relapse, ``relapse`` is False and the
+      patient is censored at the last time a relapse could still have been confirmed:
+      with valid assessments ``t_1 < ... < t_m`` after the first response,
+      ``days_to_relapse = t_(m-1) - first_response_day``, and 0 when ``m < 2`` (a
+      relapse needs two assessments, so a patient with one later assessment was never
+      followed while a relapse could be seen). Both NA for patients who never
+      responded.
     - ``n_assessments``: valid assessments of the instrument.
     - ``n_doses``: the patient's treatment rows; ``n_acute_doses``: those with
       ``0 <= t <= acute_days`` (the first dose is ``t = 0``, and a dose on the last day
-      of the acute window belongs to it, matching the endpoint window);
+      of the acute window belongs to it; the visit window extends the endpoint, not the
+      course);
       ``n_maintenance_doses``: those with ``t > acute_days``. A patient without treatment
       rows has 0 of each. When the dataset holds no treatment rows at all (no treatments
       table), dosing is unknown and the three counts are NA.
@@ -327,13 +336,16 @@ def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.D
 
     # Baseline and endpoint.
     in_baseline = (t >= -settings.baseline_window_days) & (t <= 0)
-    in_acute = (t > 0) & (t <= settings.acute_days)
+    in_endpoint_window = (t > 0) & (t <= settings.acute_days + settings.visit_window_days)
     baseline_at = _run_ends(g, in_baseline, n_pairs, last=True)
-    endpoint_at = _run_ends(g, in_acute, n_pairs, last=True)
+    endpoint_at = _run_ends(g, in_endpoint_window, n_pairs, last=True)
     baseline = _take(score, baseline_at)
     endpoint = _take(score, endpoint_at)
     no_baseline = baseline_at < 0
     no_pair = no_baseline | (endpoint_at < 0)
+    # A fall from a baseline of 0 is undefined (DESIGN 4): response and everything built
+    # on a fall from baseline (onset, early improvement, relapse) are left empty.
+    no_fall = no_baseline | (baseline == 0)
 
     change = endpoint - baseline
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -366,7 +378,7 @@ def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.D
     row_baseline = baseline[g]
     after_origin = t > 0
     last_after_origin = _run_ends(g, after_origin, n_pairs, last=True)
-    onset_defined = ~no_baseline & (last_after_origin >= 0)
+    onset_defined = ~no_fall & (last_after_origin >= 0)
     meets_response = meets_fraction(score, row_baseline, settings.response)
     first_response_at = _run_ends(g, after_origin & meets_response, n_pairs, last=False)
     first_response_day, response_observed = _time_to_event(
@@ -379,7 +391,7 @@ def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.D
 
     # Relapse: two consecutive valid assessments after the first response, both failing
     # the response criterion and both at or above caseness.
-    responded = first_response_at >= 0
+    responded = (first_response_at >= 0) & onset_defined
     fails = ~meets_response & (score >= caseness[g])
     same_pair_next = np.r_[g[1:] == g[:-1], False]
     fails_twice = fails & np.r_[fails[1:], False] & same_pair_next
@@ -388,7 +400,14 @@ def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.D
     n_assessments = np.bincount(g, minlength=n_pairs)
     last_valid = np.where(n_assessments > 0, np.cumsum(n_assessments) - 1, -1)
     relapse_at = _run_ends(g, fails_twice & after_response, n_pairs, last=False)
-    relapse_day, relapse = _time_to_event(t, relapse_at, last_valid, responded)
+    # Without a confirmed relapse, censor at the second-to-last valid assessment after the
+    # first response (the last one at which a relapse could still have been confirmed);
+    # with fewer than two assessments after it, at the first response itself (0 days).
+    second_to_last = last_valid - 1
+    relapse_censor_at = np.where(
+        second_to_last > first_response_at, second_to_last, first_response_at
+    )
+    relapse_day, relapse = _time_to_event(t, relapse_at, relapse_censor_at, responded)
     days_to_relapse = relapse_day - _take(t, first_response_at)
 
     # Counts.
@@ -414,7 +433,7 @@ def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.D
             "completer": _boolean(endpoint_at >= 0, no_baseline),
             "change": with_pair(change),
             "pct_change": with_pair(pct_change),
-            "response": _boolean(response, no_pair),
+            "response": _boolean(response, no_pair | no_fall),
             "remission": _boolean(endpoint < remission_below, no_pair),
             "reliable_improvement": _boolean(reliable_improvement, no_pair),
             "reliable_deterioration": _boolean(endpoint - baseline >= reliable_change, no_pair),

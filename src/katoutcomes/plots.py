@@ -41,15 +41,18 @@ from katoutcomes.instruments import INSTRUMENTS, PHQ9, Instrument, normalise_ins
 from katoutcomes.outcomes import patient_outcomes
 from katoutcomes.schema import load_schema
 from katoutcomes.settings import Settings
+from katoutcomes.stats import no_event_lower_limit
 
 if TYPE_CHECKING:
     from katoutcomes.dataset import Dataset
 
 __all__ = [
     "COLORS",
+    "NEWS_BACKGROUNDS",
+    "NEWS_COLORS",
+    "NEWS_LABELS",
     "PATIENT_LAYERS",
     "SEVERITY_COLORS",
-    "VERDICT_COLORS",
     "VERDICT_LABELS",
     "adverse_events",
     "adverse_events_data",
@@ -60,6 +63,9 @@ __all__ = [
     "figure_data",
     "forest",
     "forest_data",
+    "news_color",
+    "news_css",
+    "news_legend_html",
     "patient_trajectory",
     "patient_trajectory_data",
     "response_duration",
@@ -67,8 +73,6 @@ __all__ = [
     "scorecard_colors",
     "subgroup_forest",
     "subgroup_forest_data",
-    "verdict_color",
-    "verdict_css",
     "waterfall",
     "waterfall_data",
 ]
@@ -112,25 +116,37 @@ SEVERITY_COLORS: Final = MappingProxyType(
     }
 )
 
-#: Verdict colours for the claims scorecard (strong, for text, badges and markers).
-VERDICT_COLORS: Final = MappingProxyType(
+#: Scorecard colours by the news for patients (:data:`katoutcomes.claims.NEWS`), not by
+#: the verdict: the word says the verdict, the colour whether it is good or bad news
+#: (DESIGN 6), so "contradicted — better than claimed" is green. Strong colours, for text;
+#: each passes WCAG 2.1 AA (contrast at least 4.5:1) on white and on its pale background
+#: in :data:`NEWS_BACKGROUNDS` (measured in tests/test_plots.py).
+NEWS_COLORS: Final = MappingProxyType(
     {
-        "supported": "#1B7837",
-        "contradicted": "#C0392B",
-        "inconclusive": "#D68910",
-        "not_measurable": "#7F8C8D",
-        "descriptive": "#2E6DB4",
+        "good": "#1B7837",
+        "bad": "#B0281A",
+        "neutral": "#245A94",
+        "unclear": "#5F6B73",
     }
 )
 
-#: Pale backgrounds matching :data:`VERDICT_COLORS`, for table cells.
-_VERDICT_BACKGROUNDS: Final = MappingProxyType(
+#: Pale backgrounds matching :data:`NEWS_COLORS`, for badges and table cells.
+NEWS_BACKGROUNDS: Final = MappingProxyType(
     {
-        "supported": "#E3F1E5",
-        "contradicted": "#F8E0DD",
-        "inconclusive": "#FCEFD6",
-        "not_measurable": "#ECEEEF",
-        "descriptive": "#E1EBF7",
+        "good": "#E3F1E5",
+        "bad": "#F8E0DD",
+        "neutral": "#E1EBF7",
+        "unclear": "#ECEEEF",
+    }
+)
+
+#: The legend of :data:`NEWS_COLORS`.
+NEWS_LABELS: Final = MappingProxyType(
+    {
+        "good": "good news for patients",
+        "bad": "bad news for patients",
+        "neutral": "neither good nor bad news (descriptive, or no better direction)",
+        "unclear": "the data cannot tell yet",
     }
 )
 
@@ -798,7 +814,12 @@ _KM_COLUMNS: Final = ("instrument", "day", "at_risk", "events", "estimate", "ci_
 
 
 def _km_steps(curves: pd.DataFrame, *, cumulative: bool) -> pd.DataFrame:
-    """KM curves with a starting row at day 0, as ``S`` or as ``1 - S``."""
+    """KM curves with a starting row at day 0, as ``S`` or as ``1 - S``.
+
+    The starting row has every patient still followed and no event yet, so its interval
+    is the exact one for 0 events among them, ``[0.025^(1/n), 1]`` (95%, DESIGN 5), as
+    :func:`katoutcomes.cohort.survival_at` reads the curve before its first time.
+    """
     if curves.empty:
         return pd.DataFrame(
             {
@@ -824,7 +845,7 @@ def _km_steps(curves: pd.DataFrame, *, cumulative: bool) -> pd.DataFrame:
             "at_risk": first["at_risk"].to_numpy(dtype=np.int64),
             "events": 0,
             "survival": 1.0,
-            "ci_low": 1.0,
+            "ci_low": no_event_lower_limit(first["at_risk"].to_numpy(dtype=np.int64)),
             "ci_high": 1.0,
         }
     )
@@ -869,9 +890,9 @@ def cumulative_response_data(curves: pd.DataFrame) -> pd.DataFrame:
 
     Notes
     -----
-    ``S`` and its log-scale Greenwood interval are those of
-    :func:`katoutcomes.stats.kaplan_meier`; where ``S = 0`` its interval is undefined
-    (NaN), as in R.
+    ``S`` and its interval are those of :func:`katoutcomes.stats.kaplan_meier`: log-scale
+    Greenwood, undefined (NaN) where ``S = 0`` as in R, and the exact interval for 0
+    events where no event has happened yet (the day-0 row included).
 
     Examples
     --------
@@ -2366,49 +2387,65 @@ def subgroup_forest(
 # --------------------------------------------------------------------------------------
 
 
-def verdict_color(verdict: str, *, background: bool = False) -> str:
-    """Colour of a claims verdict: supported green, contradicted red, inconclusive amber,
-    not measurable grey, descriptive blue.
+def news_color(news: str, *, background: bool = False) -> str:
+    """Colour of a scorecard row by its news for patients: good green, bad red, neither
+    blue, unclear grey (:data:`NEWS_COLORS`).
 
     Parameters
     ----------
-    verdict : str
-        One of :data:`katoutcomes.claims.VERDICTS`; anything else is grey.
+    news : str
+        One of :data:`katoutcomes.claims.NEWS`; anything else is grey ("unclear").
     background : bool, default False
-        The pale variant, for a table cell behind dark text.
+        The pale variant, for a badge or a table cell behind text in the strong colour.
 
     Examples
     --------
-    >>> verdict_color("supported")
+    >>> news_color("good")
     '#1B7837'
     """
-    palette = _VERDICT_BACKGROUNDS if background else VERDICT_COLORS
-    return palette.get(str(verdict), palette["not_measurable"])
+    palette = NEWS_BACKGROUNDS if background else NEWS_COLORS
+    return palette.get(str(news), palette["unclear"])
 
 
-def scorecard_colors(verdicts: Iterable[str], *, background: bool = False) -> list[str]:
-    """:func:`verdict_color` for each verdict, e.g. for a ``go.Table`` cell fill.
+def scorecard_colors(news: Iterable[str], *, background: bool = False) -> list[str]:
+    """:func:`news_color` for each row's news, e.g. for a ``go.Table`` cell fill.
 
     Examples
     --------
-    >>> scorecard_colors(["supported", "contradicted"])
-    ['#1B7837', '#C0392B']
+    >>> scorecard_colors(["good", "bad"])
+    ['#1B7837', '#B0281A']
     """
-    return [verdict_color(v, background=background) for v in verdicts]
+    return [news_color(n, background=background) for n in news]
 
 
-def verdict_css(verdict: str) -> str:
+def news_css(news: str) -> str:
     """CSS for a verdict cell (pale background, coloured bold text), for pandas ``Styler``.
 
     Examples
     --------
-    >>> verdict_css("inconclusive")
-    'background-color: #FCEFD6; color: #D68910; font-weight: 600'
+    >>> news_css("unclear")
+    'background-color: #ECEEEF; color: #5F6B73; font-weight: 600'
     """
     return (
-        f"background-color: {verdict_color(verdict, background=True)}; "
-        f"color: {verdict_color(verdict)}; font-weight: 600"
+        f"background-color: {news_color(news, background=True)}; "
+        f"color: {news_color(news)}; font-weight: 600"
     )
+
+
+def news_legend_html() -> str:
+    """The colour legend of the scorecard as HTML: one badge per kind of news.
+
+    Examples
+    --------
+    >>> "good news for patients" in news_legend_html()
+    True
+    """
+    badges = " ".join(
+        f'<span style="color:{NEWS_COLORS[key]};background:{NEWS_BACKGROUNDS[key]};'
+        f'font-weight:600;padding:1px 6px;border-radius:4px">{label}</span>'
+        for key, label in NEWS_LABELS.items()
+    )
+    return f"Colour: {badges}. The word is the verdict."
 
 
 # --------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ import plotly
 import plotly.graph_objects as go
 
 from katoutcomes.benchmarks import benchmark_intervals, load_published_benchmarks
-from katoutcomes.claims import Claim, evaluate_claims, load_claims
+from katoutcomes.claims import Claim, describe_rule, evaluate_claims, load_claims
 from katoutcomes.cohort import (
     PSYCHOTHERAPY_MIN_SHARE,
     RATE_OUTCOME_LABELS,
@@ -54,15 +54,16 @@ from katoutcomes.cohort import (
 from katoutcomes.instruments import GAD7, INSTRUMENTS, PHQ9
 from katoutcomes.outcomes import patient_outcomes
 from katoutcomes.plots import (
+    NEWS_LABELS,
     VERDICT_LABELS,
     adverse_events,
     adverse_events_data,
     cohort_trajectory,
     cumulative_response,
     forest,
+    news_color,
     response_duration,
     subgroup_forest,
-    verdict_color,
     waterfall,
 )
 from katoutcomes.settings import Settings
@@ -106,7 +107,9 @@ _REPORT_SUBGROUPS: Final = ("route", "site")
 _SETTING_MEANINGS: Final = {
     "baseline_window_days": "Baseline: the last assessment from this many days before the "
     "first dose up to the day of it",
-    "acute_days": "Endpoint: the last assessment within this many days after the first dose",
+    "acute_days": "Acute course: doses within this many days of the first are acute doses",
+    "visit_window_days": "Endpoint: the last assessment up to this many days after the acute "
+    "course (visit schedules slip)",
     "early_improvement": "Fall from baseline that counts as early improvement",
     "response": "Fall from baseline that counts as response",
     "phq9_max_missing_items": "PHQ-9 items that may be missing before a total is not prorated",
@@ -116,20 +119,6 @@ _SETTING_MEANINGS: Final = {
     "allow_columns": "Columns let through the de-identification guard",
 }
 _FRACTION_SETTINGS: Final = frozenset({"early_improvement", "response"})
-
-_RULE_TEXT: Final = {
-    "two_sided": "Supported if the 95% CI contains the claimed {claimed}; contradicted if it "
-    "lies wholly above or below it.",
-    "above": "Supported if the 95% CI lies wholly above {claimed}; contradicted if wholly "
-    "below; otherwise inconclusive.",
-    "below": "Supported if the upper 95% limit is below {claimed}; contradicted if the lower "
-    "limit is at or above it; otherwise inconclusive.",
-    "difference_positive": "Supported if the 95% CI of the difference lies above {claimed}; "
-    "contradicted if it lies below; otherwise inconclusive.",
-    "difference_nonzero": "Supported if the 95% CI of the difference excludes {claimed}; "
-    "otherwise inconclusive.",
-    "descriptive": "Descriptive: the estimate is reported without a verdict.",
-}
 
 _SOURCES: Final = {
     "bands": "Kroenke 2001 (PHQ-9); Spitzer 2006 (GAD-7)",
@@ -228,7 +217,12 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monosp
 .hash { word-break: break-all; }
 .badge { display: inline-block; padding: 2px 10px; border-radius: 999px; font-size: 12.5px;
   font-weight: 650; white-space: nowrap; border: 1px solid currentColor; }
-.tally { display: flex; flex-wrap: wrap; gap: 8px; margin: 6px 0 10px; }
+.tally { display: flex; flex-wrap: wrap; gap: 8px; margin: 6px 0 6px; }
+.chip { display: inline-block; padding: 2px 10px; border-radius: 999px; font-size: 12.5px;
+  font-weight: 650; white-space: nowrap; border: 1px solid #5F6B73; color: #222222; }
+.legend { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin: 0 0 10px;
+  font-size: 12.5px; }
+.legend-title { color: var(--muted); }
 .claim-text { font-style: italic; }
 .claim-id { display: block; color: var(--muted); font-size: 12px; margin-top: 2px; }
 .why { font-size: 13.5px; }
@@ -471,7 +465,7 @@ def _population_words(instrument: str, settings: Settings, treated: bool) -> str
     origin = "first dose" if treated else "first assessment"
     return (
         f"eligible patients (baseline {inst.name} \u2265 {inst.caseness}) {who}; endpoint = "
-        f"last assessment within {_number(settings.acute_days)} days of the {origin}; a "
+        f"last assessment within {_number(settings.endpoint_days)} days of the {origin}; a "
         "missing endpoint counts as not achieved"
     )
 
@@ -575,12 +569,7 @@ def _claim_counts_small(note: str, k: int) -> bool:
 def _rule_words(claim: Claim | None, unit: str, settings: Settings) -> str:
     if claim is None:
         return ""
-    claimed = claim.claimed
-    if claim.rule in ("difference_positive", "difference_nonzero"):
-        target = "0" if claimed is None else _value_text(claimed, unit, claimed=True)
-    else:
-        target = _value_text(claimed, unit, claimed=True) if claimed is not None else "value"
-    text = _RULE_TEXT.get(claim.rule, claim.rule).format(claimed=target)
+    text = describe_rule(claim)
     min_n = claim.min_n if claim.min_n is not None else settings.min_n
     if claim.rule != "descriptive":
         text += f" A verdict needs at least {min_n} patients."
@@ -590,12 +579,17 @@ def _rule_words(claim: Claim | None, unit: str, settings: Settings) -> str:
 def _scorecard(
     card: pd.DataFrame, rules: Mapping[str, Claim], settings: Settings, k: int
 ) -> tuple[str, int]:
+    # The tally counts verdicts in words; colour is kept for the news for patients.
     tally = card["verdict"].value_counts()
-    chips = []
-    for verdict, label in VERDICT_LABELS.items():
-        count = int(tally.get(verdict, 0))
-        if count:
-            chips.append(_badge(verdict, f"{label}: {count}"))
+    chips = [
+        f'<span class="chip">{_e(label)}: {int(tally[verdict])}</span>'
+        for verdict, label in VERDICT_LABELS.items()
+        if tally.get(verdict, 0)
+    ]
+    legend = "".join(
+        f'<span class="legend-item">{_badge(news, label[:1].upper() + label[1:])}</span>'
+        for news, label in NEWS_LABELS.items()
+    )
     rows = []
     hidden = 0
     for r in card.itertuples(index=False):
@@ -609,6 +603,8 @@ def _scorecard(
         small = (not _missing(n) and 1 <= int(n) < k) or _claim_counts_small(str(r.note), k)
         rule = _rule_words(rules.get(str(r.id)), unit, settings)
         rule_html = f'<span class="rule-text">Rule: {_e(rule)}</span>' if rule else ""
+        rule_html += f'<span class="rule-text">Population: {_e(r.population)}</span>'
+
         if small:
             hidden += 1
             result = _supp()
@@ -629,12 +625,14 @@ def _scorecard(
             css = ""
         if not _missing(r.claimed):
             said = _value_text(r.claimed, unit, claimed=True)
+            if not _missing(r.margin):
+                said += f" \u00b1 {_margin_text(float(r.margin), unit)}"
             result += f'<br><span class="small nowrap">claimed {_e(said)}</span>'
         rows.append(
             _Row(
                 [
                     claim_cell,
-                    _badge(verdict, VERDICT_LABELS.get(verdict, verdict))
+                    _badge(str(r.news), VERDICT_LABELS.get(verdict, verdict))
                     + _way_text(str(r.direction)),
                     result,
                     f'<div class="why">{why}{rule_html}</div>',
@@ -647,7 +645,19 @@ def _scorecard(
         rows,
         table_id="scorecard",
     )
-    return f'<div class="tally">{"".join(chips)}</div>{table}', hidden
+    return (
+        f'<div class="tally">{"".join(chips)}</div>'
+        f'<div class="legend"><span class="legend-title">Colour:</span>{legend}'
+        '<span class="legend-title">The word is the verdict.</span></div>'
+        f"{table}"
+    ), hidden
+
+
+def _margin_text(margin: float, unit: str) -> str:
+    """A claim's equivalence margin: percentage points for shares and differences."""
+    if unit in ("share", "difference"):
+        return f"{_number(round(100.0 * margin, 6))} pts"
+    return _value_text(margin, unit)
 
 
 def _way_text(direction: str) -> str:
@@ -656,10 +666,11 @@ def _way_text(direction: str) -> str:
     return f'<br><span class="small way">{_e(direction)}</span>' if direction else ""
 
 
-def _badge(verdict: str, text: str) -> str:
+def _badge(news: str, text: str) -> str:
+    """A verdict badge coloured by the news for patients (:data:`plots.NEWS_COLORS`)."""
     return (
-        f'<span class="badge" style="color:{verdict_color(verdict)};'
-        f'background:{verdict_color(verdict, background=True)}">{_e(text)}</span>'
+        f'<span class="badge news-{_e(news)}" style="color:{news_color(news)};'
+        f'background:{news_color(news, background=True)}">{_e(text)}</span>'
     )
 
 
@@ -843,6 +854,8 @@ def _definitions(settings: Settings) -> str:
     bands_g = "; ".join(f"{b.label} {b.low}\u2013{b.high}" for b in g.bands)
     baseline_days = _number(settings.baseline_window_days)
     acute = _number(settings.acute_days)
+    visit = _number(settings.visit_window_days)
+    endpoint_days = _number(settings.endpoint_days)
     rows = [
         (
             "Score range and severity bands",
@@ -868,11 +881,13 @@ def _definitions(settings: Settings) -> str:
         ),
         (
             "Endpoint",
-            f"The last valid assessment within {acute} days after the first dose; "
-            "none: not a completer.",
+            f"The last valid assessment within {endpoint_days} days after the first dose: "
+            f"the {acute}-day acute course plus a {visit}-day visit window, because visit "
+            "schedules slip; none: not a completer. Doses count as acute up to day "
+            f"{acute}.",
             "",
             "",
-            "DESIGN 4; setting acute_days",
+            "DESIGN 4; settings acute_days, visit_window_days",
         ),
         (
             "Response",
@@ -917,7 +932,11 @@ def _definitions(settings: Settings) -> str:
             "Relapse",
             "After a first response, the first of two consecutive assessments that both "
             "fail the response criterion and are both at or above caseness; response duration is "
-            "the time from the first response to it.",
+            "the time from the first response to it. Without a confirmed relapse a patient is "
+            "censored at the second-to-last assessment after the first response, the last "
+            "time a relapse could still have been confirmed (at the first response with fewer "
+            "than two later assessments). Response, time to response and relapse are "
+            "undefined for a baseline of 0.",
             "",
             "",
             "DESIGN 4",
@@ -965,7 +984,10 @@ _INTERVALS: Final = (
     (
         "Time to response, response duration",
         "Kaplan\u2013Meier with Greenwood standard errors and log-scale pointwise 95% intervals "
-        "(Kaplan & Meier 1958; Greenwood 1926), as R's survival package.",
+        "(Kaplan & Meier 1958; Greenwood 1926), as R's survival package. Where no event has "
+        "happened by a time t, that interval collapses to a point; the exact "
+        "(Clopper–Pearson) interval for 0 events among the n patients still followed "
+        "at t, [0.025^(1/n), 1], is shown instead.",
     ),
     (
         "Weekly mean scores",
@@ -1163,10 +1185,16 @@ def build_report(
     score_html, hidden_claims = _scorecard(card, rules, settings, k)
     intro = (
         '<p class="note">Each public claim is tested against this clinic\'s data with a '
-        "fixed rule. Supported: the data agree; contradicted: the data disagree; "
-        "inconclusive: the data cannot tell (too few patients or a wide interval); not "
-        "measurable: the data lack what the claim needs; descriptive: reported without a "
-        "verdict.</p>"
+        "fixed rule. A claim of about a value p0 (\u201ca 50% response rate\u201d) is judged "
+        "against an equivalence margin \u03b4 (10 percentage points for shares and "
+        "probabilities): supported when the 95% interval lies inside p0 \u00b1 \u03b4, "
+        "contradicted when it lies wholly above or wholly below that band, otherwise "
+        "inconclusive; an interval that merely contains p0 is not support. Bounds "
+        "(\u201cless than 1%\u201d, \u201cusually\u201d) are judged against the bound. "
+        "Not measurable: the data lack what the claim needs; descriptive: reported without a "
+        "verdict. The word is the verdict; the colour says whether the result is good or bad "
+        "news for patients, so a clinic doing better than it claims is not shown as bad "
+        "news.</p>"
     )
     if hidden_claims:
         score_html += _rule_box(
@@ -1314,8 +1342,27 @@ def build_report(
         '<dl class="defs"><dt>Intention to treat (primary)</dt><dd>Eligible patients who '
         "started treatment; a missing endpoint counts as not achieving the outcome.</dd>"
         "<dt>Completers</dt><dd>Eligible patients with an endpoint.</dd>"
+        "<dt>Safety population</dt><dd>Every patient with at least one recorded dose, "
+        "eligible or not, as trials report safety: the claims about treatment delivery and "
+        "safety (induction protocol, side effects, dose, monitoring, cost).</dd>"
+        "<dt>GAD treatment resistance</dt><dd>Every GAD-diagnosed patient who started "
+        "treatment, whatever their baseline or questionnaire (every GAD-diagnosed patient "
+        "when no doses are recorded).</dd>"
         "<dt>Integrated psychotherapy</dt><dd>Psychotherapy in at least "
         f"{_pct(PSYCHOTHERAPY_MIN_SHARE, 0)} of a patient's doses.</dd></dl>",
+        "<h3>Claims: margins and bounds</h3>",
+        "<p>A claim of about a value p0 is supported when the 95% interval lies inside "
+        "[p0 \u2212 \u03b4, p0 + \u03b4] (the margin \u03b4 is a field of each claim, "
+        "0.10 for shares and probabilities unless the claim says otherwise; an interval "
+        "touching the band from inside counts as inside), contradicted when it lies wholly "
+        "above p0 + \u03b4 or wholly below p0 \u2212 \u03b4 (touching the band from outside "
+        "is not wholly outside), and otherwise inconclusive, when the note gives the number "
+        "of patients at which the Wilson interval at the current share would settle it. A "
+        "claim of more than a bound is supported when the interval lies wholly above it and "
+        "contradicted when it lies at or below it; a claim of less than a bound is supported "
+        "when the upper limit is below it and contradicted when the lower limit is at or "
+        "above it. Outcome claims count eligible patients (intention to treat); the "
+        "populations above give the others. Source: DESIGN 6.</p>",
         "<h3>Intervals</h3>",
         '<dl class="defs">'
         + "".join(f"<dt>{_e(a)}</dt><dd>{_e(b)}</dd>" for a, b in _INTERVALS)

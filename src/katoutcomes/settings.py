@@ -30,7 +30,12 @@ class Settings:
     ----------
     baseline_window_days : baseline is the last valid assessment with
         ``-baseline_window_days <= t <= 0`` (DESIGN 4).
-    acute_days : endpoint is the last valid assessment with ``0 < t <= acute_days``.
+    acute_days : the acute treatment window: doses with ``0 <= t <= acute_days`` are acute
+        doses, and the endpoint is read at its end (see ``visit_window_days``).
+    visit_window_days : days a scheduled end-of-acute visit may slip: the endpoint is the
+        last valid assessment with ``0 < t <= acute_days + visit_window_days`` (DESIGN 4;
+        default 7, one weekly visit, because in a real trial's data a third of the
+        "week 6" visits fell after day 42).
     early_improvement : fraction of baseline that counts as early improvement (0.20).
     response : fraction of baseline that counts as response (0.50).
     phq9_max_missing_items, gad7_max_missing_items : prorating limits (DESIGN 3.6).
@@ -46,6 +51,7 @@ class Settings:
 
     baseline_window_days: float = 30.0
     acute_days: float = 42.0
+    visit_window_days: float = 7.0
     early_improvement: float = 0.20
     response: float = 0.50
     phq9_max_missing_items: int = PHQ9.max_missing_items
@@ -64,6 +70,10 @@ class Settings:
             problems.append(f"baseline_window_days must be a number of days >= 0, got {window}")
         if not 0 < acute < math.inf:
             problems.append(f"acute_days must be a number of days > 0, got {acute}")
+        if not 0 <= self.visit_window_days < math.inf:
+            problems.append(
+                f"visit_window_days must be a number of days >= 0, got {self.visit_window_days}"
+            )
         for name in ("early_improvement", "response"):
             value = getattr(self, name)
             if not 0 < value <= 1:
@@ -84,6 +94,11 @@ class Settings:
             problems.append(f"band_level must be a fraction in (0, 1), got {self.band_level}")
         if problems:
             raise SettingsError("Invalid settings: " + "; ".join(problems) + ".")
+
+    @property
+    def endpoint_days(self) -> float:
+        """Last day an assessment can be the endpoint: ``acute_days + visit_window_days``."""
+        return self.acute_days + self.visit_window_days
 
     def max_missing_items(self, instrument: str) -> int:
         """Prorating limit for ``instrument`` (canonical name)."""

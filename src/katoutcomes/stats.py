@@ -31,7 +31,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,7 @@ __all__ = [
     "jacobson_truax_cutoffs",
     "kaplan_meier",
     "km_median",
+    "no_event_lower_limit",
     "proportion_ci",
     "risk_difference_ci",
     "s_diff",
@@ -508,6 +509,102 @@ def _survival_inputs(
     return time, event.astype(np.int64)
 
 
+def no_event_lower_limit(at_risk: ArrayLike, *, alpha: float = 0.05) -> NDArray[np.float64]:
+    """Lower limit of ``S(t)`` when no event has happened by ``t``: ``(alpha/2)^(1/n_t)``.
+
+    Parameters
+    ----------
+    at_risk : array-like of int
+        ``n_t``, the patients still followed at ``t`` (each > 0).
+    alpha : float, default 0.05
+        1 - confidence level.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(alpha / 2) ** (1 / n_t)``; the upper limit is 1.
+
+    Notes
+    -----
+    With 0 events among ``n_t`` patients followed to ``t``, the two-sided exact
+    (Clopper–Pearson) interval of the event probability is ``[0, 1 - (alpha/2)^(1/n_t)]``:
+    its upper limit ``p_U`` solves ``(1 - p_U)^n_t = alpha/2``, the probability of seeing
+    no event when the true probability is ``p_U`` (one tail of ``alpha/2``; the lower limit
+    is 0 because 0 events were seen). ``S(t) = 1 - p`` has the interval
+    ``[(alpha/2)^(1/n_t), 1]``: ``0.025^(1/35) = 0.89997`` for 35 patients at 95%.
+
+    References
+    ----------
+    Clopper CJ, Pearson ES. Biometrika 1934;26:404-413. DESIGN.md section 5.
+
+    Examples
+    --------
+    >>> round(float(no_event_lower_limit(35)[0]), 5)
+    0.89997
+    """
+    n = np.atleast_1d(np.asarray(at_risk, dtype=np.float64))
+    if (~np.isfinite(n) | (n < 1)).any():
+        raise ValueError("`at_risk` must hold counts >= 1 (patients still followed).")
+    return np.power(_check_alpha(alpha) / 2.0, 1.0 / n)
+
+
+def _log_intervals(
+    at_risk: NDArray[np.int64], n_events: NDArray[np.int64], z: float
+) -> tuple[NDArray[Any], ...]:
+    """``survival, std_err, ci_low, ci_high`` with Greenwood's variance and log-scale
+    intervals, as R's ``survfit`` (``conf.type = "log"``)."""
+    survival = np.cumprod(1.0 - n_events / at_risk)
+    survivors = at_risk - n_events
+    # A time where every subject at risk fails (n = d) sends S to 0 and V to infinity;
+    # R reports NaN for the SE and NA for the interval there. Nobody is left afterwards.
+    increments = np.divide(
+        n_events.astype(np.float64),
+        at_risk * survivors,
+        out=np.full(at_risk.size, np.inf),
+        where=survivors > 0,
+    )
+    var_log = np.cumsum(np.where(n_events > 0, increments, 0.0))
+    zero = survival <= 0
+    se_log = np.where(zero, np.nan, np.sqrt(np.where(zero, 0.0, var_log)))
+    with np.errstate(divide="ignore"):
+        log_s = np.where(zero, np.nan, np.log(np.where(zero, 1.0, survival)))
+    std_err = survival * se_log
+    ci_low = np.exp(log_s - z * se_log)
+    ci_high = np.minimum(np.exp(log_s + z * se_log), 1.0)
+    return survival, std_err, ci_low, ci_high
+
+
+def _km_table(
+    durations: ArrayLike, events: ArrayLike, alpha: float
+) -> tuple[pd.DataFrame, NDArray[np.float64]]:
+    """The curve with R's log-scale intervals, and the lower limits with the exact
+    no-event interval where no event has happened yet."""
+    z = _normal_quantile(1.0 - _check_alpha(alpha) / 2.0)
+    time, event = _survival_inputs(durations, events)
+    if time.size == 0:
+        empty = pd.DataFrame({name: pd.Series(dtype=np.float64) for name in _KM_COLUMNS})
+        return empty.astype({"at_risk": np.int64, "events": np.int64}), np.empty(0)
+    times, position = np.unique(time, return_inverse=True)
+    n_events = np.bincount(position, weights=event, minlength=times.size).astype(np.int64)
+    n_leaving = np.bincount(position, minlength=times.size)
+    at_risk = n_leaving[::-1].cumsum()[::-1]
+    survival, std_err, ci_low, ci_high = _log_intervals(at_risk, n_events, z)
+    no_event_yet = np.cumsum(n_events) == 0
+    exact_low = np.where(no_event_yet, no_event_lower_limit(at_risk, alpha=alpha), ci_low)
+    table = pd.DataFrame(
+        {
+            "time": times,
+            "at_risk": at_risk.astype(np.int64),
+            "events": n_events,
+            "survival": survival,
+            "std_err": std_err,
+            "ci_low": ci_low,
+            "ci_high": ci_high,
+        }
+    )
+    return table, exact_low
+
+
 def kaplan_meier(durations: ArrayLike, events: ArrayLike, *, alpha: float = 0.05) -> pd.DataFrame:
     """Kaplan–Meier survival curve with Greenwood errors and log-scale intervals.
 
@@ -527,7 +624,8 @@ def kaplan_meier(durations: ArrayLike, events: ArrayLike, *, alpha: float = 0.05
         ``summary(survfit(...), censored = TRUE)``), with columns ``time``, ``at_risk``,
         ``events``, ``survival``, ``std_err`` (Greenwood SE of the survival),
         ``ci_low`` and ``ci_high``. Where the survival is 0 the SE and interval are NaN,
-        as R reports them.
+        as R reports them. Where no event has happened yet, the interval is the exact
+        one for 0 events (Notes), not R's.
 
     Notes
     -----
@@ -542,59 +640,34 @@ def kaplan_meier(durations: ArrayLike, events: ArrayLike, *, alpha: float = 0.05
     with ``z`` the ``1 - alpha/2`` normal quantile: R's ``survfit`` default
     ``conf.type = "log"``.
 
+    Where no event has happened by ``t_j`` (``d_1 = ... = d_j = 0``), ``S = 1``, ``V = 0``
+    and the log-scale interval collapses to the point 1, claiming certainty that no
+    patient would have the event. The interval there is instead the exact
+    (Clopper–Pearson) one for 0 events among ``n_t`` patients,
+    ``[(alpha/2)^(1/n_t), 1]`` (:func:`no_event_lower_limit`; DESIGN 5), with ``n_t`` the
+    row's ``at_risk`` ``n_j``: the patients followed to at least ``t_j``, including those
+    censored at ``t_j``, who were seen event-free at ``t_j``. Read between rows, as every
+    Kaplan–Meier quantity, the value is that of the last row at or before ``t``
+    (:func:`katoutcomes.cohort.survival_at`). Every other row, and ``std_err``
+    everywhere, is R's. :func:`km_median` reads its interval from R's log-scale bands, so
+    that medians match R.
+
     References
     ----------
     Kaplan EL, Meier P. J Am Stat Assoc 1958;53:457-481. Greenwood M. Reports on Public
     Health and Medical Subjects 1926;33:1-26. Therneau TM, survival package for R,
-    ``survfit.formula``.
+    ``survfit.formula``. Clopper CJ, Pearson ES. Biometrika 1934;26:404-413.
 
     Examples
     --------
     >>> km = kaplan_meier([9, 13, 13, 18], [1, 1, 0, 1])
     >>> km["at_risk"].tolist(), km["survival"].tolist()
     ([4, 3, 1], [0.75, 0.5, 0.0])
+    >>> round(float(kaplan_meier([5, 7], [0, 0])["ci_low"].iloc[0]), 4)  # 0.025^(1/2)
+    0.1581
     """
-    z = _normal_quantile(1.0 - _check_alpha(alpha) / 2.0)
-    time, event = _survival_inputs(durations, events)
-    if time.size == 0:
-        return pd.DataFrame({name: pd.Series(dtype=np.float64) for name in _KM_COLUMNS}).astype(
-            {"at_risk": np.int64, "events": np.int64}
-        )
-
-    times, position = np.unique(time, return_inverse=True)
-    n_events = np.bincount(position, weights=event, minlength=times.size).astype(np.int64)
-    n_leaving = np.bincount(position, minlength=times.size)
-    at_risk = n_leaving[::-1].cumsum()[::-1]
-
-    survival = np.cumprod(1.0 - n_events / at_risk)
-    survivors = at_risk - n_events
-    # A time where every subject at risk fails (n = d) sends S to 0 and V to infinity;
-    # R reports NaN for the SE and NA for the interval there. Nobody is left afterwards.
-    increments = np.divide(
-        n_events.astype(np.float64),
-        at_risk * survivors,
-        out=np.full(times.size, np.inf),
-        where=survivors > 0,
-    )
-    var_log = np.cumsum(np.where(n_events > 0, increments, 0.0))
-    zero = survival <= 0
-    se_log = np.where(zero, np.nan, np.sqrt(np.where(zero, 0.0, var_log)))
-    with np.errstate(divide="ignore"):
-        log_s = np.where(zero, np.nan, np.log(np.where(zero, 1.0, survival)))
-    std_err = survival * se_log
-    ci_low = np.exp(log_s - z * se_log)
-    ci_high = np.minimum(np.exp(log_s + z * se_log), 1.0)
-    return pd.DataFrame(
-        {
-            "time": times,
-            "at_risk": at_risk.astype(np.int64),
-            "events": n_events,
-            "survival": survival,
-            "std_err": std_err,
-            "ci_low": ci_low,
-            "ci_high": ci_high,
-        }
-    )
+    table, exact_low = _km_table(durations, events, alpha)
+    return table.assign(ci_low=exact_low)
 
 
 @dataclass(frozen=True, slots=True)
@@ -670,7 +743,9 @@ def km_median(durations: ArrayLike, events: ArrayLike, *, alpha: float = 0.05) -
     >>> median
     2.5
     """
-    curve = kaplan_meier(durations, events, alpha=alpha)
+    # R's log-scale bands (not the exact no-event interval of kaplan_meier), so that the
+    # median and its interval are those of R's print.survfit.
+    curve, _ = _km_table(durations, events, alpha)
     if curve.empty:
         return KMMedian(None, None, None)
     times = curve["time"].to_numpy()
