@@ -104,12 +104,13 @@ def test_k_zero_turns_suppression_off():
 def test_the_default_threshold_is_the_settings_default_of_11():
     assert Settings().suppression_k == 11
     assert suppression_note(11) == SUPPRESSION_NOTE
-    assert SUPPRESSION_NOTE == "Cells based on fewer than 11 patients are suppressed (counts 1–10)."
+    assert SUPPRESSION_NOTE.startswith("Counts of 1 to 10 patients are suppressed")
+    assert SUPPRESSION_NOTE.endswith("k = 11.")
 
 
 def test_the_note_says_when_suppression_is_off():
     assert "off" in suppression_note(0)
-    assert suppression_note(2).endswith("(count 1).")
+    assert suppression_note(2).startswith("A count of 1 patient is suppressed")
 
 
 def test_input_data_not_modified():
@@ -176,9 +177,27 @@ def test_one_small_level_hides_the_next_smallest_level_too():
 
 
 def test_two_small_levels_holding_k_together_need_no_complement():
-    # oral 6 + other 5 = 11 >= k, two hidden cells: nothing else is hidden.
-    out = suppress_subgroup_rates(_subgroups({"IM": 36, "IV": 63, "oral": 6, "other": 5}), k=11)
+    # oral 6 + other 5 = 11 >= k patients, all 11 responders and 0 non-responders: the
+    # sums a reader can work out (11 and 0) are not small cells, so nothing else is hidden.
+    table = _subgroups({"IM": 36, "IV": 63, "oral": 6, "other": 5}).assign(k=[18, 31, 6, 5])
+    out = suppress_subgroup_rates(table, k=11)
     assert out["suppressed"].tolist() == [False, False, True, True]
+
+
+def test_hidden_levels_whose_responders_add_to_a_small_cell_hide_one_more():
+    # oral 6 (3 responders) + other 5 (2) = 11 patients, but total responders minus the
+    # shown ones would give 3 + 2 = 5, a small cell: IM (36, 18) is hidden too, making
+    # 23 responders and 24 non-responders hidden together.
+    out = suppress_subgroup_rates(_subgroups({"IM": 36, "IV": 63, "oral": 6, "other": 5}), k=11)
+    assert out["suppressed"].tolist() == [True, False, True, True]
+
+
+def test_a_level_with_few_non_responders_is_a_small_cell():
+    # 60 of 63 responded: the 3 non-responders (63 - 60) are a small cell, so IV is hidden
+    # and, with it, the next smallest level (IM 36) as its complement.
+    table = _subgroups({"IM": 36, "IV": 63, "S": 40}).assign(k=[18, 60, 20])
+    out = suppress_subgroup_rates(table, k=11)
+    assert out.set_index("level")["suppressed"].to_dict() == {"IM": True, "IV": True, "S": False}
 
 
 def test_small_levels_holding_fewer_than_k_together_hide_one_more():
@@ -211,6 +230,7 @@ def test_differences_are_blanked_only_in_groups_with_a_hidden_level():
 
 
 def test_groups_without_small_levels_are_untouched():
-    frame = _subgroups({"S1": 11, "S2": 12})
+    # 11 of 22 and 12 of 24: numerators, totals and complements all 11 or more.
+    frame = _subgroups({"S1": 22, "S2": 24})
     out = suppress_subgroup_rates(frame, k=11)
     pd.testing.assert_frame_equal(out.drop(columns="suppressed"), frame)
