@@ -681,11 +681,6 @@ def _waterfall_hidden(outcomes: pd.DataFrame, rates: pd.DataFrame, k: int) -> st
     """
     if k <= 1:
         return ""
-    if (PHQ9.name, "completers") in rates.attrs.get("hidden_populations", []):
-        return (
-            "its bars would count the completers, which with the intention-to-treat "
-            f"population gives a group of 1 to {k - 1} patients"
-        )
     bars = waterfall_data(outcomes, PHQ9.name)
     response = bars["response"].to_numpy(dtype=bool)
     remission = bars["remission"].to_numpy(dtype=bool)
@@ -701,6 +696,11 @@ def _waterfall_hidden(outcomes: pd.DataFrame, rates: pd.DataFrame, k: int) -> st
         return (
             f"counting its bars by colour would give a group of 1 to {k - 1} patients (PHQ-9 "
             "completers, responders, patients in remission or without response)"
+        )
+    if (PHQ9.name, "completers") in rates.attrs.get("hidden_populations", []):
+        return (
+            "its bars would count the completers, which with the intention-to-treat "
+            f"population gives a group of 1 to {k - 1} patients"
         )
     return ""
 
