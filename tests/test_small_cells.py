@@ -162,6 +162,10 @@ def _figures(scripts: list[str]) -> dict[str, tuple[list[dict], dict]]:
     return out
 
 
+#: A customdata column a hover text presents as a count of patients.
+_HOVER_COUNT = r"%\{customdata\[(\d)\]\}(?: of %\{customdata\[\d\]\})? (?:patients|sessions, )"
+
+
 def _array(value: object) -> list:
     """A trace's array as a list; plotly writes numeric arrays as base64 "bdata"."""
     if isinstance(value, dict) and "bdata" in value:
@@ -185,7 +189,7 @@ def _figure_counts(figures: dict[str, tuple[list[dict], dict]]) -> list[tuple[st
             text = trace.get("text")
             texts += [str(t) for t in text] if isinstance(text, list) else [str(text or "")]
             template = str(trace.get("hovertemplate", ""))
-            columns = set(re.findall(r"%\{customdata\[(\d)\]\}(?: of %\{customdata\[\d\]\})? (?:patients|sessions, )", template))
+            columns = set(re.findall(_HOVER_COUNT, template))
             columns |= set(re.findall(r"\(%\{customdata\[(\d)\]\} of", template))
             columns |= set(re.findall(r"of %\{customdata\[(\d)\]\}\)", template))
             custom = _array(trace.get("customdata"))
