@@ -9,6 +9,7 @@ suppressed (CMS rule: counts 1-10 hidden).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -349,3 +350,49 @@ def test_a_clinic_smaller_than_k_shows_no_rate_and_no_waterfall():
     assert "The waterfall is not shown: counting its bars by colour would give a group" in page
     scorecard = _tables(page)["scorecard"]
     assert all(cells[2].startswith(("suppressed", "—")) for _, cells in scorecard[1:])
+
+
+# --------------------------------------------------------------------------------------
+# A filtered report says so (DESIGN 9 v2)
+# --------------------------------------------------------------------------------------
+
+
+def test_a_filtered_report_names_the_filter_in_its_title_header_and_methods():
+    from katoutcomes.filters import CohortFilter, filter_dataset
+
+    full = Dataset.demo(patients=400)
+    site = filter_dataset(full, CohortFilter(site=("S3",)))
+    n_site = int(site.assessments["patient_id"].nunique())
+    assert 11 <= n_site < 400
+    page = build_report(site, generated_at=None)
+    assert "<title>Clinic outcomes report: site S3</title>" in page
+    assert "<h1>Clinic outcomes report: site S3</h1>" in page
+    lead = re.search(r'<p class="lead" id="data-source">(.*?)</p>', page)
+    assert lead is not None
+    assert lead.group(1).startswith("Data: only the patients with site S3, selected from demo")
+    assert "not the whole clinic" in lead.group(1)
+    assert f'{n_site:,}</div><div class="label">patients selected' in page
+    methods = page[page.index('id="methods"') :]
+    assert f"<dt>Filter</dt><dd>site S3 ({n_site:,} patients)" in methods
+    assert "filtered: site S3" in page[page.index("<footer>") :]
+
+
+def test_filters_on_several_attributes_and_dates_are_all_named():
+    from katoutcomes.filters import CohortFilter, describe_filter
+
+    cohort = CohortFilter(
+        start=dt.date(2025, 1, 1),
+        end=dt.date(2025, 6, 30),
+        site=("S1", "S2"),
+        clinician=("C4",),
+        route=("IV",),
+        diagnosis=("MDD",),
+    )
+    assert describe_filter(cohort) == (
+        "sites S1, S2; clinician C4; route IV; diagnosis MDD; "
+        "first dose from 2025-01-01 to 2025-06-30"
+    )
+
+
+def test_an_unfiltered_report_does_not_say_filtered(page: str):
+    assert "selected from" not in page and "<dt>Filter</dt>" not in page

@@ -319,3 +319,15 @@ def test_larger_cohorts_show_no_count_below_11_either(patients: int):
     data = Dataset.demo(patients=patients)
     assert scan_report(build_report(data)) == []
     assert scan_archive(shareable_archive(data)) == []
+
+
+def test_a_filtered_shareable_zip_names_its_filter():
+    from katoutcomes.filters import CohortFilter, filter_dataset
+
+    site = filter_dataset(Dataset.demo(patients=400), CohortFilter(site=("S3",)))
+    archive = zipfile.ZipFile(io.BytesIO(shareable_archive(site)))
+    readme = archive.read("README.txt").decode()
+    assert readme.splitlines()[0] == "katoutcomes shareable summary (site S3)"
+    assert "FILTERED: only the patients with site S3" in readme
+    assert json.loads(archive.read("provenance.json"))["filter"] == "site S3"
+    assert scan_archive(archive.fp.getvalue()) == []  # type: ignore[union-attr]

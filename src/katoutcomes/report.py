@@ -1125,7 +1125,7 @@ def _provenance(
     items = [("Data source", _e(source or info.get("source", "not recorded")))]
     if cohort_filter:
         if hide_total:
-            count = "not shown (small-cell rule)"
+            count = "patient count not shown: small-cell rule"
         elif k > 1 and 1 <= n_patients < k:
             count = f"fewer than {k} patients"
         else:

@@ -482,7 +482,9 @@ def protect_nested_counts(
         Groups of 1 to ``k - 1`` patients, and, for every shown group ``A`` containing a
         shown group ``B`` with ``|A| - |B|`` between 1 and ``k - 1`` (the patients in
         ``A`` but not in ``B``, a count a reader can work out), ``B`` (or ``A`` where
-        ``A`` is expendable and ``B`` is not). Repeated until no such pair is left.
+        ``A`` is expendable and ``B`` is not). Pairs are settled one at a time, widest
+        ``A`` first, until none is left; this is a greedy choice, safe but not always the
+        fewest groups hidden.
 
     Examples
     --------
@@ -513,7 +515,9 @@ def protect_nested_counts(
         pairs = np.argwhere(risky & visible[:, None] & visible[None, :])
         if not len(pairs):
             break
-        inner, outer = pairs[0]
+        # Widest containers first: hiding a group there often settles the pairs inside it.
+        first = np.lexsort((-size[pairs[:, 0]], -size[pairs[:, 1]]))[0]
+        inner, outer = pairs[first]
         hide = outer if spare[outer] and not spare[inner] else inner
         gone |= bundle == bundle[hide]
     return {name for name, flag in zip(names, gone, strict=True) if flag}
