@@ -112,3 +112,76 @@ def test_overview_patient_view_and_report_download(app_url: str, tmp_path: Path)
         browser.close()
     html = target.read_text(encoding="utf-8")
     assert "Claims scorecard" in html and "<script src=" not in html
+
+
+def _outside(url: str, app_url: str) -> bool:
+    """A request that leaves the machine: anything but this app, data: and blob: URLs."""
+    from urllib.parse import urlsplit
+
+    if url.startswith(("data:", "blob:", "about:")):
+        return False
+    host = urlsplit(url).hostname or ""
+    return host not in ("127.0.0.1", "localhost", "::1") and not url.startswith(app_url)
+
+
+def test_no_page_loads_anything_from_outside_hosts(app_url: str):
+    # Every request of every page (fonts, icons, favicons, scripts, images) is recorded;
+    # with a ":material/...:" page icon this finds the favicon fetched from
+    # fonts.gstatic.com, which is how the test was seen to fail.
+    from playwright.sync_api import sync_playwright
+
+    requests: dict[str, list[str]] = {}
+    page_name = "Clinic overview"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("request", lambda r: requests.setdefault(page_name, []).append(r.url))
+        page.goto(app_url)
+        page.get_by_text("Claims scorecard").first.wait_for(timeout=120_000)
+        page.wait_for_load_state("networkidle")
+        for page_name, ready in (
+            ("Patient", "Patient"),
+            ("Research", "Per-patient outcomes"),
+            ("Data", "Check new data"),
+            ("Clinic overview", "Claims scorecard"),
+        ):
+            page.get_by_role("link", name=page_name).first.click()
+            page.get_by_text(ready).first.wait_for(timeout=120_000)
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(1_500)
+        browser.close()
+    assert set(requests) >= {"Clinic overview", "Patient", "Research", "Data"}
+    assert all(requests.values())
+    outside = {name: [u for u in urls if _outside(u, app_url)] for name, urls in requests.items()}
+    assert outside == {name: [] for name in requests}
+
+
+def test_error_boxes_carry_no_links_to_outside_services():
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["client"]["showErrorLinks"] is False
+    assert config["browser"]["gatherUsageStats"] is False
+
+
+def test_the_report_loads_nothing_when_opened_in_a_browser(tmp_path: Path):
+    # The report of record: every request Chromium makes while rendering it (and its
+    # figures) must be the file itself or inline data; the page's Content-Security-Policy
+    # would block the rest, but the test does not rely on it.
+    from playwright.sync_api import sync_playwright
+
+    from katoutcomes.dataset import Dataset
+    from katoutcomes.report import write_report
+
+    path = write_report(Dataset.demo(patients=60), tmp_path / "report.html")
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(path.as_uri())
+        page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        page.wait_for_load_state("networkidle")
+        browser.close()
+    assert requests and requests[0] == path.as_uri()
+    assert [u for u in requests if not u.startswith(("file:", "data:", "blob:"))] == []
