@@ -373,8 +373,15 @@ def test_notes_that_state_or_imply_a_small_count_are_found(note: str, discloses:
 def test_a_note_naming_a_count_hidden_elsewhere_is_found():
     note = "cost per PHQ-9 responder $5,646 ($84,690 / 15 responders)"
     assert text_discloses_small_count(note, 11, hidden_counts={15})
-    rates = pd.DataFrame({"k": [15, 14], "n": [27, 27]})
-    assert hidden_rate_counts(rates, rates.assign(suppressed=[True, False])) == {15, 12}
+    # 60.9% of 379 allows only 231 (230.6 to 231.0); 61% of 379 allows 230 to 233, so it
+    # does not pin a hidden complement of 147.
+    assert text_discloses_small_count("60.9% of 379", 11, hidden_counts={231})
+    assert not text_discloses_small_count("61% of 379", 11, hidden_counts={147})
+    # Responders 15 of 27, hidden because 18 reliably improved contain them (18 - 15 = 3);
+    # 14 of 27 shown. 15 (and its 12 without) are not shown anywhere: free text must not
+    # state 15. A row hidden for its small numerator (3 of 27) adds nothing: 3 is small.
+    rates = pd.DataFrame({"k": [15, 14, 3], "n": [27, 27, 27]})
+    assert hidden_rate_counts(rates, rates.assign(suppressed=[True, False, True])) == {15}
 
 
 def test_claims_are_suppressed_from_their_counts_and_notes_but_keep_the_verdict():

@@ -181,7 +181,7 @@ def shareable_archive(
         suppress_claims(
             evaluate_claims(dataset, settings, loaded),
             k=k,
-            hidden_counts=hidden_rate_counts(rates, rates_shown),
+            hidden_counts=hidden_rate_counts(rates, rates_shown, k),
         ),
         rates_shown,
         {c.id: dict(c.params) for c in loaded},

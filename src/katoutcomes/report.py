@@ -28,7 +28,6 @@ import html
 import inspect
 import math
 import platform
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -1252,7 +1251,7 @@ def build_report(
     )
     card, rules = _claims_and_rules(dataset, settings, claims)
     card_shown = suppress_linked_claims(
-        suppress_claims(card, k=k, hidden_counts=hidden_rate_counts(rates, rates_shown)),
+        suppress_claims(card, k=k, hidden_counts=hidden_rate_counts(rates, rates_shown, k)),
         rates_shown,
         {cid: dict(c.params) for cid, c in rules.items()},
         k=k,
@@ -1268,7 +1267,7 @@ def build_report(
     hide_total = "patients" in rates_shown.attrs.get("hidden_totals", [])
     if hide_total:
         # A demo cohort's name carries its size ("patients=30").
-        source = re.sub(r"patients=\d+", "patients=not shown", source)
+        source = source.replace(f"patients={n_patients}", "patients=not shown")
 
     def fact(value: int, label: str, *, hidden: bool = False) -> str:
         if suppressing and 1 <= value < k:

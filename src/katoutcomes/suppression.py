@@ -649,10 +649,13 @@ _NOT_COUNTS: Final = re.compile(
 )
 _INTEGER: Final = re.compile(r"(?<![\w.])\d[\d,]*(?![\w.]|,\d)")
 #: "56% of 27", "56% (95% CI 37% to 72%) of 27", not followed by sessions or doses.
+_NUMBER: Final = r"(\d+(?:,\d{3})*)(?![\d,])"
 _SHARE_OF: Final = re.compile(
-    r"(\d+(?:\.\d+)?)% (?:\([^)]*\) )?of (?:an effective )?(\d[\d,]*)(?! (?:sessions|doses))\b"
+    r"(\d+(?:\.\d+)?)% (?:\([^)]*\) )?of (?:an effective )?" + _NUMBER + r"(?! (?:sessions|doses))"
 )
-_COUNT_OF: Final = re.compile(r"\b(\d[\d,]*) of (\d[\d,]*)\b(?! (?:sessions|doses))")
+_COUNT_OF: Final = re.compile(
+    r"(?<![\d.,])" + _NUMBER + " of " + _NUMBER + r"(?! (?:sessions|doses))"
+)
 
 
 def _as_int(text: str) -> int:
@@ -673,7 +676,9 @@ def text_discloses_small_count(
     instrument name, a percentage, money, a number with a unit, a threshold such as
     "≥ 10" or "at least 2", an ordinal) is taken for a count of patients. "P% of N"
     implies a count ``P × N`` and its complement, and "a of b" the complement ``b - a``;
-    both are checked (with the rounding of the percentage).
+    both are checked (with the rounding of the percentage: every count the rounded share
+    allows is checked against the small range; a count hidden elsewhere only when the
+    share allows no other).
 
     Examples
     --------
@@ -698,9 +703,13 @@ def text_discloses_small_count(
         half = 0.5 * 10.0 ** -(len(share.split(".")[1]) if "." in share else 0)
         low = max(0.0, (float(share) - half) / 100.0) * total
         high = min(1.0, (float(share) + half) / 100.0) * total
-        for count in range(math.ceil(low - 1e-9), math.floor(high + 1e-9) + 1):
-            if bad(count) or bad(total - count):
+        candidates = range(math.ceil(low - 1e-9), math.floor(high + 1e-9) + 1)
+        for count in candidates:
+            if _small(count, k) or _small(total - count, k):
                 return True
+        # A rounded share pins a count hidden elsewhere only when one count fits it.
+        if len(candidates) == 1 and (candidates[0] in hidden or total - candidates[0] in hidden):
+            return True
     for match in _COUNT_OF.finditer(text):
         part, whole = _as_int(match.group(1)), _as_int(match.group(2))
         if bad(whole - part):
@@ -758,18 +767,23 @@ def suppress_claims(
         )
         unit = out["unit"].astype("str").to_numpy() if "unit" in out.columns else np.array([])
         share = (unit == "share") if len(unit) else np.zeros(len(out), dtype=bool)
+        # Kaplan–Meier probabilities and shares of sessions are not k of n patients: only
+        # the small range is checked for them, not coincidences with counts hidden elsewhere.
+        quantity = out["quantity"].astype("str") if "quantity" in out.columns else None
+        of_patients = share & (
+            ~quantity.str.contains("probability|monitoring|session", regex=True).to_numpy()
+            if quantity is not None
+            else share
+        )
         implied = np.round(estimate * n)
         elsewhere = np.array(sorted(set(hidden_counts)), dtype=np.float64)
         with np.errstate(invalid="ignore"):
-            derived = (
-                small_cell_mask(implied, k)
-                | small_cell_mask(n - implied, k)
-                | np.isin(implied, elsewhere)
-                | np.isin(n - implied, elsewhere)
-            )
+            derived = small_cell_mask(implied, k) | small_cell_mask(n - implied, k)
+            coincide = np.isin(implied, elsewhere) | np.isin(n - implied, elsewhere)
             hidden = (
                 small_cell_mask(n, k)
                 | (share & derived)
+                | (of_patients & coincide)
                 | np.array(
                     [text_discloses_small_count(str(t), k, hidden_counts) for t in out["note"]],
                     dtype=bool,
@@ -846,8 +860,8 @@ def suppress_linked_claims(
     return out
 
 
-def hidden_rate_counts(rates: pd.DataFrame, shown: pd.DataFrame) -> frozenset[int]:
-    """Counts of patients that a suppressed rates table hides and shows nowhere else.
+def hidden_rate_counts(rates: pd.DataFrame, shown: pd.DataFrame, k: int = 11) -> frozenset[int]:
+    """Numerators that a suppressed rates table hides for another reason than their size.
 
     Parameters
     ----------
@@ -855,26 +869,31 @@ def hidden_rate_counts(rates: pd.DataFrame, shown: pd.DataFrame) -> frozenset[in
         A table with ``k`` and ``n`` columns before suppression.
     shown : pandas.DataFrame
         The same table after suppression (with the ``suppressed`` column).
+    k : int, default 11
+        Threshold.
 
     Returns
     -------
     frozenset of int
-        The numerators and complements ``n - k`` of suppressed rows, less every count a
-        shown row states or implies; free text in the same output must not mention them
-        (:func:`suppress_claims`).
+        The numerators of suppressed rows whose numerator, total and complement are all
+        ``k`` or more (rows hidden because a nested group differs from them by a small
+        count: 15 responders within 18 reliably improved), less every count a shown row
+        states. Free text in the same output must not state them
+        (:func:`suppress_claims`); small counts are caught by their size anyway.
 
     Examples
     --------
-    >>> rates = pd.DataFrame({"k": [15, 14], "n": [27, 27]})
-    >>> sorted(hidden_rate_counts(rates, rates.assign(suppressed=[True, False])))
-    [12, 15]
+    >>> rates = pd.DataFrame({"k": [15, 14, 3], "n": [27, 27, 27]})
+    >>> sorted(hidden_rate_counts(rates, rates.assign(suppressed=[True, False, True])))
+    [15]
     """
     hidden = shown[SUPPRESSED_COLUMN].to_numpy(dtype=bool)
-    k = pd.to_numeric(rates["k"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    n = pd.to_numeric(rates["n"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-
-    def counts(mask: NDArray[np.bool_]) -> set[int]:
-        values = np.concatenate([k[mask], n[mask] - k[mask], n[mask]])
-        return {int(v) for v in values[~np.isnan(values)]}
-
-    return frozenset(counts(hidden) - counts(~hidden) - {0})
+    numerator = pd.to_numeric(rates["k"], errors="coerce").to_numpy(
+        dtype=np.float64, na_value=np.nan
+    )
+    total = pd.to_numeric(rates["n"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        large = (numerator >= k) & (total >= k) & (total - numerator >= k)
+    secret = {int(v) for v in numerator[hidden & large]}
+    stated = np.concatenate([numerator[~hidden], total[~hidden], (total - numerator)[~hidden]])
+    return frozenset(secret - {int(v) for v in stated[~np.isnan(stated)]})
