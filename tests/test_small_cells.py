@@ -41,12 +41,16 @@ _RULE_PHRASES = re.compile(
     r"1 to \d+|fewer than \d+|at least \d+|minimum of \d+|\u2265 ?\d+|< ?\d+|k = \d+"
     r"|counts? 1\u2013\d+|\d+ or more|(?:PHQ|GAD)-\d+|item \d+|number \d+|\d+(?:st|nd|rd|th)"
 )
-_A_OF_B = re.compile(r"\b(\d[\d,]*) of (\d[\d,]*)\b(?! (?:sessions|doses|infusions))")
+#: A whole number as written ("2,158"), never a piece of one.
+_WHOLE = r"(?<![\d.,])(\d+(?:,\d{3})*)(?![\d,]|\.\d)"
+_A_OF_B = re.compile(_WHOLE + " of " + _WHOLE + r"(?! (?:sessions|doses|infusions))")
 _N_NOUN = re.compile(
-    r"\b(\d[\d,]*) (?:[A-Za-z-]+ ){0,3}?(?:patients?|responders?|relapses?|events?|completers?)\b"
+    _WHOLE + r" (?:[A-Za-z-]+ ){0,3}?(?:patients?|responders?|relapses?|events?|completers?)\b"
 )
-_N_EQUALS = re.compile(r"\bn = (\d[\d,]*)")
-_SHARE_OF = re.compile(r"(\d+(?:\.\d+)?)% (?:\([^)]*\) )?of (\d[\d,]*)\b(?! (?:sessions|doses))")
+_N_EQUALS = re.compile(r"\bn = " + _WHOLE)
+_SHARE_OF = re.compile(
+    r"(\d+(?:\.\d+)?)% (?:\([^)]*\) )?of (?:an effective )?" + _WHOLE + r"(?! (?:sessions|doses))"
+)
 
 
 def _int(text: str) -> int:
