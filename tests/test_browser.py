@@ -135,6 +135,8 @@ def test_no_page_loads_anything_from_outside_hosts(app_url: str):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # Generous: on a busy machine a page's rerun can hold the navigation for a while.
+        page.set_default_timeout(120_000)
         page.on("request", lambda r: requests.setdefault(page_name, []).append(r.url))
         page.goto(app_url)
         page.get_by_text("Claims scorecard").first.wait_for(timeout=120_000)

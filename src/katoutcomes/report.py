@@ -8,13 +8,20 @@ definitions, the settings and the data provenance. No statistics are computed he
 
 Sharing rules (DESIGN 9)
 ------------------------
-- Small-cell suppression with ``settings.suppression_k`` (default 11, 0 turns it off) on
-  every aggregate table and on figures that show per-group counts
-  (:mod:`katoutcomes.suppression`): rates based on fewer than ``k`` patients, subgroups
-  (with complementary suppression), adverse-event types recorded in fewer than ``k``
-  patients, weeks of the trajectory and tails of Kaplan–Meier curves with fewer than ``k``
-  patients. The rule is stated once at the top and next to every place it removed
-  something.
+- Small-cell suppression with ``settings.suppression_k`` (default 11, 0 turns it off;
+  :mod:`katoutcomes.suppression`): no count of 1 to ``k - 1`` patients, numerator or
+  denominator, and nothing that gives one back. Rates hide when ``k``, ``n`` or ``n - k``
+  is small or when a shown group contains another that differs from it by a small count
+  (the header's patient count, the completers column and nested outcomes included);
+  subgroups get complementary suppression and lose the overall line when the overall
+  rate is hidden; adverse-event types are checked against the treated patients; the
+  waterfall is left out when its bars would count a small group; Kaplan–Meier curves end
+  where fewer than ``k`` remain at risk, are left out with 1 to ``k - 1`` events and show
+  no numbers at risk; claims are hidden from their counts, implied counts and notes.
+  The rule is stated at the top, next to every place it removed something, and in full
+  in the methods.
+- A report made from a filtered dataset (:func:`katoutcomes.filters.filter_dataset`)
+  names the filter in its title, header, methods and footer.
 - No patient ids: the waterfall is drawn with ``show_patient_ids=False`` and nothing else
   carries them.
 - Offline: plotly.js is embedded once (the first figure's ``include_plotlyjs=True``, the
