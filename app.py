@@ -10,7 +10,10 @@ import streamlit as st
 
 from views import common
 
-st.set_page_config(page_title="katoutcomes", page_icon=":material/monitoring:", layout="wide")
+# The favicon is an emoji, which Streamlit draws as an inline SVG: a ":material/...:" page
+# icon makes the browser fetch the SVG from fonts.gstatic.com (DESIGN 9: nothing is loaded
+# from outside hosts). Icons elsewhere use the Material Symbols font bundled with Streamlit.
+st.set_page_config(page_title="katoutcomes", page_icon="📈", layout="wide")
 
 navigation = st.navigation(
     [

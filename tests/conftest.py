@@ -16,7 +16,8 @@ from katoutcomes.dataset import Dataset
 from katoutcomes.ingest import validate_frames
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE_DATA = ROOT.parent / "shared" / "reference-data"
+#: Public reference data sets with published results (tests/data/reference/README.md).
+REFERENCE_DATA = ROOT / "tests" / "data" / "reference"
 
 
 def write_csv(folder: Path, name: str, text: str) -> Path:
@@ -30,8 +31,9 @@ def write_csv(folder: Path, name: str, text: str) -> Path:
 
 @pytest.fixture
 def reference_data() -> Path:
+    """The reference data folder; it is part of the repository, so its absence is an error."""
     if not REFERENCE_DATA.is_dir():
-        pytest.skip(f"reference data folder {REFERENCE_DATA} is absent (it lives in shared/)")
+        pytest.fail(f"reference data folder {REFERENCE_DATA} is missing from the checkout")
     return REFERENCE_DATA
 
 
@@ -60,7 +62,7 @@ CLAIM_IDS = (
 )
 
 #: R survival 3.8, ``summary(survfit(Surv(time, status) ~ x, aml))``, Maintained group
-#: (reference-data/README.md): (time, survival to 3 decimals, Greenwood SE to 4).
+#: (tests/data/reference/README.md): (time, survival to 3 decimals, Greenwood SE to 4).
 AML_MAINTAINED_R = (
     (9, 0.909, 0.0867),
     (13, 0.818, 0.1163),

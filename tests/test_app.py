@@ -240,7 +240,7 @@ def test_the_shareable_summary_suppresses_small_cells():
     assert rows.loc[small, "suppressed"].all()
     assert rows.loc[rows["suppressed"], "estimate"].isna().all()
     assert rows.loc[~rows["suppressed"], "n"].ge(11).all()
-    assert "fewer than 11 patients" in archive.read("provenance.json").decode()
+    assert "Counts of 1 to 10 patients are suppressed" in archive.read("provenance.json").decode()
 
 
 def test_data_view_uses_and_commits_data_with_rejected_rows(tmp_path: Path):

@@ -324,7 +324,7 @@ def test_cluster_bootstrap_median_drops_missing_values_and_needs_two_patients():
 # Time to event
 # --------------------------------------------------------------------------------------
 
-#: aml, Maintained group (R package survival; reference-data/aml.csv): time, status.
+#: aml, Maintained group (R package survival; tests/data/reference/aml.csv): time, status.
 AML_MAINTAINED = [
     (9, 1),
     (13, 1),
@@ -483,7 +483,7 @@ def test_survival_at_needs_an_instrument_when_the_curve_holds_two():
 
 def test_time_to_event_medians_read_the_median_as_r_does():
     medians = time_to_event_medians(patient_outcomes(aml_cohort()), "response")
-    # R: Maintained median 31 (95% CI 18 to NA), reference-data/README.md.
+    # R: Maintained median 31 (95% CI 18 to NA), tests/data/reference/README.md.
     row = medians.iloc[0]
     assert (row["instrument"], row["n"], row["events"]) == ("PHQ-9", 11, 7)
     assert row["median"] == 31 and row["ci_low"] == 18 and math.isnan(row["ci_high"])

@@ -9,6 +9,7 @@ suppressed (CMS rule: counts 1-10 hidden).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -91,6 +92,12 @@ def _scorecard_row_html(page: str, claim_id: str) -> str:
     return row
 
 
+def _html_text(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
 def _tables(page: str) -> dict[str, list[tuple[str, list[str]]]]:
     parser = _Tables()
     parser.feed(page)
@@ -141,7 +148,10 @@ def test_report_is_one_html_document(page: str):
     assert page.count("<body") == 1
 
 
-def test_every_figure_is_present_once(page: str):
+def test_every_figure_is_present_once(demo: Dataset):
+    # Without suppression (k = 0): with k = 11 the demo of 150 hides the waterfall (ITT
+    # minus completers is a small cell) and the site forest.
+    page = build_report(demo, Settings(suppression_k=0))
     divs = re.findall(r'<div id="([^"]+)" class="plotly-graph-div"', page)
     assert divs == list(FIGURE_IDS)
 
@@ -291,16 +301,15 @@ def test_benchmarks_table_lists_the_published_studies(page: str):
 
 def test_suppression_rule_is_stated_at_the_top(page: str):
     note = suppression_note(11)
-    assert note == "Cells based on fewer than 11 patients are suppressed (counts 1–10)."
-    assert page.index(note) < page.index('id="headline"')
+    assert note.startswith("Counts of 1 to 10 patients are suppressed")
+    assert page.index(_html_text(note)) < page.index('id="headline"')
 
 
 def test_a_route_with_fewer_than_k_patients_is_shown_as_suppressed(small_route_page: str):
     table = _tables(small_route_page)["subgroup-table-route"]
     css, cells = _row(table, "Oral")
     assert css == "suppressed"
-    assert cells[1] == "fewer than 11"
-    assert cells[2:] == ["suppressed"] * 3
+    assert cells[1:] == ["suppressed"] * 4
     # The next smallest route is hidden too (else: oral = total - the other route), and
     # differences are left out for the whole attribute.
     hidden = [row[1][0] for row in table[1:] if row[0] == "suppressed"]
@@ -309,7 +318,7 @@ def test_a_route_with_fewer_than_k_patients_is_shown_as_suppressed(small_route_p
     assert all(cells[4] == "—" for cells in shown)
     # The figure does not draw it; the rule is stated beside it.
     assert "Oral (n =" not in small_route_page
-    assert "Not shown: Oral (fewer than 11 patients)" in small_route_page
+    assert "Not shown: Oral (1 to 10 patients, responders or non-responders)" in small_route_page
 
 
 def test_adverse_event_types_in_fewer_than_k_patients_are_suppressed(demo: Dataset, page: str):
@@ -321,8 +330,8 @@ def test_adverse_event_types_in_fewer_than_k_patients_are_suppressed(demo: Datas
     table = _tables(page)["adverse-events-table"]
     for label in small["label"]:
         css, cells = _row(table, label)
-        assert css == "suppressed" and cells[1] == "fewer than 11"
-    assert "suppressed (fewer than 11 patients)" in page
+        assert css == "suppressed" and cells[1:] == ["suppressed"] * 3
+    assert "suppressed (small-cell rule)" in page
 
 
 def test_k_zero_turns_suppression_off_and_escapes_claim_text(demo: Dataset):
@@ -370,6 +379,55 @@ def test_a_clinic_smaller_than_k_shows_no_rate_and_no_waterfall():
     assert all(cell == "suppressed" for _, cells in rates[1:] for cell in cells[1:])
     assert page.count('class="card suppressed"') == 8  # 4 cards × PHQ-9, GAD-7
     assert 'id="fig-waterfall-phq-9"' not in page
-    assert "The waterfall is not shown: fewer than 11 PHQ-9 completers." in page
+    assert "The waterfall is not shown: counting its bars by colour would give a group" in page
     scorecard = _tables(page)["scorecard"]
     assert all(cells[2].startswith(("suppressed", "—")) for _, cells in scorecard[1:])
+
+
+# --------------------------------------------------------------------------------------
+# A filtered report says so (DESIGN 9 v2)
+# --------------------------------------------------------------------------------------
+
+
+def test_a_filtered_report_names_the_filter_in_its_title_header_and_methods():
+    from katoutcomes.filters import CohortFilter, filter_dataset
+
+    full = Dataset.demo(patients=400)
+    site = filter_dataset(full, CohortFilter(site=("S3",)))
+    n_site = int(site.assessments["patient_id"].nunique())
+    assert 11 <= n_site < 400
+    page = build_report(site, generated_at=None)
+    assert "<title>Clinic outcomes report: site S3</title>" in page
+    assert "<h1>Clinic outcomes report: site S3</h1>" in page
+    lead = re.search(r'<p class="lead" id="data-source">(.*?)</p>', page)
+    assert lead is not None
+    assert lead.group(1).startswith("Data: only the patients with site S3, selected from demo")
+    assert "not the whole clinic" in lead.group(1)
+    # Site S3 has 85 patients, 5 more than its intention-to-treat PHQ-9 population (80,
+    # hand-checked): the header count would give those 5 away, so it is not shown.
+    assert '<div class="label">patients selected (small-cell rule)</div>' in page
+    methods = page[page.index('id="methods"') :]
+    assert "<dt>Filter</dt><dd>site S3 (patient count not shown: small-cell rule)" in methods
+    assert "the report describes only these patients" in methods
+    assert "filtered: site S3" in page[page.index("<footer>") :]
+
+
+def test_filters_on_several_attributes_and_dates_are_all_named():
+    from katoutcomes.filters import CohortFilter, describe_filter
+
+    cohort = CohortFilter(
+        start=dt.date(2025, 1, 1),
+        end=dt.date(2025, 6, 30),
+        site=("S1", "S2"),
+        clinician=("C4",),
+        route=("IV",),
+        diagnosis=("MDD",),
+    )
+    assert describe_filter(cohort) == (
+        "sites S1, S2; clinician C4; route IV; diagnosis MDD; "
+        "first dose from 2025-01-01 to 2025-06-30"
+    )
+
+
+def test_an_unfiltered_report_does_not_say_filtered(page: str):
+    assert "selected from" not in page and "<dt>Filter</dt>" not in page

@@ -1,21 +1,20 @@
 """Tests for katoutcomes.stats against published numbers, R output and hand calculations.
 
 Where each expected number comes from is written next to it. The public reference data
-sets are read from ``../shared/reference-data`` (see its README.md); tests that need them
-skip when that folder is absent.
+sets are read from ``tests/data/reference`` (see its README.md for their sources, licences
+and the published values).
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from conftest import AML_MAINTAINED_R
+from conftest import AML_MAINTAINED_R, REFERENCE_DATA
 from katoutcomes.stats import (
     JT_CATEGORIES,
     JT_CRITICAL_VALUE,
@@ -31,13 +30,11 @@ from katoutcomes.stats import (
     s_diff,
 )
 
-REFERENCE_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "reference-data"
-
 
 def _reference_csv(name: str) -> pd.DataFrame:
     path = REFERENCE_DATA / name
     if not path.is_file():
-        pytest.skip(f"reference data {path} is absent (see shared/reference-data/README.md)")
+        pytest.fail(f"reference data {path} is missing from the checkout")
     return pd.read_csv(path)
 
 
@@ -63,7 +60,7 @@ def jacobson_1989_wide() -> pd.DataFrame:
 
 
 def test_reliable_change_alone_reproduces_clinicalsignificance_on_claus_hamd(claus_wide):
-    # reference-data/README.md and R clinicalsignificance snapshot cs_distribution.md
+    # tests/data/reference/README.md and R clinicalsignificance snapshot cs_distribution.md
     # (claus_2020, hamd, pre = 1, post = 4, reliability 0.8, JT): 29 / 10 / 1 of 40.
     pre, post = claus_wide["hamd"][1.0], claus_wide["hamd"][4.0]
     result = jacobson_truax(pre, post, reliability=0.80, cutoff=None)
@@ -79,7 +76,7 @@ def test_reliable_change_alone_reproduces_clinicalsignificance_on_claus_hamd(cla
 
 
 def test_cutoff_c_reproduces_clinicalsignificance_on_claus_hamd(claus_wide):
-    # reference-data/README.md and R clinicalsignificance snapshot cs_combined.md
+    # tests/data/reference/README.md and R clinicalsignificance snapshot cs_combined.md
     # (m_functional 8, sd_functional 8, cutoff c, JT): 26 / 3 / 10 / 1 / 0.
     pre, post = claus_wide["hamd"][1.0], claus_wide["hamd"][4.0]
     result = jacobson_truax(pre, post, reliability=0.80, functional_mean=8, functional_sd=8)
@@ -327,7 +324,7 @@ def test_survival_of_zero_has_missing_error_and_interval_as_r_reports(aml):
 
 @pytest.mark.parametrize(
     ("group", "expected"),
-    # reference-data/README.md (R survival 3.8, print(survfit(...))):
+    # tests/data/reference/README.md (R survival 3.8, print(survfit(...))):
     # Maintained median 31 (95% CI 18 to NA); Nonmaintained 23 (8 to NA).
     [("Maintained", (31.0, 18.0, None)), ("Nonmaintained", (23.0, 8.0, None))],
 )

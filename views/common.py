@@ -1318,46 +1318,22 @@ def research_zip(view: View) -> bytes:
 
 
 def shareable_zip(view: View) -> bytes:
-    """Aggregate tables only, with small cells suppressed (DESIGN 9), and provenance.
+    """Aggregate tables only, with small cells suppressed (DESIGN 9), a README naming the
+    data, the filter and the rule, and provenance: :func:`katoutcomes.exports.
+    shareable_archive` on the view's (filtered) data. No per-patient rows and no
+    per-clinician results."""
+    from katoutcomes.exports import shareable_archive
 
-    Meant for sharing outside the clinic: no per-patient rows; rates, subgroup rates and
-    the scorecard with every cell of fewer than ``suppression_k`` patients suppressed.
-    """
-    from katoutcomes.suppression import (
-        suppress_small_cells,
-        suppress_subgroup_rates,
-        suppression_note,
-    )
-
-    k = view.settings.suppression_k
-    card = claims(view)
-    files: dict[str, bytes] = {
-        "outcome_rates.csv": csv_text(suppress_small_cells(rates(view), k=k)).encode(),
-        "claims.csv": csv_text(
-            suppress_small_cells(card, k=k, value_columns=["estimate", "ci_low", "ci_high", "note"])
-        ).encode(),
-    }
-    pieces = []
-    for by in SUBGROUPS:
-        for instrument in INSTRUMENTS:
-            try:
-                part = subgroups(view, by, "response", instrument)
-            except NotMeasurableError:
-                continue
-            pieces.append(suppress_subgroup_rates(part, k=k).assign(instrument=instrument))
-    if pieces:
-        files["subgroup_response_rates.csv"] = csv_text(
-            pd.concat(pieces, ignore_index=True)
-        ).encode()
     meta = provenance(view)
-    meta["small_cell_suppression"] = suppression_note(k)
-    meta["files"] = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
-    files["provenance.json"] = json.dumps(meta, indent=1).encode()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
+    extra = {key: meta[key] for key in ("package", "package_version", "python", "streamlit")}
+    label = view.source.label if view.source.kind != "demo" else None
+    return shareable_archive(
+        view.dataset,
+        view.settings,
+        claims=packaged_claims(),
+        source_label=label,
+        provenance=extra,
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -193,8 +193,10 @@ st.download_button(
     file_name="katoutcomes_shareable_summary.zip",
     mime="application/zip",
     icon=":material/shield:",
-    help=f"Rates, subgroup rates and the scorecard without per-patient rows; cells of fewer "
-    f"than {view.settings.suppression_k} patients are suppressed (setting suppression_k).",
+    help=f"Rates, subgroup rates (no clinicians) and the scorecard, without per-patient rows; "
+    f"every count of 1 to {view.settings.suppression_k - 1} patients, and every figure that "
+    "would give one back, is suppressed (setting suppression_k). A README names the data, "
+    "the filter and the rule.",
 )
 
 st.subheader("Rates with 95% intervals")

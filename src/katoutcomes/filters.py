@@ -10,7 +10,7 @@ treatment in March".
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
@@ -19,7 +19,7 @@ from katoutcomes.cohort import NotMeasurableError, patient_attributes
 from katoutcomes.dataset import Dataset
 from katoutcomes.timebase import patient_origins
 
-__all__ = ["CohortFilter", "filter_dataset", "filter_options"]
+__all__ = ["CohortFilter", "describe_filter", "filter_dataset", "filter_options"]
 
 #: Filterable attributes, in display order.
 FILTER_ATTRIBUTES = ("site", "clinician", "route", "diagnosis")
@@ -111,3 +111,52 @@ def _describe(cohort: CohortFilter) -> dict[str, object]:
         if getattr(cohort, attribute):
             out[attribute] = list(getattr(cohort, attribute))
     return out
+
+
+#: How each filter attribute is named in words.
+_ATTRIBUTE_WORDS = {
+    "site": ("site", "sites"),
+    "clinician": ("clinician", "clinicians"),
+    "route": ("route", "routes"),
+    "diagnosis": ("diagnosis", "diagnoses"),
+}
+
+
+def describe_filter(cohort: CohortFilter | Mapping[str, object]) -> str:
+    """A filter in words, for the title and methods of an output made from it.
+
+    Parameters
+    ----------
+    cohort : CohortFilter or mapping
+        A filter, or the ``"filter"`` entry :func:`filter_dataset` writes into a dataset's
+        provenance.
+
+    Returns
+    -------
+    str
+        E.g. ``"site S3; route IV, IM; first dose from 2025-01-01 to 2025-06-30"``, or
+        ``""`` for no filter.
+
+    Examples
+    --------
+    >>> describe_filter(CohortFilter(site=("S3",)))
+    'site S3'
+    >>> describe_filter({"clinician": ["C1", "C2"], "first_dose_from": "2025-01-01"})
+    'clinicians C1, C2; first dose from 2025-01-01'
+    """
+    spec: Mapping[str, object] = _describe(cohort) if isinstance(cohort, CohortFilter) else cohort
+    parts = []
+    for attribute in FILTER_ATTRIBUTES:
+        levels = spec.get(attribute)
+        if levels:
+            values = [str(v) for v in levels] if isinstance(levels, list | tuple) else [str(levels)]
+            one, many = _ATTRIBUTE_WORDS[attribute]
+            parts.append(f"{one if len(values) == 1 else many} {', '.join(values)}")
+    start, end = spec.get("first_dose_from"), spec.get("first_dose_to")
+    if start and end:
+        parts.append(f"first dose from {start} to {end}")
+    elif start:
+        parts.append(f"first dose from {start}")
+    elif end:
+        parts.append(f"first dose up to {end}")
+    return "; ".join(parts)

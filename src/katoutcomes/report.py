@@ -8,13 +8,20 @@ definitions, the settings and the data provenance. No statistics are computed he
 
 Sharing rules (DESIGN 9)
 ------------------------
-- Small-cell suppression with ``settings.suppression_k`` (default 11, 0 turns it off) on
-  every aggregate table and on figures that show per-group counts
-  (:mod:`katoutcomes.suppression`): rates based on fewer than ``k`` patients, subgroups
-  (with complementary suppression), adverse-event types recorded in fewer than ``k``
-  patients, weeks of the trajectory and tails of Kaplan–Meier curves with fewer than ``k``
-  patients. The rule is stated once at the top and next to every place it removed
-  something.
+- Small-cell suppression with ``settings.suppression_k`` (default 11, 0 turns it off;
+  :mod:`katoutcomes.suppression`): no count of 1 to ``k - 1`` patients, numerator or
+  denominator, and nothing that gives one back. Rates hide when ``k``, ``n`` or ``n - k``
+  is small or when a shown group contains another that differs from it by a small count
+  (the header's patient count, the completers column and nested outcomes included);
+  subgroups get complementary suppression and lose the overall line when the overall
+  rate is hidden; adverse-event types are checked against the treated patients; the
+  waterfall is left out when its bars would count a small group; Kaplan–Meier curves end
+  where fewer than ``k`` remain at risk, are left out with 1 to ``k - 1`` events and show
+  no numbers at risk; claims are hidden from their counts, implied counts and notes.
+  The rule is stated at the top, next to every place it removed something, and in full
+  in the methods.
+- A report made from a filtered dataset (:func:`katoutcomes.filters.filter_dataset`)
+  names the filter in its title, header, methods and footer.
 - No patient ids: the waterfall is drawn with ``show_patient_ids=False`` and nothing else
   carries them.
 - Offline: plotly.js is embedded once (the first figure's ``include_plotlyjs=True``, the
@@ -28,7 +35,6 @@ import html
 import inspect
 import math
 import platform
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -65,12 +71,18 @@ from katoutcomes.plots import (
     response_duration,
     subgroup_forest,
     waterfall,
+    waterfall_data,
 )
 from katoutcomes.settings import Settings
 from katoutcomes.suppression import (
     SUPPRESSED_COLUMN,
+    hidden_rate_counts,
+    rate_cell_mask,
     small_cell_mask,
-    suppress_small_cells,
+    suppress_claims,
+    suppress_linked_claims,
+    suppress_outcome_rates,
+    suppress_rates,
     suppress_subgroup_rates,
     suppression_note,
 )
@@ -140,11 +152,6 @@ _PLOT_CONFIG: Final = {
     "responsive": True,
     "modeBarButtonsToRemove": ["select2d", "lasso2d"],
 }
-
-# Group sizes mentioned in a claim's note ("of 6 GAD-diagnosed ...", "82 patients who
-# responded"): a safety net so that a note cannot state a group the rule hides.
-_OF_COUNT: Final = re.compile(r"(?<!minimum )\bof (\d[\d,]*)(?![.\d%])")
-_PATIENT_COUNT: Final = re.compile(r"(?<![\d.,$])\b(\d[\d,]*) (?:[A-Za-z-]+ ){0,3}patients?\b")
 
 _STYLE: Final = """
 :root {
@@ -485,7 +492,7 @@ def _headline(rates: pd.DataFrame, settings: Settings, k: int, treated: bool) ->
                 cards.append(
                     f'<div class="card suppressed"><div class="label">{label}</div>'
                     f'<div class="value">Suppressed</div>'
-                    f'<div class="detail">based on fewer than {k} patients</div></div>'
+                    f'<div class="detail">small-cell rule (a group of 1 to {k - 1})</div></div>'
                 )
                 continue
             if _missing(row["estimate"]):
@@ -554,18 +561,6 @@ def _rates_table(rates: pd.DataFrame, k: int) -> str:
     )
 
 
-def _claim_counts_small(note: str, k: int) -> bool:
-    if k <= 1:
-        return False
-    counts = [m.group(1) for m in _OF_COUNT.finditer(note)]
-    counts += [m.group(1) for m in _PATIENT_COUNT.finditer(note)]
-    for text in counts:
-        value = int(text.replace(",", ""))
-        if 1 <= value < k:
-            return True
-    return False
-
-
 def _rule_words(claim: Claim | None, unit: str, settings: Settings) -> str:
     if claim is None:
         return ""
@@ -600,7 +595,7 @@ def _scorecard(
             f'<span class="claim-id">{_e(r.id)}</span>'
         )
         n = r.n
-        small = (not _missing(n) and 1 <= int(n) < k) or _claim_counts_small(str(r.note), k)
+        small = bool(getattr(r, SUPPRESSED_COLUMN, False))
         rule = _rule_words(rules.get(str(r.id)), unit, settings)
         rule_html = f'<span class="rule-text">Rule: {_e(rule)}</span>' if rule else ""
         rule_html += f'<span class="rule-text">Population: {_e(r.population)}</span>'
@@ -608,9 +603,11 @@ def _scorecard(
         if small:
             hidden += 1
             result = _supp()
+            if not _missing(n):
+                result += f'<br><span class="small">n = {_int(n)}</span>'
             why = (
-                f"{_supp('Suppressed under the small-cell rule:')} the result rests on a group "
-                f"of fewer than {k} patients."
+                f"{_supp('Suppressed under the small-cell rule:')} the result involves a group "
+                f"of 1 to {k - 1} patients (the numbers or the explanation would show it)."
             )
             css = "suppressed"
         else:
@@ -680,13 +677,71 @@ def _trajectory_min_n(k: int) -> int:
 
 
 def _truncate_curves(curves: pd.DataFrame, k: int) -> tuple[pd.DataFrame, list[str]]:
-    """Kaplan–Meier rows with at least ``k`` patients at risk; instruments dropped whole."""
+    """Kaplan–Meier rows with at least ``k`` patients at risk; an instrument is dropped
+    whole when none is left, or when the rows left hold 1 to ``k - 1`` events (a reader can
+    count the steps)."""
     if k <= 1 or curves.empty:
         return curves, []
     keep = curves["at_risk"].to_numpy(dtype=np.float64) >= k
-    kept = set(curves.loc[keep, "instrument"])
+    events = curves.loc[keep].groupby("instrument", sort=False)["events"].sum()
+    kept = {name for name, total in events.items() if not 1 <= total < k}
+    keep &= curves["instrument"].isin(kept).to_numpy()
     dropped = [str(name) for name in dict.fromkeys(curves["instrument"]) if name not in kept]
     return curves[keep].reset_index(drop=True), dropped
+
+
+def _waterfall_hidden(outcomes: pd.DataFrame, rates: pd.DataFrame, k: int) -> str:
+    """Why the PHQ-9 waterfall may not be shown (empty when it may).
+
+    Its bars can be counted: completers, and by colour those in remission, responding
+    without remission and not responding (with the response and remission totals).
+    """
+    if k <= 1:
+        return ""
+    bars = waterfall_data(outcomes, PHQ9.name)
+    response = bars["response"].to_numpy(dtype=bool)
+    remission = bars["remission"].to_numpy(dtype=bool)
+    counts = [
+        len(bars),
+        int(response.sum()),
+        int(remission.sum()),
+        int((remission | response).sum()),
+        int((response & ~remission).sum()),
+        int((~response & ~remission).sum()),
+    ]
+    if small_cell_mask(counts, k).any():
+        return (
+            f"counting its bars by colour would give a group of 1 to {k - 1} patients (PHQ-9 "
+            "completers, responders, patients in remission or without response)"
+        )
+    if (PHQ9.name, "completers") in rates.attrs.get("hidden_populations", []):
+        return (
+            "its bars would count the completers, which with the intention-to-treat "
+            f"population gives a group of 1 to {k - 1} patients"
+        )
+    return ""
+
+
+def _hide_at_risk(fig: go.Figure) -> None:
+    """Take the numbers at risk out of a Kaplan–Meier figure's hover text."""
+    for trace in fig.data:
+        template = getattr(trace, "hovertemplate", None)
+        if template and "patients at risk" in template:
+            custom = np.asarray(trace.customdata, dtype=object).copy()
+            custom[:, 2] = ""
+            trace.update(
+                customdata=custom,
+                hovertemplate=template.replace("<br>%{customdata[2]} patients at risk", ""),
+            )
+
+
+def _filter_words(dataset: Dataset) -> str:
+    """The filter a dataset was made with (:func:`katoutcomes.filters.filter_dataset`), in
+    words ("site S3; first dose from 2025-01-01"), or "" for the whole dataset."""
+    from katoutcomes.filters import describe_filter
+
+    spec = dict(dataset.provenance).get("filter")
+    return describe_filter(spec) if isinstance(spec, Mapping) and spec else ""
 
 
 def _mask_adverse_events(fig: go.Figure, data: pd.DataFrame, hidden: np.ndarray, k: int) -> bool:
@@ -702,33 +757,43 @@ def _mask_adverse_events(fig: go.Figure, data: pd.DataFrame, hidden: np.ndarray,
     custom = np.asarray(bar.customdata, dtype=object)
     templates = np.full(len(labels), bar.hovertemplate, dtype=object)
     x[hidden] = 0.0
-    text[hidden] = f"suppressed (fewer than {k} patients)"
+    text[hidden] = "suppressed (small-cell rule)"
     custom[hidden, 0] = ""
     custom[hidden, 1] = ""
     templates[hidden] = (
-        f"<b>%{{y}}</b><br>Suppressed: recorded in fewer than {k} patients<extra></extra>"
+        f"<b>%{{y}}</b><br>Suppressed: 1 to {k - 1} patients with or without it<extra></extra>"
     )
     bar.update(x=x, text=text, customdata=custom, hovertemplate=list(templates))
     return True
 
 
 def _subgroup_figure(
-    frame: pd.DataFrame, shown: pd.DataFrame, figures: _Figures, by: str, k: int
+    frame: pd.DataFrame,
+    shown: pd.DataFrame,
+    figures: _Figures,
+    by: str,
+    k: int,
+    overall_shown: bool = True,
 ) -> str:
     """The forest of one attribute with suppressed levels left out, and the note."""
     visible = frame[~shown[SUPPRESSED_COLUMN].to_numpy(dtype=bool)]
     parts = []
     if visible.empty:
-        parts.append(
-            f'<p class="note">{_e(_SUBGROUP_NAMES.get(by, by))}: every group is suppressed '
-            "(see the table below).</p>"
+        levels = ", ".join(_level_name(str(v)) for v in frame["level"])
+        return _rule_box(
+            f"{_SUBGROUP_NAMES.get(by, by)}: every group ({levels}) is suppressed: each has, "
+            f"or would let a reader work out, 1 to {k - 1} patients, responders or "
+            "non-responders."
         )
     else:
         fig = subgroup_forest(visible, outcome="response", instrument=PHQ9.name)
         # The dashed "All patients" line must be the rate of every patient, hidden
         # levels included (it is the intention-to-treat rate shown above).
+        # (When that rate is itself suppressed, the line is left out.)
         total_n = float(frame["n"].sum())
-        if total_n > 0:
+        if not overall_shown:
+            fig.data = tuple(trace for trace in fig.data if trace.name != "All patients")
+        elif total_n > 0:
             rate = float(frame["k"].sum()) / total_n
             for trace in fig.data:
                 if trace.name == "All patients":
@@ -736,12 +801,14 @@ def _subgroup_figure(
                         x=[rate, rate], hovertemplate=f"All patients: {rate:.1%}<extra></extra>"
                     )
         parts.append(figures.render(fig, f"fig-subgroup-{by}"))
-    primary = small_cell_mask(frame["n"], k)
+    primary = rate_cell_mask(frame["k"], frame["n"], k)
     hidden = shown[SUPPRESSED_COLUMN].to_numpy(dtype=bool)
     if hidden.any():
         small = [_level_name(v) for v in frame.loc[primary, "level"]]
         extra = [_level_name(v) for v in frame.loc[hidden & ~primary, "level"]]
-        text = f"Not shown: {', '.join(small)} (fewer than {k} patients)"
+        text = (
+            f"Not shown: {', '.join(small)} (1 to {k - 1} patients, responders or non-responders)"
+        )
         if extra:
             text += (
                 f"; {', '.join(extra)} also hidden, so that the small group"
@@ -757,14 +824,14 @@ def _subgroup_figure(
 
 def _subgroup_table(frame: pd.DataFrame, shown: pd.DataFrame, by: str, k: int) -> str:
     """The numbers of one attribute's forest, suppressed levels marked."""
-    primary = small_cell_mask(frame["n"], k)
+    primary = rate_cell_mask(frame["k"], frame["n"], k)
     compared = shown["compared_with"].dropna().astype(str).unique()
     against = _level_name(compared[0]) if len(compared) == 1 else ""
     rows = []
     for i, r in enumerate(shown.itertuples(index=False)):
         level = _e(_level_name(str(r.level)))
         if bool(getattr(r, SUPPRESSED_COLUMN)):
-            why = f"fewer than {k}" if primary[i] else "hidden (protects a small group)"
+            why = "suppressed" if primary[i] else "hidden (protects a small group)"
             rows.append(_Row([level, _supp(why), _supp(), _supp(), _supp()], "suppressed"))
             continue
         if _missing(r.diff):
@@ -1035,16 +1102,71 @@ def _package_version() -> str:
         return __version__
 
 
-def _provenance(dataset: Dataset, generated: datetime) -> str:
-    info = dict(dataset.provenance)
+def _suppression_methods(rule: str, k: int, min_weeks: int) -> str:
+    """The small-cell rule as applied in this report, for the methods section."""
+    if k <= 1:
+        return f"<p>{_e(rule)} Nothing is hidden: this report is for internal use only.</p>"
+    small = f"1 to {k - 1}"
     items = [
-        ("Data source", _e(info.get("source", "not recorded"))),
+        f"A count of {small} patients is never shown (zero is: it describes nobody), nor any "
+        "figure that would give it back: a rate, its interval, a mean, a difference.",
+        f"A rate \u201ca of n\u201d is hidden when a (patients with the outcome), n (the "
+        f"group) or n \u2212 a (patients without it) is {small}.",
+        "Where one shown group contains another (all patients and the intention-to-treat "
+        "population; intention to treat and completers; recovery and reliable recovery), the "
+        f"difference is a count too: when it is {small}, the smaller group is hidden (or the "
+        "total at the top of the report, rather than a whole population).",
+        "In subgroup tables, whose groups add up to a total shown in this report, further "
+        "groups are hidden, smallest first, until at least two are hidden that hold "
+        f"{k} or more patients together and whose responders and non-responders each add up "
+        f"to 0 or {k} or more (complementary suppression); differences between groups are "
+        "then left out.",
+        f"Adverse-event types recorded in {small} treated patients, or missing in only "
+        f"{small}, are hidden. Weekly means need {min_weeks} or more patients. "
+        f"Kaplan\u2013Meier curves end where fewer than {k} patients remain at risk, are "
+        f"left out when they would show {small} events, and do not show the numbers at risk.",
+        "A claim's numbers and explanation are hidden when its patients, the patients its "
+        f"share implies (or those left), or any count its explanation states or implies is "
+        f"{small}; its verdict is shown. A response-rate claim is hidden when the same rate "
+        "is hidden in the rates table.",
+        "Per-patient rows, patient identifiers and per-clinician results are not part of "
+        "this report.",
     ]
+    return (
+        f"<p>{_e(rule)}</p><ul>"
+        + "".join(f"<li>{_e(item)}</li>" for item in items)
+        + '</ul><p class="note">Source: CMS Cell Size Suppression Policy (cells of 1 to 10 '
+        "are not reported; zero is allowed; no cell may be derivable from other cells).</p>"
+    )
+
+
+def _provenance(
+    dataset: Dataset,
+    generated: datetime,
+    cohort_filter: str = "",
+    n_patients: int = 0,
+    k: int = 0,
+    hide_total: bool = False,
+    source: str | None = None,
+) -> str:
+    info = dict(dataset.provenance)
+    items = [("Data source", _e(source or info.get("source", "not recorded")))]
     if "content_sha256" in info:
         items.append(("Content SHA-256", f'<span class="mono">{_e(info["content_sha256"])}</span>'))
-    items += [
-        ("Time representation", _e(dataset.time_representation)),
-    ]
+    if cohort_filter:
+        if hide_total:
+            count = "patient count not shown: small-cell rule"
+        elif k > 1 and 1 <= n_patients < k:
+            count = f"fewer than {k} patients"
+        else:
+            count = f"{n_patients:,} patients"
+        items.append(
+            (
+                "Filter",
+                f"{_e(cohort_filter)} ({_e(count)}); the report describes only these patients",
+            )
+        )
+    items.append(("Time representation", _e(dataset.time_representation)))
     if "rejected_rows" in info:
         items.append(("Rows rejected at ingest", _int(info["rejected_rows"])))
     items += [
@@ -1153,16 +1275,38 @@ def build_report(
 
     outcomes = patient_outcomes(dataset, settings)
     rates = outcome_rates(outcomes)
-    rates_shown = suppress_small_cells(rates, k=k, count_columns=("n",))
+    # The header's patient count is a group too: all patients minus a population shown
+    # below would count the patients left out of it.
+    rates_shown = suppress_outcome_rates(
+        rates, outcomes, k=k, shown_totals={"patients": np.ones(len(outcomes), dtype=bool)}
+    )
     card, rules = _claims_and_rules(dataset, settings, claims)
+    card_shown = suppress_linked_claims(
+        suppress_claims(card, k=k, hidden_counts=hidden_rate_counts(rates, rates_shown, k)),
+        rates_shown,
+        {cid: dict(c.params) for cid, c in rules.items()},
+        k=k,
+    )
 
     n_patients = int(dataset.assessments["patient_id"].nunique())
     n_sessions = len(dataset.treatments)
     n_assessments = len(dataset.assessments)
     source = str(dict(dataset.provenance).get("source", "not recorded"))
+    cohort_filter = _filter_words(dataset)
+    if cohort_filter:
+        title = f"{title}: {cohort_filter}"
+    hide_total = "patients" in rates_shown.attrs.get("hidden_totals", [])
+    if hide_total:
+        # A demo cohort's name carries its size ("patients=30").
+        source = source.replace(f"patients={n_patients}", "patients=not shown")
 
-    def fact(value: int, label: str) -> str:
-        shown = f"fewer than {k}" if suppressing and 1 <= value < k else f"{value:,}"
+    def fact(value: int, label: str, *, hidden: bool = False) -> str:
+        if suppressing and 1 <= value < k:
+            shown = f"fewer than {k}"
+        elif hidden:
+            shown, label = "not shown", f"{label} (small-cell rule)"
+        else:
+            shown = f"{value:,}"
         return (
             f'<div class="fact"><div class="value">{_e(shown)}</div>'
             f'<div class="label">{_e(label)}</div></div>'
@@ -1173,7 +1317,27 @@ def build_report(
     # 1. Headline numbers
     headline = _headline(rates_shown, settings, k, dataset.has_treatments)
     if rates_shown[SUPPRESSED_COLUMN].any():
-        headline += _rule_box(f"Rates based on fewer than {k} patients are marked suppressed.")
+        headline += _rule_box(
+            "A rate is marked suppressed when its patients, its patients with the outcome or "
+            f"those without it number 1 to {k - 1}, or when a group it shows contains, or lies "
+            f"within, another shown group that differs from it by 1 to {k - 1} patients."
+        )
+    dropped = rates_shown.attrs.get("hidden_populations", [])
+    if dropped:
+        names = ", ".join(
+            f"{instrument} {_POPULATION_NAMES.get(population, population).lower()}"
+            for instrument, population in dropped
+        )
+        headline += _rule_box(
+            f"Not shown: {names}. Set beside the intention-to-treat population, these "
+            f"columns would count a group of 1 to {k - 1} patients (those in one population "
+            "but not the other)."
+        )
+    if hide_total:
+        headline += _rule_box(
+            "The number of patients in the data is not shown at the top: with the "
+            f"populations below it would count a group of 1 to {k - 1} patients."
+        )
     headline += (
         "<h3>All outcome rates</h3>"
         '<p class="note">Completers: eligible patients with an endpoint. Recovery: baseline at '
@@ -1182,7 +1346,7 @@ def build_report(
     sections.append(_Section("headline", "Headline outcomes", headline))
 
     # 2. Claims scorecard
-    score_html, hidden_claims = _scorecard(card, rules, settings, k)
+    score_html, hidden_claims = _scorecard(card_shown, rules, settings, k)
     intro = (
         '<p class="note">Each public claim is tested against this clinic\'s data with a '
         "fixed rule. A claim of about a value p0 (\u201ca 50% response rate\u201d) is judged "
@@ -1198,7 +1362,7 @@ def build_report(
     )
     if hidden_claims:
         score_html += _rule_box(
-            f"{hidden_claims} result(s) rest on a group of fewer than {k} patients: their "
+            f"{hidden_claims} result(s) involve a group of 1 to {k - 1} patients: their "
             "numbers and notes are not shown; the verdict is."
         )
     sections.append(_Section("claims", "Claims scorecard", intro + score_html))
@@ -1209,12 +1373,9 @@ def build_report(
     for instrument in (PHQ9.name, GAD7.name):
         fig = cohort_trajectory(dataset, instrument, settings, outcomes=outcomes, min_n=min_weeks)
         cohort_parts.append(figures.render(fig, f"fig-trajectory-{instrument.lower()}"))
-    completers = rates[(rates["population"] == "completers") & (rates["instrument"] == PHQ9.name)]
-    n_completers = int(completers["n"].iloc[0]) if not completers.empty else 0
-    if suppressing and 1 <= n_completers < k:
-        cohort_parts.append(
-            _rule_box(f"The waterfall is not shown: fewer than {k} PHQ-9 completers.")
-        )
+    reason = _waterfall_hidden(outcomes, rates_shown, k)
+    if reason:
+        cohort_parts.append(_rule_box(f"The waterfall is not shown: {reason}."))
     else:
         fig = waterfall(outcomes, PHQ9.name, settings, show_patient_ids=False)
         cohort_parts.append(figures.render(fig, "fig-waterfall-phq-9"))
@@ -1229,17 +1390,22 @@ def build_report(
         curves, dropped = _truncate_curves(time_to_event(outcomes, event), k)
         if not curves.empty or not dropped:
             # An empty figure says "No data" and why; a suppressed one is left out.
-            km_parts.append(figures.render(make(curves), div))
+            fig = make(curves)
+            if suppressing:
+                _hide_at_risk(fig)
+            km_parts.append(figures.render(fig, div))
         if dropped:
             km_parts.append(
                 _rule_box(
-                    f"{what}: {', '.join(dropped)} not drawn (fewer than {k} patients in "
-                    "the curve)."
+                    f"{what}: {', '.join(dropped)} not drawn (fewer than {k} patients in the "
+                    f"curve, or 1 to {k - 1} events, which the steps of the curve would count)."
                 )
             )
     if suppressing:
         km_parts.append(
-            f'<p class="note">Curves end where fewer than {k} patients remain at risk.</p>'
+            f'<p class="note">Curves end where fewer than {k} patients remain at risk; the '
+            "numbers at risk are not shown (the drop from one to the next counts the patients "
+            "who had the event or left follow-up in between).</p>"
         )
     sections.append(_Section("durability", "Onset and durability", "".join(km_parts)))
 
@@ -1248,9 +1414,7 @@ def build_report(
     clinic = rates[~rates_shown[SUPPRESSED_COLUMN].to_numpy(dtype=bool)]
     bench_parts = [figures.render(forest(clinic, benchmarks), "fig-forest")]
     if rates_shown[SUPPRESSED_COLUMN].any():
-        bench_parts.append(
-            _rule_box(f"Clinic rates based on fewer than {k} patients are not drawn.")
-        )
+        bench_parts.append(_rule_box("Clinic rates hidden by the small-cell rule are not drawn."))
     bench_parts.append(
         '<p class="note">Published figures describe other studies\' patients, not this '
         "clinic's, so they are shown as published. MADRS is clinician-rated and not the same "
@@ -1260,13 +1424,25 @@ def build_report(
 
     # 6. Safety
     ae = adverse_events_data(dataset)
-    ae_hidden = small_cell_mask(ae["patients"], k) if not ae.empty else np.zeros(0, bool)
+    treated = int(dataset.treatments["patient_id"].nunique()) if dataset.has_treatments else 0
+    # Patients with an event type, and (by subtraction from the treated patients) without it.
+    ae_shown = suppress_rates(
+        ae.assign(treated=treated),
+        k=k,
+        count="patients",
+        total="treated",
+        value_columns=("sessions_with_event", "per_100"),
+    )
+    ae_hidden = ae_shown[SUPPRESSED_COLUMN].to_numpy(dtype=bool)
     safety = []
     if ae.empty:
         safety.append(figures.render(adverse_events(dataset), "fig-adverse-events"))
     elif ae_hidden[0]:
         safety.append(
-            _rule_box(f"Adverse events were recorded in fewer than {k} patients: not shown.")
+            _rule_box(
+                f"Adverse events are not shown: the treated patients with a recorded event, or "
+                f"those without one, number 1 to {k - 1}."
+            )
         )
     else:
         fig = adverse_events(dataset)
@@ -1276,19 +1452,14 @@ def build_report(
             names = ", ".join(ae.loc[ae_hidden, "label"].str.lower())
             safety.append(
                 _rule_box(
-                    f"Event types recorded in fewer than {k} patients are shown as suppressed: "
-                    f"{names}."
+                    f"Event types recorded in 1 to {k - 1} patients, or missing in only 1 to "
+                    f"{k - 1} of the treated patients, are shown as suppressed: {names}."
                 )
             )
-        ae_shown = suppress_small_cells(
-            ae, k=k, count_columns=("patients",), value_columns=("sessions_with_event", "per_100")
-        )
         ae_rows = []
         for r in ae_shown.itertuples(index=False):
             if bool(getattr(r, SUPPRESSED_COLUMN)):
-                ae_rows.append(
-                    _Row([_e(r.label), _supp(f"fewer than {k}"), _supp(), _supp()], "suppressed")
-                )
+                ae_rows.append(_Row([_e(r.label), _supp(), _supp(), _supp()], "suppressed"))
             else:
                 ae_rows.append(
                     _Row(
@@ -1319,6 +1490,12 @@ def build_report(
         "compare intervals, not ranks. The difference compares a group with all other "
         "patients whose route or site is recorded (Newcombe interval).</p>"
     ]
+    itt = rates_shown[
+        (rates_shown["instrument"] == PHQ9.name)
+        & (rates_shown["outcome"] == "response")
+        & (rates_shown["population"] == "itt")
+    ]
+    itt_response_shown = not itt.empty and not bool(itt[SUPPRESSED_COLUMN].iloc[0])
     for by in _REPORT_SUBGROUPS:
         name = _SUBGROUP_NAMES.get(by, by)
         try:
@@ -1326,9 +1503,12 @@ def build_report(
         except NotMeasurableError as exc:
             sub_parts.append(f'<p class="note">{_e(name)}: not available. {_e(exc)}</p>')
             continue
-        shown = suppress_subgroup_rates(frame, k=k)
-        sub_parts.append(_subgroup_figure(frame, shown, figures, by, k))
-        sub_parts.append(_subgroup_table(frame, shown, by, k))
+        # With the overall rate hidden, the levels must not add up to it.
+        marked = frame if itt_response_shown else frame.assign(**{SUPPRESSED_COLUMN: True})
+        shown = suppress_subgroup_rates(marked, k=k)
+        sub_parts.append(_subgroup_figure(frame, shown, figures, by, k, itt_response_shown))
+        if not shown[SUPPRESSED_COLUMN].all():
+            sub_parts.append(_subgroup_table(frame, shown, by, k))
     sections.append(_Section("subgroups", "Subgroups", "".join(sub_parts)))
 
     # 8. Methods
@@ -1370,23 +1550,9 @@ def build_report(
         "<h3>Settings used</h3>",
         _settings_table(settings),
         "<h3>Small-cell suppression</h3>",
-        f"<p>{_e(rule)} "
-        + (
-            "A rate is hidden when its group has 1 to "
-            f"{k - 1} patients (zero is shown: it describes nobody). In subgroup tables, whose "
-            "groups add up to a total shown in this report, a further group is hidden so that "
-            "a hidden one cannot be worked out by subtraction (complementary suppression), and "
-            "differences between groups are then left out. Adverse-event types recorded in 1 "
-            f"to {k - 1} patients, weekly means of fewer than {min_weeks} patients and "
-            f"Kaplan\u2013Meier curves where fewer than {k} patients remain at risk are not "
-            "shown. Source: CMS Cell Size Suppression Policy (cells of 1 to 10 are not "
-            "reported; zero is allowed; no cell may be derivable from others)."
-            if suppressing
-            else "Nothing is hidden: this report is for internal use only."
-        )
-        + "</p>",
+        _suppression_methods(rule, k, min_weeks),
         "<h3>Data provenance</h3>",
-        _provenance(dataset, generated),
+        _provenance(dataset, generated, cohort_filter, n_patients, k, hide_total, source),
     ]
     sections.append(_Section("methods", "Methods", "".join(methods), css="methods"))
 
@@ -1396,13 +1562,20 @@ def build_report(
         if source.startswith("demo cohort")
         else ""
     )
+    if cohort_filter:
+        lead = (
+            f"Data: only the patients with {_e(cohort_filter)}, selected from {_e(source)}. "
+            "Every number below describes this selection, not the whole clinic."
+        )
+    else:
+        lead = f"Data: {_e(source)}"
     header = (
         '<header class="report">'
         '<div class="kicker">Ketamine-assisted therapy outcomes</div>'
         f"<h1>{_e(title)}</h1>"
-        f'<p class="lead">Data: {_e(source)}</p>'
+        f'<p class="lead" id="data-source">{lead}</p>'
         '<div class="facts">'
-        + fact(n_patients, "patients")
+        + fact(n_patients, "patients" + (" selected" if cohort_filter else ""), hidden=hide_total)
         + fact(n_sessions, "treatment sessions")
         + fact(n_assessments, "questionnaires (PHQ-9 and GAD-7)")
         + "</div>"
@@ -1418,7 +1591,9 @@ def build_report(
     )
     body = "".join(s.render() for s in sections)
     footer = (
-        f"<footer>{_e(title)} \u00b7 {_e(source)} \u00b7 generated "
+        f"<footer>{_e(title)} \u00b7 {_e(source)}"
+        + (f" \u00b7 filtered: {_e(cohort_filter)}" if cohort_filter else "")
+        + " \u00b7 generated "
         f"{_e(generated.isoformat(timespec='seconds'))} by katoutcomes "
         f"{_e(_package_version())}</footer>"
     )
