@@ -311,6 +311,8 @@ def mapping_fix(field: str, values: pd.Series, target: str, hint: str) -> pd.Ser
 
 
 #: Said before the mapping-file lines of a value katoutcomes cannot read.
+#: Longest value offered as a line of a mapping file (codes are short).
+MAX_CODE_LENGTH: Final = 80
 MAP_IT: Final = "To read it, add these lines to a mapping file and pass it with --mapping FILE:"
 
 
@@ -326,7 +328,21 @@ def _unknown_value_reason(col: _Column, bad: NDArray[np.bool_], f: Field, what: 
         target = choices[0]
         hint = "replace with what it means: " + ", ".join(choices[:-1]) + " or " + choices[-1]
     shown = col.problems(bad, f.name, "")["value"]
-    return f"{what}. {MAP_IT}\n" + mapping_fix(f.name, shown, target, hint)
+    reasons = f"{what}. {MAP_IT}\n" + mapping_fix(f.name, shown, target, hint)
+    # A value too long to be a code is not offered as a mapping line (a megabyte cell would
+    # otherwise be quoted back in full): the column probably holds something else.
+    length = shown.astype("str").str.len()
+    too_long = length > MAX_CODE_LENGTH
+    if too_long.any():
+        reasons = reasons.where(
+            ~too_long,
+            f"{what}. The value is "
+            + length.map("{:,}".format)
+            + " characters long, not a code: check that the column holds "
+            + f.name
+            + ".",
+        )
+    return reasons
 
 
 def _parse_string(col: _Column, f: Field, out: list[pd.DataFrame]) -> pd.Series:

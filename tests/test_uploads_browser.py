@@ -1,0 +1,112 @@
+"""An upload does not outlive its use: upload, use and leave in a real browser, and no
+folder of it remains on disk (DESIGN 9)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, chromium_path
+from katoutcomes.demo import write_demo
+from katoutcomes.uploads import UPLOAD_PREFIX
+
+CHROMIUM = chromium_path()
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="Debian's chromium is not installed (apt-get install chromium); .ci/run installs it",
+    ),
+]
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _uploads(tmp: Path) -> list[Path]:
+    return sorted(tmp.glob(f"{UPLOAD_PREFIX}*"))
+
+
+def test_an_upload_used_and_left_leaves_nothing_on_disk(tmp_path: Path):
+    from playwright.sync_api import sync_playwright
+
+    server_tmp = tmp_path / "tmp"
+    server_tmp.mkdir()
+    # A folder left by a server that crashed (no process id in its name: an older one).
+    leftover = server_tmp / f"{UPLOAD_PREFIX}left-by-a-crash"
+    leftover.mkdir()
+    (leftover / "assessments.csv").write_text("patient_id\nP1\n")
+    files = write_demo(tmp_path / "export", patients=15, seed=2)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KATOUTCOMES_")}
+    env["TMPDIR"] = str(server_tmp)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.headless=true",
+            f"--server.port={port}",
+            "--server.address=127.0.0.1",
+            "--browser.gatherUsageStats=false",
+            "--server.disconnectedSessionTTL=1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            page.goto(f"{url}/data")
+            page.get_by_text("Check new data").first.wait_for(timeout=180_000)
+            assert not leftover.exists(), "a crashed server's upload is removed at start"
+            dropzone = page.locator('[data-testid="stFileUploaderDropzoneInput"]').first
+            for round_ in range(2):
+                dropzone.set_input_files([str(files["assessments"])])
+                page.get_by_role("button", name="Validate these files").click()
+                page.get_by_role("button", name="Use this data").wait_for(timeout=180_000)
+                if round_ == 0:
+                    first = _uploads(server_tmp)
+                    assert len(first) == 1
+                    assert first[0].stat().st_mode & 0o777 == 0o700
+                    page.get_by_role("button", name="Use this data").click()
+                    page.get_by_text("The dashboard is showing these data.").wait_for(
+                        timeout=180_000
+                    )
+            # The second upload is the candidate, the first is in use: both are kept.
+            assert len(_uploads(server_tmp)) == 2
+            page.get_by_role("link", name="Clinic overview").first.click()
+            page.get_by_text("Claims scorecard").first.wait_for(timeout=180_000)
+            browser.close()  # the person leaves
+        deadline = time.monotonic() + 60
+        while _uploads(server_tmp) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _uploads(server_tmp) == []
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
