@@ -179,14 +179,24 @@ def _toggle_filter(page, rng: random.Random, chosen: dict[str, set[str]]) -> Non
     picked.add(value)
 
 
-def _open_patient(page) -> bool:
-    """Open the Patient page, pick the first patient listed, and return to the overview."""
+def _open_patient(page, rng: random.Random) -> bool:
+    """Open the Patient page, choose one of the patients listed, and return to the
+    overview. Returns whether a patient's page was drawn (False when the filters leave
+    nobody)."""
     page.get_by_role("link", name="Patient").first.click()
-    sessions = page.get_by_text("Sessions and questionnaires")
+    picker = page.get_by_role("combobox", name="Patient (pseudonymous id; type to search)")
     nobody = page.get_by_text("No patient matches")
-    sessions.or_(nobody).first.wait_for(timeout=_TIMEOUT_MS)
+    picker.or_(nobody).first.wait_for(timeout=_TIMEOUT_MS)
     _drawn(page)
-    opened = sessions.count() > 0
+    opened = False
+    if picker.count():
+        picker.click()
+        options = page.get_by_role("option")
+        options.first.wait_for(timeout=_TIMEOUT_MS)
+        options.nth(rng.randrange(min(options.count(), 20))).click()
+        page.get_by_text("Sessions and questionnaires").first.wait_for(timeout=_TIMEOUT_MS)
+        _drawn(page)
+        opened = True
     page.get_by_role("link", name="Clinic overview").first.click()
     page.get_by_text("Claims scorecard").first.wait_for(timeout=_TIMEOUT_MS)
     _drawn(page)
@@ -218,7 +228,7 @@ def _run_session(
             started = time.monotonic()
             try:
                 if session.steps % 5 == 4:
-                    session.patients_opened += _open_patient(page)
+                    session.patients_opened += _open_patient(page, rng)
                     session.pages += 2
                 else:
                     _toggle_filter(page, rng, chosen)

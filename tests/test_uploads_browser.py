@@ -39,7 +39,7 @@ def _uploads(tmp: Path) -> list[Path]:
 
 
 def test_an_upload_used_and_left_leaves_nothing_on_disk(tmp_path: Path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     server_tmp = tmp_path / "tmp"
     server_tmp.mkdir()
@@ -87,9 +87,17 @@ def test_an_upload_used_and_left_leaves_nothing_on_disk(tmp_path: Path):
             assert not leftover.exists(), "a crashed server's upload is removed at start"
             dropzone = page.locator('[data-testid="stFileUploaderDropzoneInput"]').first
             for round_ in range(2):
+                if round_:  # next month's export replaces this one in the uploader
+                    page.get_by_role("button", name="Remove assessments.csv").click()
+                    page.get_by_role("button", name="Validate these files").wait_for(
+                        state="detached", timeout=180_000
+                    )
                 dropzone.set_input_files([str(files["assessments"])])
                 page.get_by_role("button", name="Validate these files").click()
-                page.get_by_role("button", name="Use this data").wait_for(timeout=180_000)
+                # Enabled once these files are the candidate (the data in use disables it).
+                expect(page.get_by_role("button", name="Use this data")).to_be_enabled(
+                    timeout=180_000
+                )
                 if round_ == 0:
                     first = _uploads(server_tmp)
                     assert len(first) == 1
@@ -100,6 +108,7 @@ def test_an_upload_used_and_left_leaves_nothing_on_disk(tmp_path: Path):
                     )
             # The second upload is the candidate, the first is in use: both are kept.
             assert len(_uploads(server_tmp)) == 2
+            assert first[0] in _uploads(server_tmp)
             page.get_by_role("link", name="Clinic overview").first.click()
             page.get_by_text("Claims scorecard").first.wait_for(timeout=180_000)
             browser.close()  # the person leaves
