@@ -149,6 +149,14 @@ def _drawn(page) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=_TIMEOUT_MS)
 
 
+def _overview(page) -> None:
+    """Wait for the overview: its scorecard, or its word that the filters leave nobody."""
+    page.get_by_text("Claims scorecard").or_(page.get_by_text("No patient matches")).first.wait_for(
+        timeout=_TIMEOUT_MS
+    )
+    _drawn(page)
+
+
 def _exceptions(page) -> list[str]:
     boxes = page.locator('[data-testid="stException"]')
     return [boxes.nth(i).inner_text()[:300] for i in range(boxes.count())]
@@ -198,8 +206,7 @@ def _open_patient(page, rng: random.Random) -> bool:
         _drawn(page)
         opened = True
     page.get_by_role("link", name="Clinic overview").first.click()
-    page.get_by_text("Claims scorecard").first.wait_for(timeout=_TIMEOUT_MS)
-    _drawn(page)
+    _overview(page)
     return opened
 
 
