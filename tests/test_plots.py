@@ -18,6 +18,7 @@ nausea and dissociation); C on day 0 (35 mg, nothing recorded).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -491,6 +492,16 @@ def test_adverse_events_per_100_sessions_match_a_hand_count(tiny: Dataset) -> No
     assert data.loc["vomiting", "sessions_with_event"] == 0
     assert (data["sessions"] == 4).all()
     assert data.index[0] == "any" and data.loc["any", "label"] == "Any adverse event"
+
+
+def test_sessions_without_any_recorded_event_count_zero_events(tiny: Dataset) -> None:
+    # A filter can leave only sessions whose adverse_events are blank: the column then
+    # holds no text at all. Found by the dashboard load test (an exception on the overview).
+    blank = dataclasses.replace(tiny, treatments=tiny.treatments.assign(adverse_events=np.nan))
+    data = plots.adverse_events_data(blank).set_index("event")
+    # 4 sessions, none with a recorded event: every count is 0, every rate 0 per 100.
+    assert (data["sessions_with_event"] == 0).all() and (data["patients"] == 0).all()
+    assert (data["per_100"] == 0).all() and (data["sessions"] == 4).all()
 
 
 def test_adverse_events_bars_carry_counts_in_the_hover(tiny: Dataset) -> None:

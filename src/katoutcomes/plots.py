@@ -2096,7 +2096,8 @@ def adverse_events_data(dataset: Dataset) -> pd.DataFrame:
         )
         .explode("event")
     )
-    codes["event"] = codes["event"].str.strip().str.lower()
+    # A column with no code at all explodes to floats (NaN): back to text before .str.
+    codes["event"] = codes["event"].astype("str").str.strip().str.lower()
     codes = codes[codes["event"].notna() & (codes["event"] != "")]
     codes = codes.drop_duplicates(["session", "event"])
     per_event = codes.groupby("event").agg(
