@@ -59,7 +59,10 @@ class Session:
     steps: int = 0
     pages: int = 0
     patients_opened: int = 0
+    #: Streamlit exception boxes seen on a page (errors of the dashboard).
     exceptions: list[str] = field(default_factory=list)
+    #: Steps the browser could not complete (a wait that ran out), then the page reloaded.
+    failed_steps: list[str] = field(default_factory=list)
     step_seconds: list[float] = field(default_factory=list)
 
 
@@ -226,6 +229,7 @@ def _run_session(
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(_TIMEOUT_MS)  # a busy server answers slowly, not wrongly
         page.goto(url)
         page.get_by_text("Claims scorecard").first.wait_for(timeout=_TIMEOUT_MS)
         _drawn(page)
@@ -245,7 +249,10 @@ def _run_session(
                     with lock:
                         seen.add(state)
             except Exception as exc:  # a step that cannot complete is a failure to report
-                session.exceptions.append(f"step {session.steps}: {type(exc).__name__}: {exc}")
+                message = str(exc).splitlines()[0]
+                session.failed_steps.append(
+                    f"step {session.steps}: {type(exc).__name__}: {message}"
+                )
                 page.goto(url)
                 chosen.clear()
             session.exceptions += _exceptions(page)
@@ -316,9 +323,10 @@ def main() -> None:
     for i, session in enumerate(result.sessions, 1):
         print(
             f"session {i}: {session.steps} steps, {session.pages} pages drawn, "
-            f"{session.patients_opened} patients opened, {len(session.exceptions)} exceptions"
+            f"{session.patients_opened} patients opened, {len(session.exceptions)} exceptions, "
+            f"{len(session.failed_steps)} steps not completed"
         )
-        for message in session.exceptions[:5]:
+        for message in [*session.exceptions, *session.failed_steps][:5]:
             print(f"    {message}")
     print(f"distinct filter choices: {result.distinct_choices}")
     if steps:
