@@ -250,8 +250,12 @@ def _run_session(
                         seen.add(state)
             except Exception as exc:  # a step that cannot complete is a failure to report
                 message = str(exc).splitlines()[0]
+                try:  # what the page showed when the wait ran out, to tell why
+                    shown = " ".join(page.locator("section.main").inner_text(timeout=5_000).split())
+                except Exception:
+                    shown = "(page text unavailable)"
                 session.failed_steps.append(
-                    f"step {session.steps}: {type(exc).__name__}: {message}"
+                    f"step {session.steps}: {type(exc).__name__}: {message}; page: {shown[:300]}"
                 )
                 page.goto(url)
                 chosen.clear()
