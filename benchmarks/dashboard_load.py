@@ -251,7 +251,9 @@ def _run_session(
             except Exception as exc:  # a step that cannot complete is a failure to report
                 message = str(exc).splitlines()[0]
                 try:  # what the page showed when the wait ran out, to tell why
-                    shown = " ".join(page.locator("section.main").inner_text(timeout=5_000).split())
+                    shown = " ".join(
+                        page.locator('[data-testid="stMain"]').inner_text(timeout=5_000).split()
+                    )
                 except Exception:
                     shown = "(page text unavailable)"
                 session.failed_steps.append(
