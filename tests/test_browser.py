@@ -263,11 +263,20 @@ def test_build_a_mapping_for_an_odd_export_and_download_it(app_url: str, tmp_pat
         _no_exception(page, "date format")
         page.get_by_text("Values of instrument").click()
         for raw, new in expected.values["instrument"].items():
-            box = page.get_by_role("combobox", name=raw, exact=True)
-            box.click()
-            page.keyboard.type(new)
-            page.keyboard.press("Enter")
-            _no_exception(page, f"map value {raw}")
+            # The mapping text on the page shows the replacement once the rerun has taken
+            # it; a choice typed while the page was still redrawing is made again.
+            line = page.get_by_text(f'"{raw}" = "{new}"').first
+            for _ in range(3):
+                box = page.get_by_role("combobox", name=raw, exact=True)
+                box.click()
+                page.keyboard.type(new)
+                page.keyboard.press("Enter")
+                _no_exception(page, f"map value {raw}")
+                try:
+                    line.wait_for(state="attached", timeout=20_000)
+                    break
+                except Exception:
+                    continue
 
         page.get_by_text("Rows read").first.wait_for(timeout=120_000)
         _no_exception(page, "validate with the mapping")
