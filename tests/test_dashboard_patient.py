@@ -21,7 +21,8 @@ from katoutcomes.ingest import validate_frames
 from katoutcomes.settings import Settings
 
 sys.path.insert(0, str(ROOT))  # the dashboard's modules live beside app.py
-from views import common
+from katoutcomes import patient_record
+from views import common, patient_text
 
 APP = str(ROOT / "app.py")
 
@@ -53,10 +54,10 @@ def shows_nobody(app: AppTest) -> bool:
 
 
 def test_status_of_the_asked_patient():
-    assert common.patient_status(None, ["A"], ["A", "B"]) == "none"
-    assert common.patient_status("A", ["A"], ["A", "B"]) == "shown"
-    assert common.patient_status("B", ["A"], ["A", "B"]) == "filtered"
-    assert common.patient_status("Z", ["A"], ["A", "B"]) == "unknown"
+    assert patient_text.patient_status(None, ["A"], ["A", "B"]) == "none"
+    assert patient_text.patient_status("A", ["A"], ["A", "B"]) == "shown"
+    assert patient_text.patient_status("B", ["A"], ["A", "B"]) == "filtered"
+    assert patient_text.patient_status("Z", ["A"], ["A", "B"]) == "unknown"
 
 
 def test_an_unknown_patient_in_the_address_shows_nobody():
@@ -115,10 +116,10 @@ def test_the_patient_named_in_the_address_is_shown():
 
 def test_signed_change_says_which_way():
     # 9 -> 14 is +5/9 = +55.6% (worse); 11 -> 2 is -9/11 = -81.8% (better).
-    assert common.signed_change(5 / 9) == "+56% (worse)"
-    assert common.signed_change(-9 / 11) == "\u221282% (better)"
-    assert common.signed_change(0.004) == "0% (no change)"
-    assert common.signed_change(np.nan) == "–"
+    assert patient_text.signed_change(5 / 9) == "+56% (worse)"
+    assert patient_text.signed_change(-9 / 11) == "\u221282% (better)"
+    assert patient_text.signed_change(0.004) == "0% (no change)"
+    assert patient_text.signed_change(np.nan) == "–"
 
 
 def _items(total: int) -> dict[str, object]:
@@ -155,7 +156,7 @@ def _summary_view() -> common.View:
 
 
 def test_summary_prints_a_worsening_with_a_plus_and_the_word():
-    html = common.patient_summary_html(_summary_view(), "W")
+    html = patient_text.patient_summary_html(_summary_view(), "W")
     # 9 -> 14: (14 - 9) / 9 = +55.6%.
     assert "+56% (worse)" in html
     assert "change" in html and ">56%<" not in html
@@ -165,7 +166,7 @@ def test_summary_prints_a_worsening_with_a_plus_and_the_word():
 
 
 def test_summary_prints_an_improvement_with_a_minus_sign():
-    html = common.patient_summary_html(_summary_view(), "B")
+    html = patient_text.patient_summary_html(_summary_view(), "B")
     # 11 -> 2: (2 - 11) / 11 = -81.8%, written with U+2212.
     assert "\u221282% (better)" in html
     assert "-82%" not in html
@@ -174,9 +175,9 @@ def test_summary_prints_an_improvement_with_a_minus_sign():
 
 def test_item9_coverage_counts_questionnaires():
     view = _summary_view()
-    answers = common.item9_answers(view.dataset, "W")
+    answers = patient_record.item9_answers(view.dataset, "W")
     assert (answers.questionnaires, answers.answered, answers.unanswered) == (9, 2, 7)
-    assert common.item9_coverage_text(answers) == (
+    assert patient_text.item9_coverage_text(answers) == (
         "Item 9 (thoughts of self-harm) not answered on 7 of 9 PHQ-9 questionnaires; "
         "answered 0 on the other 2."
     )

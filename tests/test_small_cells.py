@@ -24,8 +24,9 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
+from katoutcomes.analysis import Analysis
+from katoutcomes.bundle import shareable_bundle
 from katoutcomes.dataset import Dataset
-from katoutcomes.exports import shareable_archive
 from katoutcomes.report import build_report
 from katoutcomes.settings import Settings
 
@@ -281,7 +282,7 @@ def test_the_scan_finds_small_counts_when_suppression_is_off(small_cohort: Datas
     found = scan_report(page)
     assert any("6 of 27" in phrase for phrase, _ in found), found[:20]
     assert any(phrase.startswith("fig-") for phrase, _ in found)
-    archive = shareable_archive(small_cohort, Settings(suppression_k=0))
+    archive = shareable_bundle(Analysis(small_cohort, Settings(suppression_k=0)))
     assert scan_archive(archive)
 
 
@@ -292,7 +293,7 @@ def test_the_report_of_a_30_patient_cohort_shows_no_count_below_11(report_30: st
 def test_the_shareable_zip_of_a_30_patient_cohort_holds_no_count_below_11(
     small_cohort: Dataset,
 ):
-    assert scan_archive(shareable_archive(small_cohort)) == []
+    assert scan_archive(shareable_bundle(Analysis(small_cohort))) == []
 
 
 def test_the_dashboards_shareable_zip_holds_no_count_below_11_and_no_clinician(
@@ -322,14 +323,14 @@ def test_the_dashboards_shareable_zip_holds_no_count_below_11_and_no_clinician(
 def test_larger_cohorts_show_no_count_below_11_either(patients: int):
     data = Dataset.demo(patients=patients)
     assert scan_report(build_report(data)) == []
-    assert scan_archive(shareable_archive(data)) == []
+    assert scan_archive(shareable_bundle(Analysis(data))) == []
 
 
 def test_a_filtered_shareable_zip_names_its_filter():
     from katoutcomes.filters import CohortFilter, filter_dataset
 
     site = filter_dataset(Dataset.demo(patients=400), CohortFilter(site=("S3",)))
-    archive = zipfile.ZipFile(io.BytesIO(shareable_archive(site)))
+    archive = zipfile.ZipFile(io.BytesIO(shareable_bundle(Analysis(site))))
     readme = archive.read("README.txt").decode()
     assert readme.splitlines()[0] == "katoutcomes shareable summary (site S3)"
     assert "FILTERED: only the patients with site S3" in readme

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from katoutcomes import formatting as fmt
 from katoutcomes import plots, report
 from katoutcomes.instruments import INSTRUMENTS
 from views import common
@@ -77,13 +78,13 @@ if present:
                 with column:
                     st.metric(
                         f"{name} {label.lower()}",
-                        common.pct(row["estimate"]),
+                        fmt.pct(row["estimate"]),
                         border=True,
                         help=f"{int(row['k']):,} of {int(row['n']):,} eligible patients who "
                         "started treatment (intention to treat).",
                     )
                     st.caption(
-                        f"95% CI {common.pct(row['ci_low'])} to {common.pct(row['ci_high'])}"
+                        f"95% CI {fmt.interval(row['ci_low'], row['ci_high'], 'share')}"
                         f" · {int(row['k']):,} of {int(row['n']):,} patients"
                     )
 else:
@@ -218,15 +219,15 @@ st.header("Safety", divider="gray")
 if not view.dataset.has_treatments:
     st.info("No treatment sessions are recorded, so adverse events cannot be counted.")
 else:
-    events = common.adverse_events_table(view.dataset)
+    events = common.adverse_events_table(view)
     any_event = events.iloc[0]
     cols = st.columns(3)
     cols[0].metric("Adverse events per 100 sessions", f"{any_event['per_100']:.1f}", border=True)
     cols[1].metric(
         "Patients with any adverse event",
-        common.pct(any_event["share_of_patients"], 1),
+        fmt.pct(any_event["share_of_patients"]),
         help=f"{int(any_event['patients'])} of "
-        f"{view.dataset.treatments['patient_id'].nunique():,} treated patients.",
+        f"{common.analysis(view).n_treated:,} treated patients.",
         border=True,
     )
     cols[2].metric("Sessions", f"{int(any_event['sessions']):,}", border=True)

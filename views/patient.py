@@ -5,24 +5,26 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from katoutcomes import patient_record as record
 from katoutcomes import plots
 from views import common
+from views import patient_text as pt
 
 view = common.current_view()
 dataset, settings = view.dataset, view.settings
 
 st.title("Patient")
-ids = common.patient_ids(dataset)
+ids = record.patient_ids(dataset)
 
 # The address names the patient shown (?patient=P00012): a link a therapist copies or
 # bookmarks opens that patient, and nobody else.
 key = f"patient_{view.source.short_key}"
 asked = st.query_params.get("patient")
-if asked is None and st.session_state.get(common.LAST_PATIENT_KEY) in ids:
-    asked = st.session_state[common.LAST_PATIENT_KEY]  # back from another page
-status = common.patient_status(asked, ids, common.patient_ids(view.full))
+if asked is None and st.session_state.get(pt.LAST_PATIENT_KEY) in ids:
+    asked = st.session_state[pt.LAST_PATIENT_KEY]  # back from another page
+status = pt.patient_status(asked, ids, record.patient_ids(view.full))
 if status == "unknown":
-    named = common.id_text(asked)
+    named = pt.id_text(asked)
     st.warning(
         f"There is no patient {named} in {view.source.label}. Check the id, or choose a "
         "patient below."
@@ -33,7 +35,7 @@ if status == "unknown":
     )
 elif status == "filtered":
     st.warning(
-        f"Patient {common.id_text(asked)} is hidden by the sidebar filter "
+        f"Patient {pt.id_text(asked)} is hidden by the sidebar filter "
         f"({common.describe_filter(view.cohort)}). Clear the filter to see them, or choose a "
         "patient below.",
         icon=":material/filter_alt_off:",
@@ -51,7 +53,7 @@ def _show_chosen() -> None:
         st.query_params["patient"] = chosen
     else:
         st.query_params.pop("patient", None)
-        st.session_state.pop(common.LAST_PATIENT_KEY, None)
+        st.session_state.pop(pt.LAST_PATIENT_KEY, None)
 
 
 chosen = st.selectbox(
@@ -70,16 +72,16 @@ if chosen is None:
 patient_id = str(chosen)
 if st.query_params.get("patient") != patient_id:
     st.query_params["patient"] = patient_id
-st.session_state[common.LAST_PATIENT_KEY] = patient_id
+st.session_state[pt.LAST_PATIENT_KEY] = patient_id
 frame = common.outcomes(view)
 
-flags = common.item9_flags(dataset, patient_id)
-answers = common.item9_answers(dataset, patient_id)
-coverage = common.item9_coverage_text(answers, len(flags))
+flags = record.item9_flags(dataset, patient_id)
+answers = record.item9_answers(dataset, patient_id)
+coverage = pt.item9_coverage_text(answers, len(flags))
 if len(flags):
     listed = "\n".join(
-        f"- **{common.when(row, dataset, 'assessed_at')}**: item 9 = {row['item_9']:.0f}"
-        f"{' (high)' if common.is_yes(row['item9_high']) else ''}, PHQ-9 total {row['total']:.0f}"
+        f"- **{pt.when(row, dataset, 'assessed_at')}**: item 9 = {row['item_9']:.0f}"
+        f"{' (high)' if pt.is_yes(row['item9_high']) else ''}, PHQ-9 total {row['total']:.0f}"
         for _, row in flags.iterrows()
     )
     st.error(
@@ -93,7 +95,7 @@ elif answers.unanswered:
 else:
     st.caption(coverage)
 
-sessions = common.patient_sessions(dataset, patient_id)
+sessions = record.patient_sessions(dataset, patient_id, common.level_label)
 n_doses = int((dataset.treatments["patient_id"].astype(str) == patient_id).sum())
 n_assessments = int((dataset.assessments["patient_id"].astype(str) == patient_id).sum())
 mine = frame[frame["patient_id"].astype(str) == patient_id].set_index("instrument")
@@ -104,18 +106,18 @@ cols[1].metric("Questionnaires", f"{n_assessments}", border=True)
 for column, name in zip(cols[2:], ("PHQ-9", "GAD-7"), strict=True):
     if name in mine.index and pd.notna(mine.loc[name, "baseline"]):
         row = mine.loc[name]
-        latest = common.patient_latest_score(dataset, patient_id, name)
+        latest = record.patient_latest_score(dataset, patient_id, name)
         column.metric(
             f"{name}: baseline → latest",
-            f"{common.score_text(row['baseline'])} → {common.score_text(latest)}",
+            f"{pt.score_text(row['baseline'])} → {pt.score_text(latest)}",
             border=True,
             help="Baseline: the last score in the "
             f"{settings.baseline_window_days:.0f} days up to the first dose.",
         )
         if pd.notna(row["pct_change"]):
             column.caption(
-                f"Endpoint {common.score_text(row['endpoint'])} on day "
-                f"{row['endpoint_day']:.0f}: {common.signed_change(row['pct_change'])} "
+                f"Endpoint {pt.score_text(row['endpoint'])} on day "
+                f"{row['endpoint_day']:.0f}: {pt.signed_change(row['pct_change'])} "
                 "from baseline"
             )
     else:
@@ -148,7 +150,7 @@ else:
 
 st.download_button(
     "Printable one-page summary (HTML)",
-    data=lambda: common.patient_summary_html(view, patient_id),
+    data=lambda: pt.patient_summary_html(view, patient_id),
     file_name=f"patient_{patient_id}_summary.html",
     mime="text/html",
     icon=":material/print:",

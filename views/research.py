@@ -7,7 +7,7 @@ import streamlit as st
 from katoutcomes import plots
 from katoutcomes.cohort import RATE_OUTCOME_LABELS, RATE_OUTCOMES, SUBGROUPS, NotMeasurableError
 from katoutcomes.errors import SettingsError
-from katoutcomes.exports import csv_text
+from katoutcomes.exports import csv_text, json_text, parquet_bytes
 from katoutcomes.instruments import INSTRUMENTS
 from katoutcomes.settings import Settings
 from views import common
@@ -165,14 +165,14 @@ cols[0].download_button(
 )
 cols[1].download_button(
     "Parquet",
-    data=lambda: common.parquet_bytes(frame),
+    data=lambda: parquet_bytes(frame),
     file_name="patient_outcomes.parquet",
     mime="application/vnd.apache.parquet",
     icon=":material/download:",
 )
 cols[2].download_button(
     "JSON",
-    data=lambda: common.json_text(frame),
+    data=lambda: json_text(frame),
     file_name="patient_outcomes.json",
     mime="application/json",
     icon=":material/download:",
