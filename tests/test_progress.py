@@ -9,6 +9,7 @@ import pytest
 
 from conftest import write_csv
 from katoutcomes import cli
+from katoutcomes.cli import ingest_commands
 from katoutcomes.ingest import PROGRESS_STAGES, IngestProgress, validate_path
 from katoutcomes.store import Store
 
@@ -69,7 +70,7 @@ class _Clock:
 
 def test_the_terminal_line_stays_quiet_for_two_seconds_then_shows_rows_and_speed():
     stream, clock = io.StringIO(), _Clock()
-    line = cli._ProgressLine(stream, clock=clock)
+    line = ingest_commands.ProgressLine(stream, clock=clock)
     line(IngestProgress("reading", "assessments.csv", 1000, None, 0.5, 0.25))
     assert stream.getvalue() == ""  # a short ingest prints nothing
     clock.now += 2.5
@@ -89,7 +90,7 @@ class _Terminal(io.StringIO):
 
 def test_validate_shows_progress_on_a_terminal_and_not_in_a_pipe(tmp_path, monkeypatch, capsys):
     data = _dataset(tmp_path)
-    monkeypatch.setattr(cli, "PROGRESS_DELAY", 0.0)
+    monkeypatch.setattr(ingest_commands, "PROGRESS_DELAY", 0.0)
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
     assert cli.main(["validate", str(data)]) == 1
