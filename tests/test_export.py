@@ -112,7 +112,7 @@ def test_codebook_covers_every_column_of_every_table(exported: zipfile.ZipFile) 
 def test_a_new_column_without_a_definition_stops_the_export() -> None:
     from katoutcomes.codebook import codebook
 
-    with pytest.raises(KeyError, match="outcome_rates.mystery"):
+    with pytest.raises(KeyError, match=r"outcome_rates\.mystery"):
         codebook({"outcome_rates": pd.DataFrame({"n": [1], "mystery": [2]})})
 
 
