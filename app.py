@@ -24,6 +24,7 @@ navigation = st.navigation(
             default=True,
         ),
         st.Page("views/patient.py", title="Patient", icon=":material/person:"),
+        st.Page("views/review.py", title="Needs review", icon=":material/assignment_late:"),
         st.Page("views/research.py", title="Research", icon=":material/science:"),
         st.Page("views/data.py", title="Data", icon=":material/table_view:"),
     ]

@@ -8,6 +8,7 @@ import streamlit as st
 from katoutcomes import patient_record as record
 from katoutcomes import plots
 from views import common
+from views import patient_model as pm
 from views import patient_text as pt
 
 view = common.current_view()
@@ -123,8 +124,16 @@ for column, name in zip(cols[2:], ("PHQ-9", "GAD-7"), strict=True):
     else:
         column.metric(f"{name}: baseline → latest", "–", border=True, help="No baseline score.")
 
+# ---------------------------------------------------------------- expected recovery
+analysis = common.analysis(view)
+with st.spinner("Fitting the trajectory model (once for these data, filter and settings)…"):
+    model_rows = pm.patient_model_status(analysis, patient_id)
+pm.show_status(model_rows, settings)
+
 fig = plots.patient_trajectory(dataset, patient_id, frame, settings)
+pm.add_bands(fig, model_rows, analysis, patient_id)
 st.plotly_chart(fig, key="patient_trajectory", theme=None, config={"displaylogo": False})
+st.caption(pm.band_caption(model_rows, analysis))
 with st.expander("Numbers behind this chart"):
     numbers = plots.patient_trajectory_data(dataset, patient_id, frame, settings)
     common.show_table(numbers, formats={"day": "%.1f", "value": "%.2f"})

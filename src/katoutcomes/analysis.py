@@ -404,6 +404,37 @@ class Analysis:
             ),
         )
 
+    def expected_band(self, patient_id: str, instrument: str) -> pd.DataFrame:
+        """A patient's expected-recovery band (``day, expected, band_low, band_high``) from
+        day 1 to the later of their last score and the acute window (at most a year);
+        empty when the patient is not eligible, has no baseline or there is no model."""
+        from katoutcomes.trajectories import TrajectoryModel
+
+        empty = pd.DataFrame(columns=["day", "expected", "band_low", "band_high"])
+        model = self.trajectory_model(instrument)
+        outcomes = self.outcomes
+        row = outcomes[
+            (outcomes["patient_id"].astype(str) == patient_id)
+            & (outcomes["instrument"] == instrument)
+        ]
+        if not isinstance(model, TrajectoryModel) or row.empty:
+            return empty
+        baseline = row["baseline"].iloc[0]
+        if pd.isna(baseline) or not bool(row["eligible"].fillna(False).iloc[0]):
+            return empty
+        scores = self.dataset.assessments
+        mine = scores[
+            (scores["patient_id"].astype(str) == patient_id)
+            & (scores["instrument"] == instrument)
+        ]
+        last = float(mine["t"].max()) if len(mine) else 0.0
+        end = float(min(max(last, self.settings.acute_days, 7.0), 365.0))
+        days = np.unique(
+            np.concatenate([np.arange(1.0, min(end, 28.0) + 1.0), np.linspace(1.0, end, 60)])
+        )
+        band = model.expected(float(baseline), days)
+        return band[["day", "expected", "band_low", "band_high"]]
+
     @property
     def alerts(self) -> pd.DataFrame:
         """The needs-review list (:func:`katoutcomes.trajectories.alerts`), every clinician."""
