@@ -121,6 +121,12 @@ COLUMN_LABELS: Final[Mapping[str, str]] = {
     "time": "Day",
     "survival": "Survival",
     "std_err": "Standard error",
+    "term": "Term",
+    "coef": "Coefficient",
+    "p_value": "p",
+    "component": "Variance component",
+    "method": "Missing-data method",
+    "note": "Note",
 }
 
 #: Attribute levels as a reader sees them (codes not listed are shown as recorded).

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from katoutcomes import plots
+from katoutcomes import plots, plots_models
 from katoutcomes.cohort import RATE_OUTCOME_LABELS, RATE_OUTCOMES, SUBGROUPS, NotMeasurableError
 from katoutcomes.errors import SettingsError
 from katoutcomes.exports import csv_text, json_text, parquet_bytes
 from katoutcomes.instruments import INSTRUMENTS
 from katoutcomes.settings import Settings
+from katoutcomes.trajectories import TrajectoryModel
 from views import common
 
 view = common.current_view()
@@ -276,3 +278,87 @@ else:
             empty="No curve to draw.",
             percent=("estimate", "ci_low", "ci_high"),
         )
+
+# ---------------------------------------------------------------- trajectory model
+st.header("Trajectory model and missing data", divider="gray")
+st.caption(
+    "A linear mixed model of eligible patients' scores after the first dose (score ~ "
+    "baseline + piecewise log time, random intercept and slope per patient, REML): its "
+    "fixed effects, the mean course with its 95% band, the expected-recovery band's "
+    "measured coverage, and response and remission under four assumptions about missing "
+    "endpoints (docs/methods.md, trajectory model and missing data)."
+)
+if st.toggle(
+    "Fit the model and the sensitivity analysis",
+    key="research_models",
+    help="Takes a few seconds the first time for these data, filter and settings; the "
+    "results are then kept.",
+):
+    analysis = common.analysis(view)
+    models = analysis.trajectory_models
+    fitted = {name: m for name, m in models.items() if isinstance(m, TrajectoryModel)}
+    for name, model in models.items():
+        if not isinstance(model, TrajectoryModel):
+            st.info(f"{name}: no model. {model}")
+    if fitted:
+        notes = {}
+        for name in fitted:
+            calibration = analysis.band_calibration(name)
+            if calibration is not None:
+                notes[name] = (
+                    f"{name}: {calibration.band_level:.0%} band held "
+                    f"{calibration.coverage:.1%} of held-out scores."
+                )
+        curves = {name: model.mean_curve() for name, model in fitted.items()}
+        common.chart(
+            plots_models.mean_curve_figure(curves, notes=notes),
+            pd.concat([c.assign(instrument=n) for n, c in curves.items()], ignore_index=True),
+            "mean_curve",
+            empty="No model could be fitted.",
+        )
+        chosen = st.selectbox("Instrument", list(fitted), key="research_model_instrument")
+        model = fitted[chosen]
+        details = model.to_dict()
+        sample = (
+            f" (a seeded sample of the {details['n_eligible']:,} eligible)"
+            if details["sampled"]
+            else ""
+        )
+        st.markdown(
+            f"**{chosen}**: `{details['formula']}`, {details['n_patients']:,} patients{sample}, "
+            f"{details['n_observations']:,} scores; converged: {details['converged']}."
+        )
+        effects = model.fit.fixed_effects
+        common.show_table(effects, formats={"p_value": "%.3g"}, key="model_effects")
+        variances = pd.DataFrame(
+            {
+                "component": list(details["variance_components"]),
+                "value": list(details["variance_components"].values()),
+            }
+        )
+        common.show_table(variances, formats={"value": "%.3f"}, key="model_variances")
+        calibration = analysis.band_calibration(chosen)
+        if calibration is not None:
+            st.caption(
+                f"Expected-recovery band ({calibration.band_level:.0%}): "
+                f"{calibration.coverage:.1%} of {calibration.n_scores:,} held-out scores inside "
+                f"their band ({calibration.folds}-fold patient-level cross-validation, "
+                f"{calibration.n_patients:,} patients, seed {calibration.seed})."
+            )
+        sensitivity = analysis.sensitivity(chosen)
+        table = sensitivity.table[sensitivity.table["instrument"] == chosen]
+        st.subheader("Response and remission under missing-data assumptions")
+        common.show_table(
+            table.drop(columns=["instrument"]),
+            percent=("estimate", "ci_low", "ci_high"),
+            key="model_sensitivity",
+        )
+        tip = sensitivity.tipping_point
+        tip = tip[tip["instrument"] == chosen]
+        if not tip.empty:
+            st.info(str(tip["statement"].iloc[0]), icon=":material/balance:")
+        st.caption(
+            f"Multiple imputation: {sensitivity.imputations} imputations, seed "
+            f"{sensitivity.seed}; Rubin's rules on the logit scale."
+        )
+        common.download_csv(table, f"sensitivity_{chosen}.csv", key="download_sensitivity")
