@@ -74,7 +74,13 @@ def test_the_same_numbers_as_the_functions_it_wraps(demo: Dataset) -> None:
     outcomes = patient_outcomes(demo, Settings())
     pd.testing.assert_frame_equal(analysis.outcomes, outcomes)
     pd.testing.assert_frame_equal(analysis.rates, outcome_rates(outcomes))
-    pd.testing.assert_frame_equal(analysis.scorecard, evaluate_claims(demo, Settings()))
+    plain = evaluate_claims(demo, Settings())
+    card = analysis.scorecard
+    # The scorecard is the claims engine's, plus the adjusted columns and notes.
+    pd.testing.assert_frame_equal(
+        card[plain.columns].drop(columns="note"), plain.drop(columns="note")
+    )
+    assert all(n.startswith(p) for n, p in zip(card["note"], plain["note"], strict=True))
 
 
 def test_adherence_table_hand_checked() -> None:
@@ -135,3 +141,79 @@ def test_formatting_reads_one_way() -> None:
     assert fmt.pct(float("nan")) == fmt.MISSING
     assert fmt.value(None, "share") == fmt.MISSING
     assert fmt.count(1, "patients") == "1 patient"
+
+
+# ------------------------------------------------------------------ crude beside adjusted
+
+
+def _card(verdict: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": ["psychotherapy_integration", "response_rate_phq9"],
+            "note": ["Crude note.", "Rate note."],
+            "verdict": [verdict, "supported"],
+        }
+    )
+
+
+def _effect(low: float, high: float):
+    from katoutcomes.comparisons import AdjustedEffect
+
+    return AdjustedEffect(
+        exposure="psychotherapy",
+        level="yes",
+        reference="no",
+        instrument="PHQ-9",
+        risk_difference=(low + high) / 2,
+        ci_low=low,
+        ci_high=high,
+        odds_ratio=1.4,
+        n=300,
+        covariates=("baseline", "sex"),
+    )
+
+
+def _claims():
+    from katoutcomes.claims import load_claims
+
+    return [c for c in load_claims() if c.id in ("psychotherapy_integration", "response_rate_phq9")]
+
+
+def test_adjustment_that_keeps_the_interval_above_zero_keeps_the_conclusion() -> None:
+    from katoutcomes.adjusted_claims import add_adjusted
+
+    out = add_adjusted(_card("supported"), _claims(), lambda by, inst: [_effect(0.02, 0.12)])
+    row = out.iloc[0]
+    assert row["adjusted_estimate"] == pytest.approx(0.07)
+    assert (row["adjusted_ci_low"], row["adjusted_ci_high"]) == (0.02, 0.12)
+    assert row["adjusted_n"] == 300 and row["adjusted_or"] == 1.4
+    assert "does not change the conclusion (supported)" in row["note"]
+    assert row["note"].startswith("Crude note.")
+    # A claim that compares nothing gets no adjusted numbers.
+    assert out["adjusted_estimate"].isna().iloc[1] and out["note"].iloc[1] == "Rate note."
+
+
+def test_adjustment_that_brings_zero_into_the_interval_changes_the_conclusion() -> None:
+    """Crude: supported ("integration enhances outcomes", interval above 0); adjusted
+    interval -0.04 to 0.10 contains 0, so by the same rule it is inconclusive."""
+    from katoutcomes.adjusted_claims import add_adjusted
+
+    out = add_adjusted(_card("supported"), _claims(), lambda by, inst: [_effect(-0.04, 0.10)])
+    note = out["note"].iloc[0]
+    assert "changes the conclusion: inconclusive after adjustment, supported crude" in note
+    assert "baseline score, sex" in note
+
+
+def test_demo_scorecard_shows_the_adjusted_effect_of_the_comparisons(demo: Dataset) -> None:
+    from katoutcomes.comparisons import adjusted_effect, comparison_frame
+    from katoutcomes.outcomes import patient_outcomes
+
+    card = Analysis(demo).scorecard.set_index("id")
+    frame = comparison_frame(patient_outcomes(demo), demo, "PHQ-9", attributes=("ssri",))
+    effect = adjusted_effect(frame, "ssri", instrument="PHQ-9")[0]
+    row = card.loc["ssri_interaction"]
+    assert row["adjusted_estimate"] == pytest.approx(effect.risk_difference)
+    assert row["adjusted_ci_low"] == pytest.approx(effect.ci_low)
+    assert row["adjusted_or"] == pytest.approx(effect.odds_ratio)
+    # The crude estimate stays the claim's estimate (Newcombe difference).
+    assert row["estimate"] == pytest.approx(effect.crude_estimate)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -493,6 +494,19 @@ def scorecard_table(card: pd.DataFrame, claims: Sequence[Claim]) -> pd.io.format
                     card["ci_high"],
                     card["unit"],
                     card["n"],
+                    strict=True,
+                )
+            ],
+            # Comparisons of groups: the case-mix adjusted difference beside the crude one.
+            "Adjusted for case mix (95% CI)": [
+                ""
+                if fmt.is_missing(a)
+                else fmt.estimate(a, lo, hi, "difference") + f", {int(n):,} patients"
+                for a, lo, hi, n in zip(
+                    card.get("adjusted_estimate", pd.Series(np.nan, index=card.index)),
+                    card.get("adjusted_ci_low", pd.Series(np.nan, index=card.index)),
+                    card.get("adjusted_ci_high", pd.Series(np.nan, index=card.index)),
+                    card.get("adjusted_n", pd.Series(0, index=card.index)),
                     strict=True,
                 )
             ],

@@ -266,18 +266,30 @@ class Analysis:
 
     @property
     def scorecard(self) -> pd.DataFrame:
-        """:func:`katoutcomes.claims.evaluate_claims`: one row per claim with its verdict."""
+        """:func:`katoutcomes.claims.evaluate_claims`: one row per claim with its verdict,
+        and for the claims that compare groups the case-mix adjusted difference beside the
+        crude one (:func:`katoutcomes.adjusted_claims.add_adjusted`)."""
+        from katoutcomes.adjusted_claims import add_adjusted
         from katoutcomes.claims import evaluate_claims
 
-        return self._once(
-            "scorecard", lambda: evaluate_claims(self.dataset, self.settings, self.claims)
-        )
+        def compute() -> pd.DataFrame:
+            card = evaluate_claims(self.dataset, self.settings, self.claims)
+            return add_adjusted(card, self.claims, self.adjusted_effects)
+
+        return self._once("scorecard", compute)
 
     def claims_dict(self) -> dict[str, Any]:
         """The scorecard as the claims JSON document (:func:`claims_to_dict`)."""
+        from katoutcomes.adjusted_claims import ADJUSTED_COLUMNS
         from katoutcomes.claims import claims_to_dict
 
-        return claims_to_dict(self.scorecard, self.settings, self.data_provenance())
+        card = self.scorecard
+        document = claims_to_dict(card, self.settings, self.data_provenance())
+        for entry, (_, row) in zip(document["claims"], card.iterrows(), strict=True):
+            for column in ADJUSTED_COLUMNS:
+                value = row[column]
+                entry[column] = None if fmt_missing(value) else _plain(value)
+        return document
 
     # ----------------------------------------------------------------------------------
     # What may be shared: small cells suppressed (docs/methods.md, small-cell rule)
@@ -302,8 +314,11 @@ class Analysis:
     @property
     def shared_scorecard(self) -> pd.DataFrame:
         """:attr:`scorecard` with the results that involve a small group suppressed."""
+        from katoutcomes.adjusted_claims import ADJUSTED_COLUMNS
         from katoutcomes.suppression import (
+            SUPPRESSED_COLUMN,
             hidden_rate_counts,
+            small_cell_mask,
             suppress_claims,
             suppress_linked_claims,
         )
@@ -313,7 +328,14 @@ class Analysis:
             hidden = hidden_rate_counts(self.rates, self.shared_rates, k)
             card = suppress_claims(self.scorecard, k=k, hidden_counts=hidden)
             params = {c.id: dict(c.params) for c in self.claims}
-            return suppress_linked_claims(card, self.shared_rates, params, k=k)
+            card = suppress_linked_claims(card, self.shared_rates, params, k=k)
+            # A suppressed claim hides its adjusted numbers too.
+            hidden = card[SUPPRESSED_COLUMN].to_numpy(dtype=bool)
+            adjusted_n = card["adjusted_n"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+            hidden = hidden | small_cell_mask(adjusted_n, k)
+            return card.assign(
+                **{c: card[c].mask(hidden) for c in ADJUSTED_COLUMNS if c in card.columns}
+            )
 
         return self._once("shared_scorecard", compute)
 
@@ -424,8 +446,7 @@ class Analysis:
             return empty
         scores = self.dataset.assessments
         mine = scores[
-            (scores["patient_id"].astype(str) == patient_id)
-            & (scores["instrument"] == instrument)
+            (scores["patient_id"].astype(str) == patient_id) & (scores["instrument"] == instrument)
         ]
         last = float(mine["t"].max()) if len(mine) else 0.0
         end = float(min(max(last, self.settings.acute_days, 7.0), 365.0))
@@ -536,6 +557,16 @@ def dependency_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def fmt_missing(value: Any) -> bool:
+    from katoutcomes.formatting import is_missing
+
+    return is_missing(value)
+
+
+def _plain(value: Any) -> int | float:
+    return int(value) if isinstance(value, int | np.integer) else float(value)
 
 
 def _jsonable(value: Any) -> Any:

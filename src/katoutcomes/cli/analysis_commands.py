@@ -46,10 +46,11 @@ def format_claims_text(analysis: Analysis) -> str:
             fmt.integer(r.n),
             fmt.value(r.claimed, r.unit or "share", claimed=True),
             fmt.MISSING if fmt.is_missing(r.margin) else "± " + fmt.margin(r.margin, r.unit),
+            fmt.value(getattr(r, "adjusted_estimate", None), "difference"),
         )
         for r in frame.itertuples(index=False)
     ]
-    head = ("claim", "verdict", "estimate", "95% CI", "n", "claimed", "margin")
+    head = ("claim", "verdict", "estimate", "95% CI", "n", "claimed", "margin", "adjusted")
     widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
     lines = [
         "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
