@@ -7,7 +7,9 @@ import streamlit as st
 
 from katoutcomes import formatting as fmt
 from katoutcomes import plots, report
+from katoutcomes.errors import KatoutcomesError
 from katoutcomes.instruments import INSTRUMENTS
+from katoutcomes.plots_comparisons import funnel_plot, funnel_plot_data
 from views import common
 
 view = common.current_view()
@@ -213,6 +215,47 @@ common.chart(
     percent=("estimate", "ci_low", "ci_high"),
     hide=("group", "source", "has_interval"),
 )
+
+# ---------------------------------------------------------------- sites and clinicians
+st.header("Sites and clinicians", divider="gray")
+st.caption(
+    "PHQ-9 response (intention to treat) of each site and each clinician (of the first dose) "
+    "against its number of patients. The centre line is the clinic's rate; the curves are "
+    "the 95% and 99.8% limits of chance variation (exact binomial, Spiegelhalter 2005). "
+    "Rates are adjusted for case mix (baseline score, prior failures, diagnosis, age band, "
+    "sex) by indirect standardisation. A unit outside the 99.8% limits is worth a look, "
+    "not a ranking: small units vary most."
+)
+adjusted = st.toggle("Adjust for case mix", value=True, key="funnel_adjusted")
+funnel_columns = st.columns(2)
+for column, by in zip(funnel_columns, ("site", "clinician"), strict=True):
+    with column:
+        try:
+            funnel = common.analysis(view).funnel(by)
+        except KatoutcomesError as exc:
+            st.info(f"No funnel plot by {by}: {exc}")
+            continue
+        fig, numbers = common.figure(
+            view,
+            f"funnel_{by}_{adjusted}",
+            lambda funnel=funnel: (
+                funnel_plot(funnel, adjusted=adjusted),
+                funnel_plot_data(funnel, adjusted=adjusted),
+            ),
+        )
+        common.chart(
+            fig,
+            numbers,
+            f"funnel_{by}",
+            empty=f"No {by} is recorded for these patients.",
+            percent=("rate", "adjusted_rate"),
+        )
+        outside = funnel.outside["unit"]
+        if len(outside):
+            st.warning(
+                f"Outside the 99.8% limits: {', '.join(map(str, outside))}.",
+                icon=":material/troubleshoot:",
+            )
 
 # ---------------------------------------------------------------- safety
 st.header("Safety", divider="gray")

@@ -10,6 +10,7 @@ from katoutcomes.cohort import RATE_OUTCOME_LABELS, RATE_OUTCOMES, SUBGROUPS, No
 from katoutcomes.errors import SettingsError
 from katoutcomes.exports import csv_text, json_text, parquet_bytes
 from katoutcomes.instruments import INSTRUMENTS
+from katoutcomes.plots_comparisons import km_small_multiples
 from katoutcomes.settings import Settings
 from katoutcomes.trajectories import TrajectoryModel
 from views import common
@@ -261,18 +262,33 @@ else:
     if km.empty:
         st.info(f"No {instrument} patient is in a {common.EVENT_LABELS[event].lower()} curve.")
     else:
+        title = (
+            f"{common.EVENT_LABELS[event]} by {common.SUBGROUP_LABELS[by].lower()} ({instrument})"
+        )
         if event == "relapse":
-            fig = plots.response_duration(km)
             numbers = plots.response_duration_data(km)
         else:
-            fig = plots.cumulative_response(km, event_label=event.replace("_", " "))
             numbers = plots.cumulative_response_data(km)
-        fig.update_layout(
-            title_text=f"{common.EVENT_LABELS[event]} by {common.SUBGROUP_LABELS[by].lower()} "
-            f"({instrument})"
-        )
+        if km["instrument"].nunique() > 3:
+            # More than three groups: one panel each, the whole clinic in grey behind,
+            # instead of overlapping bands.
+            overall = common.curves(view, event)
+            fig = km_small_multiples(
+                km,
+                overall[overall["instrument"] == instrument],
+                cumulative=event != "relapse",
+                event_label=event.replace("_", " "),
+                title=title,
+            )
+        else:
+            if event == "relapse":
+                fig = plots.response_duration(km)
+            else:
+                fig = plots.cumulative_response(km, event_label=event.replace("_", " "))
+            fig.update_layout(title_text=title)
+            fig = common.recolour_groups(fig)
         common.chart(
-            common.recolour_groups(fig),
+            fig,
             numbers.rename(columns={"instrument": "level"}),
             f"km_{by}_{instrument}_{event}",
             empty="No curve to draw.",
