@@ -34,6 +34,7 @@ _SUPP: Final = "docs/methods.md, small-cell suppression"
 _SUBGROUPS: Final = "docs/methods.md, subgroups; Newcombe 1998 (difference interval)"
 _SAFETY: Final = "docs/methods.md, safety"
 _ADHERENCE: Final = "docs/methods.md, protocol adherence"
+_ADJUSTED: Final = "docs/methods.md, adjusted comparisons; Austin 2010 (g-computation)"
 
 #: Column meanings shared by several tables (a table's own entry wins).
 _COMMON: Final[Mapping[str, Entry]] = {
@@ -218,6 +219,19 @@ _TABLES: Final[Mapping[str, Mapping[str, Entry]]] = {
             "Whether the result is good, bad, neutral or unclear news for patients.",
             _CLAIMS,
         ),
+        "adjusted_estimate": Entry(
+            "share",
+            "For claims comparing groups: the case-mix adjusted difference in response "
+            "(standardised risk difference by g-computation from a logistic model on "
+            "baseline score, prior failures, diagnosis, age band and sex).",
+            _ADJUSTED,
+        ),
+        "adjusted_ci_low": Entry("share", "Lower end of its 95% delta-method interval.", _ADJUSTED),
+        "adjusted_ci_high": Entry(
+            "share", "Upper end of its 95% delta-method interval.", _ADJUSTED
+        ),
+        "adjusted_n": Entry("patients", "Patients with every covariate in the model.", _ADJUSTED),
+        "adjusted_or": Entry("odds ratio", "Adjusted odds ratio of the exposure.", _ADJUSTED),
     },
     "adherence": {
         "measure": Entry("", "Protocol measure.", _ADHERENCE),
