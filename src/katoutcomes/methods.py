@@ -125,13 +125,13 @@ def _split(text: str) -> list[MethodsSection]:
         if match:
             heads.append((i, len(match["hashes"]), match["number"], match["title"]))
     sections = []
-    for position, (line, level, number, title) in enumerate(heads):
+    for position, (start, level, number, title) in enumerate(heads):
         end = len(lines)
         for later, later_level, _, _ in heads[position + 1 :]:
             if later_level <= level:
                 end = later
                 break
-        body = "\n".join(lines[line + 1 : end]).strip("\n")
+        body = "\n".join(lines[start + 1 : end]).strip("\n")
         sections.append(MethodsSection(number, title, body + "\n", level))
     return sections
 
