@@ -301,3 +301,18 @@ def test_readme_citations_of_the_methods_name_existing_sections() -> None:
     cited |= set(re.findall(r"methods §(\d+(?:\.\d+)?)", text))
     assert cited, "the README cites the methods document"
     assert cited <= set(_sections()), sorted(cited - set(_sections()))
+
+
+def test_every_author_year_citation_has_a_full_reference() -> None:
+    sections = _sections()
+    references = sections["14"].text
+    body = methods.methods_text().split("## 14. References")[0]
+    entries = [e for e in re.split(r"\n- ", references) if e.strip()]
+    cited = set(re.findall(r"\b([A-Z][a-zà-ÿ][A-Za-zÀ-ÿ-]*) (\d{4})[ab]?\b", body))
+    assert len(cited) > 30
+    missing = [
+        f"{name} {year}"
+        for name, year in sorted(cited)
+        if not any(name in entry and year in entry for entry in entries)
+    ]
+    assert not missing, missing
