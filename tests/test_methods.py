@@ -316,3 +316,14 @@ def test_every_author_year_citation_has_a_full_reference() -> None:
         if not any(name in entry and year in entry for entry in entries)
     ]
     assert not missing, missing
+
+
+def test_references_link_to_sections_shown_in_the_same_fragment() -> None:
+    # §4.9 says "All of §4.5–§4.9 are empty ..."; §4.5 is not rendered with it, §4.9 is.
+    out = methods_html(["4.9"])
+    assert '<a href="#methods-4-9">§4.9</a>' in out
+    assert "§4.5" in out and 'href="#methods-4-5"' not in out
+    everything = methods_html()
+    assert 'href="#methods-6-1">§6.1</a>' in everything
+    targets = set(re.findall(r'href="#(methods-[0-9-]+)"', everything))
+    assert targets <= set(re.findall(r'<h[23] id="(methods-[0-9-]+)"', everything))

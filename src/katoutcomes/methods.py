@@ -9,7 +9,8 @@ available to the HTML report, so that the report's methods and the document neve
   definitions``) and subsections (``### 4.6 Response``);
 - :func:`methods_html` renders chosen sections to HTML with markdown-it-py (CommonMark with
   tables; raw HTML in the text is escaped, never passed through). Every heading gets an
-  ``id`` such as ``methods-4-6``, so a report can link to "methods §4.6".
+  ``id`` such as ``methods-4-6``, so a report can link to "methods §4.6"; references between
+  the sections rendered together are links.
 
 The file is found in an installed wheel (``katoutcomes/docs/methods.md``, mapped there by
 the ``force-include`` table of ``pyproject.toml``) or, in a source checkout, in the
@@ -175,7 +176,8 @@ def methods_html(numbers: Sequence[str] | None = None) -> str:
     str
         HTML: each section's heading (``<h2>`` for a section, ``<h3>`` for a subsection,
         with ``id="methods-4-6"``) followed by its text. Markdown tables become ``<table>``;
-        any HTML written in the document is escaped.
+        any HTML written in the document is escaped. A reference such as "§4.6" to a
+        section shown in the same fragment links to its heading.
 
     Raises
     ------
@@ -213,4 +215,12 @@ def methods_html(numbers: Sequence[str] | None = None) -> str:
                 if match:
                     token.attrSet("id", "methods-" + match[1].replace(".", "-"))
         parts.append(md.renderer.render(tokens, md.options, {}))
-    return "".join(parts)
+    out = "".join(parts)
+    # A reference to a section shown in the same fragment becomes a link to its heading.
+    shown = set(re.findall(r'<h[23] id="(methods-[0-9-]+)"', out))
+
+    def link(match: re.Match[str]) -> str:
+        anchor = "methods-" + match[1].replace(".", "-")
+        return f'<a href="#{anchor}">{match[0]}</a>' if anchor in shown else match[0]
+
+    return re.sub(r"§(\d+(?:\.\d+)?)", link, out)
