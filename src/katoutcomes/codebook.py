@@ -4,8 +4,8 @@ Each exported table (:mod:`katoutcomes.bundle`) is described column by column: n
 type (from the table itself), unit, definition and the source of the definition, so that a
 researcher who receives the bundle can read it without the software. Definitions follow
 the code (:mod:`katoutcomes.outcomes`, :mod:`katoutcomes.cohort`,
-:mod:`katoutcomes.claims`, :mod:`katoutcomes.suppression`); ``docs/methods.md`` gives the
-full rules.
+:mod:`katoutcomes.claims`, :mod:`katoutcomes.suppression`); each source names the section of
+``docs/methods.md`` that gives the full rule and its references.
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ class Entry(NamedTuple):
     source: str
 
 
-_OUTCOMES: Final = "docs/methods.md, outcome definitions"
-_RATES: Final = "docs/methods.md, rates and intervals; Wilson 1927"
-_KM: Final = "docs/methods.md, onset and durability; Kaplan & Meier 1958, Greenwood 1926"
-_CLAIMS: Final = "docs/methods.md, claims and verdicts"
-_SUPP: Final = "docs/methods.md, small-cell suppression"
-_SUBGROUPS: Final = "docs/methods.md, subgroups; Newcombe 1998 (difference interval)"
-_SAFETY: Final = "docs/methods.md, safety"
-_ADHERENCE: Final = "docs/methods.md, protocol adherence"
-_ADJUSTED: Final = "docs/methods.md, adjusted comparisons; Austin 2010 (g-computation)"
+_OUTCOMES: Final = "docs/methods.md §4"
+_RATES: Final = "docs/methods.md §6.1-6.2; Wilson 1927"
+_KM: Final = "docs/methods.md §4.11-4.12, §6.4; Kaplan & Meier 1958, Greenwood 1926"
+_CLAIMS: Final = "docs/methods.md §10"
+_SUPP: Final = "docs/methods.md §12"
+_SUBGROUPS: Final = "docs/methods.md §6.3, §6.8; Newcombe 1998"
+_SAFETY: Final = "docs/methods.md §2.1 (adverse_events), §6.7"
+_ADHERENCE: Final = "docs/methods.md §6.5-6.7, §10.6"
+_ADJUSTED: Final = "docs/methods.md §9.2-9.3"
 
 #: Column meanings shared by several tables (a table's own entry wins).
 _COMMON: Final[Mapping[str, Entry]] = {
