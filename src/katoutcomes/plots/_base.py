@@ -82,6 +82,10 @@ _POPULATION_LABELS: Final = MappingProxyType(
     }
 )
 
+# --------------------------------------------------------------------------------------
+# Layout helpers
+# --------------------------------------------------------------------------------------
+
 
 def _wrap(text: str, width: int = _SUBTITLE_WIDTH) -> str:
     """Break a subtitle into lines (plotly does not wrap text)."""
