@@ -10,7 +10,7 @@ from scipy import stats as sps
 from katoutcomes.cohort import NotMeasurableError
 from katoutcomes.comparisons import predictors_of_response
 from katoutcomes.funnel import UNIT_COLUMNS, funnel_limits, funnel_table
-from katoutcomes.plots_comparisons import funnel_plot, funnel_plot_data, predictors_forest
+from katoutcomes.plots import funnel_plot, funnel_plot_data, predictors_forest
 from test_comparisons import _frame
 
 
@@ -200,7 +200,7 @@ def test_small_multiples_draw_one_panel_per_group_over_the_overall_curve():
     from katoutcomes.cohort import time_to_event
     from katoutcomes.dataset import Dataset
     from katoutcomes.outcomes import patient_outcomes
-    from katoutcomes.plots_comparisons import SMALL_MULTIPLES_ABOVE, km_small_multiples
+    from katoutcomes.plots import SMALL_MULTIPLES_ABOVE, km_small_multiples
 
     data = Dataset.demo(patients=200)
     outcomes = patient_outcomes(data)

@@ -29,7 +29,9 @@ import pytest
 from katoutcomes import plots
 from katoutcomes.benchmarks import benchmark_intervals, load_published_benchmarks
 from katoutcomes.cohort import in_population, outcome_rates, subgroup_rates, time_to_event
+from katoutcomes.comparisons import comparison_frame, predictors_of_response
 from katoutcomes.dataset import Dataset
+from katoutcomes.funnel import funnel_table
 from katoutcomes.ingest import validate_frames
 from katoutcomes.instruments import GAD7, PHQ9
 from katoutcomes.outcomes import patient_outcomes
@@ -131,6 +133,13 @@ BUILDERS = {
     "patient_trajectory": lambda d, o, b: plots.patient_trajectory(d, "P00001", o),
     "adverse_events": lambda d, o, b: plots.adverse_events(d),
     "subgroup_forest": lambda d, o, b: plots.subgroup_forest(subgroup_rates(o, d, "site")),
+    "km_small_multiples": lambda d, o, b: plots.km_small_multiples(
+        time_to_event(o), time_to_event(o[o["instrument"] == "PHQ-9"])
+    ),
+    "funnel_plot": lambda d, o, b: plots.funnel_plot(funnel_table(comparison_frame(o, d), "site")),
+    "predictors_forest": lambda d, o, b: plots.predictors_forest(
+        predictors_of_response(comparison_frame(o, d))
+    ),
 }
 
 
@@ -311,6 +320,31 @@ def test_kaplan_meier_figures_draw_step_lines_with_a_band_per_instrument(
         assert all(t.line.shape == "hv" for t in fig.data)
         assert sum(t.fill == "tonexty" for t in fig.data) == 2
         assert fig.layout.yaxis.tickformat == ".0%"
+
+
+def test_a_group_panel_draws_its_curve_band_and_hover_as_the_cohort_figure_does(
+    demo_outcomes: pd.DataFrame,
+) -> None:
+    # The small multiples (one panel per group) and the cohort's Kaplan-Meier figure draw
+    # a curve the same way: an invisible upper edge, the band filled down to the lower
+    # limit, the step line with its hover. Groups here are the instruments, so the PHQ-9
+    # panel and the PHQ-9 curve of the cohort figure hold the same numbers.
+    curves = time_to_event(demo_outcomes, "response")
+    cohort = plots.cumulative_response(curves)
+    panels = plots.km_small_multiples(curves, curves[curves["instrument"] == "PHQ-9"])
+    drawn = [t for t in cohort.data if t.legendgroup == "PHQ-9"]
+    panel = [t for t in panels.data if t.xaxis == "x" and t.name != "All patients"]
+    assert len(drawn) == len(panel) == 3
+    for mine, theirs in zip(drawn, panel, strict=True):
+        assert list(mine.x) == list(theirs.x)
+        assert list(mine.y) == list(theirs.y)
+        assert (mine.fill, mine.hoverinfo, mine.line.shape) == (
+            theirs.fill,
+            theirs.hoverinfo,
+            theirs.line.shape,
+        )
+    assert drawn[2].hovertemplate == panel[2].hovertemplate
+    np.testing.assert_array_equal(drawn[2].customdata, panel[2].customdata)
 
 
 # --------------------------------------------------------------------------------------
@@ -615,6 +649,22 @@ def test_scorecard_colours_pass_wcag_aa_for_text(news: str) -> None:
     text = plots.NEWS_COLORS[news]
     assert _contrast(text, plots.NEWS_BACKGROUNDS[news]) >= 4.5
     assert _contrast(text, "#FFFFFF") >= 4.5
+
+
+# --------------------------------------------------------------------------------------
+# The package's public names
+# --------------------------------------------------------------------------------------
+
+
+def test_every_public_name_of_a_plots_module_is_importable_from_katoutcomes_plots() -> None:
+    from katoutcomes.plots import _base, claims, cohort, comparisons, patient, safety
+
+    modules = (_base, claims, cohort, comparisons, patient, safety)
+    names = [name for module in modules for name in module.__all__]
+    assert sorted(names) == sorted(plots.__all__)
+    for module in modules:
+        for name in module.__all__:
+            assert getattr(plots, name) is getattr(module, name), name
 
 
 # --------------------------------------------------------------------------------------
