@@ -657,9 +657,22 @@ def test_scorecard_colours_pass_wcag_aa_for_text(news: str) -> None:
 
 
 def test_every_public_name_of_a_plots_module_is_importable_from_katoutcomes_plots() -> None:
-    from katoutcomes.plots import _base, claims, cohort, comparisons, patient, safety
+    import importlib
+    import pkgutil
 
-    modules = (_base, claims, cohort, comparisons, patient, safety)
+    modules = [
+        importlib.import_module(f"katoutcomes.plots.{info.name}")
+        for info in pkgutil.iter_modules(plots.__path__)
+    ]
+    assert {m.__name__.rsplit(".", 1)[1] for m in modules} >= {
+        "_base",
+        "claims",
+        "cohort",
+        "comparisons",
+        "models",
+        "patient",
+        "safety",
+    }
     names = [name for module in modules for name in module.__all__]
     assert sorted(names) == sorted(plots.__all__)
     for module in modules:

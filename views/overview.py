@@ -9,7 +9,6 @@ from katoutcomes import formatting as fmt
 from katoutcomes import plots, report
 from katoutcomes.errors import KatoutcomesError
 from katoutcomes.instruments import INSTRUMENTS
-from katoutcomes.plots_comparisons import funnel_plot, funnel_plot_data
 from views import common
 
 view = common.current_view()
@@ -239,8 +238,8 @@ for column, by in zip(funnel_columns, ("site", "clinician"), strict=True):
             view,
             f"funnel_{by}_{adjusted}",
             lambda funnel=funnel: (
-                funnel_plot(funnel, adjusted=adjusted),
-                funnel_plot_data(funnel, adjusted=adjusted),
+                plots.funnel_plot(funnel, adjusted=adjusted),
+                plots.funnel_plot_data(funnel, adjusted=adjusted),
             ),
         )
         common.chart(

@@ -16,7 +16,7 @@ import streamlit as st
 from katoutcomes import formatting as fmt
 from katoutcomes.analysis import Analysis
 from katoutcomes.instruments import INSTRUMENTS
-from katoutcomes.plots_models import add_expected_band
+from katoutcomes.plots import add_expected_band
 from katoutcomes.settings import Settings
 from katoutcomes.trajectories import TrajectoryModel
 

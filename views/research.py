@@ -5,12 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from katoutcomes import plots, plots_models
+from katoutcomes import plots
 from katoutcomes.cohort import RATE_OUTCOME_LABELS, RATE_OUTCOMES, SUBGROUPS, NotMeasurableError
 from katoutcomes.errors import SettingsError
 from katoutcomes.exports import csv_text, json_text, parquet_bytes
 from katoutcomes.instruments import INSTRUMENTS
-from katoutcomes.plots_comparisons import km_small_multiples
 from katoutcomes.settings import Settings
 from katoutcomes.trajectories import TrajectoryModel
 from views import common
@@ -269,11 +268,11 @@ else:
             numbers = plots.response_duration_data(km)
         else:
             numbers = plots.cumulative_response_data(km)
-        if km["instrument"].nunique() > 3:
+        if km["instrument"].nunique() > plots.SMALL_MULTIPLES_ABOVE:
             # More than three groups: one panel each, the whole clinic in grey behind,
             # instead of overlapping bands.
             overall = common.curves(view, event)
-            fig = km_small_multiples(
+            fig = plots.km_small_multiples(
                 km,
                 overall[overall["instrument"] == instrument],
                 cumulative=event != "relapse",
@@ -327,7 +326,7 @@ if st.toggle(
                 )
         curves = {name: model.mean_curve() for name, model in fitted.items()}
         common.chart(
-            plots_models.mean_curve_figure(curves, notes=notes),
+            plots.mean_curve_figure(curves, notes=notes),
             pd.concat([c.assign(instrument=n) for n, c in curves.items()], ignore_index=True),
             "mean_curve",
             empty="No model could be fitted.",

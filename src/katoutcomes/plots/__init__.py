@@ -17,6 +17,8 @@ Modules, by what the figures are about (every public name is importable from
   clinic beside published studies;
 - :mod:`~katoutcomes.plots.comparisons`: groups of patients compared: subgroup rates and
   curves, funnel plots of sites and clinicians, predictors of response;
+- :mod:`~katoutcomes.plots.models`: the trajectory model: a patient's expected-recovery
+  band and the mean course of symptoms;
 - ``_base``: the shared look (colours, layout, "No data" figure, severity bands) and the
   drawing helpers more than one module uses; :func:`figure_data` for any figure.
 
@@ -73,10 +75,12 @@ from katoutcomes.plots.comparisons import (
     subgroup_forest,
     subgroup_forest_data,
 )
+from katoutcomes.plots.models import BAND_COLOR, add_expected_band, mean_curve_figure
 from katoutcomes.plots.patient import PATIENT_LAYERS, patient_trajectory, patient_trajectory_data
 from katoutcomes.plots.safety import adverse_events, adverse_events_data
 
 __all__ = [
+    "BAND_COLOR",
     "COLORS",
     "NEWS_BACKGROUNDS",
     "NEWS_COLORS",
@@ -85,6 +89,7 @@ __all__ = [
     "SEVERITY_COLORS",
     "SMALL_MULTIPLES_ABOVE",
     "VERDICT_LABELS",
+    "add_expected_band",
     "adverse_events",
     "adverse_events_data",
     "cohort_trajectory",
@@ -97,6 +102,7 @@ __all__ = [
     "funnel_plot",
     "funnel_plot_data",
     "km_small_multiples",
+    "mean_curve_figure",
     "news_color",
     "news_css",
     "news_legend_html",

@@ -19,6 +19,7 @@ from plotly.subplots import make_subplots
 
 from katoutcomes.benchmarks import benchmark_intervals
 from katoutcomes.cohort import RATE_OUTCOME_LABELS
+from katoutcomes.formatting import VERDICT_LABELS
 from katoutcomes.instruments import INSTRUMENTS
 from katoutcomes.plots._base import COLORS, _no_data, _row_layout, _style
 
@@ -74,15 +75,7 @@ NEWS_LABELS: Final = MappingProxyType(
 )
 
 #: Verdicts as a reader sees them.
-VERDICT_LABELS: Final = MappingProxyType(
-    {
-        "supported": "Supported",
-        "contradicted": "Contradicted",
-        "inconclusive": "Inconclusive",
-        "not_measurable": "Not measurable",
-        "descriptive": "Descriptive",
-    }
-)
+# Verdict words: one spelling everywhere (katoutcomes.formatting).
 
 
 def news_color(news: str, *, background: bool = False) -> str:

@@ -14,7 +14,7 @@ from typing import Final
 import pandas as pd
 import plotly.graph_objects as go
 
-from katoutcomes.plots import COLORS
+from katoutcomes.plots._base import COLORS
 
 __all__ = ["BAND_COLOR", "add_expected_band", "mean_curve_figure"]
 
