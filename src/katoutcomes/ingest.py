@@ -78,7 +78,13 @@ from katoutcomes.ingest_units import (
 )
 from katoutcomes.layouts import detect_layout
 from katoutcomes.mapping import ColumnMapping
-from katoutcomes.readers import READABLE_SUFFIXES, RawTable, read_table
+from katoutcomes.readers import (
+    READABLE_SUFFIXES,
+    RawTable,
+    _clean_header,
+    _stringify,
+    read_table,
+)
 from katoutcomes.schema import TABLES, load_schema
 from katoutcomes.settings import Settings
 from katoutcomes.validation import PROBLEM_COLUMNS, numbers_valid
@@ -432,8 +438,6 @@ def validate_frames(
     The frames are not modified. Values are turned into text as a file would hold them.
     ``file_names`` names each table in reports (default ``"<table> (DataFrame)"``).
     """
-    from katoutcomes.readers import _clean_header, _stringify
-
     settings = settings or Settings()
     mapping = mapping or ColumnMapping()
     if "assessments" not in frames:

@@ -195,6 +195,7 @@ def resolve_time(unit: Unit, schema: TableSchema) -> None:
 
 
 def require_columns(unit: Unit, schema: TableSchema) -> None:
+    """Raise :class:`IngestError` when the unit lacks a column its table requires."""
     columns = set(unit.frame.columns)
     for f in schema.fields:
         if f.required and f.name not in columns:
