@@ -431,7 +431,7 @@ def test_comparison_frame_derives_only_the_attributes_asked_for(demo):
 def test_the_blas_thread_count_is_restored_after_a_fit():
     from threadpoolctl import threadpool_info
 
-    from katoutcomes.comparisons import _one_blas_thread
+    from katoutcomes.logistic import one_blas_thread
 
     def blas_threads() -> dict[str, int]:
         return {
@@ -443,7 +443,7 @@ def test_the_blas_thread_count_is_restored_after_a_fit():
     before = blas_threads()
     if not before:
         pytest.skip("no BLAS library found by threadpoolctl on this platform")
-    with _one_blas_thread():
+    with one_blas_thread():
         assert set(blas_threads().values()) == {1}
     assert blas_threads() == before
     fit_logistic(pd.DataFrame({"y": [0, 1, 1, 0, 1], "x": [1.0, 2, 1, 2, 3]}), "y", ["x"])

@@ -23,35 +23,40 @@ named; patients missing a covariate that others have are left out of the model a
 counted (``n_excluded``). Whatever cannot be estimated raises
 :class:`~katoutcomes.cohort.NotMeasurableError` inside and is reported as ``not_measurable``
 with its reason by :func:`adjusted_effect`; nothing falls back silently.
+
+The per-patient frame and the covariates live in :mod:`katoutcomes.comparison_data`, the
+regression in :mod:`katoutcomes.logistic`; their public names are importable from here too.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from statistics import NormalDist
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from katoutcomes.cohort import (
-    PSYCHOTHERAPY_MIN_SHARE,
-    TRD_MIN_FAILURES,
-    NotMeasurableError,
-    in_population,
-    patient_attributes,
+from katoutcomes.cohort import NotMeasurableError
+from katoutcomes.comparison_data import (
+    CATEGORICAL_COVARIATES,
+    COVARIATE_LABELS,
+    COVARIATES,
+    EXPOSURES,
+    TWO_LEVEL_EXPOSURES,
+    comparison_frame,
 )
 from katoutcomes.instruments import PHQ9
+from katoutcomes.logistic import (
+    LogisticFit,
+    fit_logistic,
+    one_blas_thread,
+    reference_level,
+    z_value,
+)
 from katoutcomes.stats import risk_difference_ci
-
-if TYPE_CHECKING:
-    from katoutcomes.dataset import Dataset
 
 __all__ = [
     "CATEGORICAL_COVARIATES",
@@ -70,33 +75,6 @@ __all__ = [
     "predictors_of_response",
 ]
 
-#: Case-mix covariates of every adjusted comparison (DESIGN 5, issue 12), in model order.
-COVARIATES: Final = ("baseline", "prior_failures", "diagnosis", "age_band", "sex")
-
-#: Covariates entered as categories (reference: the most frequent level).
-CATEGORICAL_COVARIATES: Final = frozenset({"diagnosis", "age_band", "sex"})
-
-#: Words for covariates and exposures in notes and tables.
-COVARIATE_LABELS: Final = MappingProxyType(
-    {
-        "baseline": "baseline score",
-        "prior_failures": "prior treatment failures",
-        "diagnosis": "primary diagnosis",
-        "age_band": "age band",
-        "sex": "sex",
-        "ssri": "concurrent SSRI",
-        "psychotherapy": "psychotherapy in at least half of the doses",
-        "trd": "treatment resistance",
-        "route": "route",
-    }
-)
-
-#: Exposures compared; ``trd`` is treatment resistance (>= TRD_MIN_FAILURES failures).
-EXPOSURES: Final = ("ssri", "psychotherapy", "trd", "route")
-
-#: Exposures coded yes/no; ``route`` has one level per route.
-_TWO_LEVEL: Final = frozenset({"ssri", "psychotherapy", "trd"})
-
 #: Fewest patients in each group compared (the claims' default minimum n, DESIGN 6).
 MIN_GROUP_N: Final = 10
 
@@ -104,21 +82,6 @@ MIN_GROUP_N: Final = 10
 #: J Clin Epidemiol 1996;49:1373-1379 found biased coefficients and poor interval coverage
 #: below 10 events per variable.
 EPV_WARNING: Final = 10
-
-#: Sex recorded as "unknown" is a missing covariate, not a category.
-_UNKNOWN_SEX: Final = "unknown"
-
-#: Exposures and units :func:`comparison_frame` can derive.
-_ATTRIBUTES: Final = (*EXPOSURES, "site", "clinician")
-
-_FRAME_COLUMNS: Final = (
-    "patient_id",
-    "response",
-    *COVARIATES,
-    *EXPOSURES,
-    "site",
-    "clinician",
-)
 
 _EFFECT_COLUMNS: Final = (
     "exposure",
@@ -141,436 +104,6 @@ _EFFECT_COLUMNS: Final = (
     "not_measurable",
     "notes",
 )
-
-
-def _z(alpha: float) -> float:
-    return NormalDist().inv_cdf(1.0 - alpha / 2.0)
-
-
-@contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """Run NumPy's BLAS on one thread inside the block (threadpoolctl restores it after).
-
-    The logistic fits multiply tall, thin matrices (patients x a few dozen columns), for
-    which BLAS threads gain little; on a machine with more runnable threads than cores,
-    OpenBLAS threads wait on each other and a fit becomes several times slower (measured
-    for 48,000 patients on 2 busy cores: 3 s on one thread, 15 to 22 s on two).
-    """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
-# --------------------------------------------------------------------------------------
-# The per-patient analysis frame
-# --------------------------------------------------------------------------------------
-
-
-def _first_dose_clinician(dataset: Dataset) -> pd.Series:
-    """``clinician_id`` of each patient's first dose (earliest ``t``; stored order on ties)."""
-    treatments = dataset.treatments
-    if not dataset.has_treatments or "clinician_id" not in treatments:
-        return pd.Series(dtype="str", name="clinician")
-    rows = treatments[["patient_id", "t", "clinician_id"]]
-    first = rows.sort_values(["patient_id", "t"], kind="stable").drop_duplicates("patient_id")
-    first = first.dropna(subset=["clinician_id"])
-    return pd.Series(
-        first["clinician_id"].astype(str).to_numpy(),
-        index=first["patient_id"].astype(str).to_numpy(),
-        dtype="str",
-        name="clinician",
-    )
-
-
-def _attribute(dataset: Dataset, by: str, **kwargs: Any) -> pd.Series:
-    """:func:`patient_attributes`, empty when the data cannot give it (said downstream)."""
-    try:
-        return patient_attributes(dataset, by, **kwargs)
-    except NotMeasurableError:
-        return pd.Series(dtype="str", name=by)
-
-
-def comparison_frame(
-    outcomes: pd.DataFrame,
-    dataset: Dataset,
-    instrument: str = PHQ9.name,
-    *,
-    min_failures: int = TRD_MIN_FAILURES,
-    psychotherapy_share: float = PSYCHOTHERAPY_MIN_SHARE,
-    attributes: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """One row per intention-to-treat patient of an instrument: response, covariates, exposures.
-
-    Parameters
-    ----------
-    outcomes : pandas.DataFrame
-        Output of :func:`katoutcomes.outcomes.patient_outcomes` for ``dataset``. Not
-        modified.
-    dataset : Dataset
-        Where covariates and exposures come from. Not modified.
-    instrument : str, default "PHQ-9"
-        Instrument whose response is the outcome.
-    min_failures : int, default 2
-        Treatment resistance: at least this many prior failures (Gaynes 2020).
-    psychotherapy_share : float, default 0.5
-        Psychotherapy exposure: in at least this share of the patient's doses (DESIGN 6).
-    attributes : sequence of str, optional
-        The exposures and units to derive (of ``ssri, psychotherapy, trd, route, site,
-        clinician``); the others are left missing. All of them by default. Deriving the
-        site reads every assessment row, so a comparison that does not need it is faster
-        without it.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``patient_id, response, baseline, prior_failures, diagnosis, age_band, sex,
-        ssri, psychotherapy, trd, route, site, clinician``. ``response`` is 0/1 (an ITT
-        patient without an endpoint counts as 0); ``baseline`` and ``prior_failures`` are
-        float (NaN when missing); the others are strings, missing (NaN) when not recorded.
-        ``ssri``, ``psychotherapy`` and ``trd`` are ``"yes"``/``"no"``; ``route``, ``site``
-        come from :func:`katoutcomes.cohort.patient_attributes` (most frequent value);
-        ``clinician`` is the clinician of the patient's first dose. Sex ``"unknown"`` is
-        missing.
-
-    Notes
-    -----
-    The population is the intention-to-treat one (:func:`katoutcomes.cohort.in_population`):
-    eligible patients with at least one dose (every eligible patient without a
-    treatments table).
-
-    Examples
-    --------
-    >>> from katoutcomes.dataset import Dataset
-    >>> from katoutcomes.outcomes import patient_outcomes
-    >>> data = Dataset.demo(patients=60)
-    >>> comparison_frame(patient_outcomes(data), data).columns[:3].tolist()
-    ['patient_id', 'response', 'baseline']
-    """
-    rows = in_population(outcomes, "itt").to_numpy() & (
-        outcomes["instrument"].to_numpy() == instrument
-    )
-    members = outcomes.loc[rows, ["patient_id", "response", "baseline"]]
-    ids = members["patient_id"].astype(str)
-    frame = pd.DataFrame(
-        {
-            "patient_id": pd.array(ids.to_numpy(), dtype="str"),
-            "response": members["response"]
-            .astype("boolean")
-            .fillna(False)
-            .to_numpy(dtype=np.int64),
-            "baseline": members["baseline"].to_numpy(dtype=np.float64, na_value=np.nan),
-        }
-    )
-    if dataset.has_patients:
-        patients = dataset.patients.drop_duplicates("patient_id")
-        index = patients["patient_id"].astype(str).to_numpy()
-        failures = pd.Series(
-            patients["prior_treatment_failures"].to_numpy(dtype=np.float64, na_value=np.nan),
-            index=index,
-        )
-        frame["prior_failures"] = ids.map(failures).to_numpy(dtype=np.float64, na_value=np.nan)
-        for column, source in (
-            ("diagnosis", "primary_diagnosis"),
-            ("age_band", "age_band"),
-            ("sex", "sex"),
-        ):
-            values = pd.Series(patients[source].to_numpy(), index=index, dtype="str")
-            if column == "sex":
-                values = values.mask(values.str.lower() == _UNKNOWN_SEX)
-            frame[column] = pd.array(ids.map(values).to_numpy(), dtype="str")
-    else:
-        frame["prior_failures"] = np.nan
-        for column in ("diagnosis", "age_band", "sex"):
-            frame[column] = pd.array([None] * len(frame), dtype="str")
-    options = {"min_failures": min_failures, "psychotherapy_share": psychotherapy_share}
-    sources = {
-        "ssri": "ssri",
-        "psychotherapy": "psychotherapy",
-        "trd": "treatment_resistance",
-        "route": "route",
-        "site": "site",
-    }
-    wanted = set(_ATTRIBUTES if attributes is None else attributes)
-    unknown = wanted - set(_ATTRIBUTES)
-    if unknown:
-        raise ValueError(
-            f"Unknown attribute(s) {', '.join(sorted(unknown))}; use {', '.join(_ATTRIBUTES)}."
-        )
-    missing = pd.array([None] * len(frame), dtype="str")
-    for column, attribute in sources.items():
-        frame[column] = (
-            pd.array(ids.map(_attribute(dataset, attribute, **options)).to_numpy(), dtype="str")
-            if column in wanted
-            else missing
-        )
-    frame["clinician"] = (
-        pd.array(ids.map(_first_dose_clinician(dataset)).to_numpy(), dtype="str")
-        if "clinician" in wanted
-        else missing
-    )
-    return frame[list(_FRAME_COLUMNS)].reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------------------
-# Logistic regression
-# --------------------------------------------------------------------------------------
-
-
-def _reference_level(values: pd.Series) -> str:
-    """The most frequent level (ties: alphabetical first)."""
-    counts = values.value_counts()
-    top = counts[counts == counts.max()]
-    return str(sorted(top.index.astype(str))[0])
-
-
-@dataclass(frozen=True)
-class _Design:
-    matrix: NDArray[np.float64]
-    names: tuple[str, ...]
-    terms: tuple[tuple[str, str], ...]  # (term, level) per column; level "" for numeric
-    references: Mapping[str, str]
-
-
-def _design(
-    frame: pd.DataFrame,
-    numeric: Sequence[str],
-    categorical: Mapping[str, str | None],
-) -> _Design:
-    """Intercept, numeric columns, then treatment-coded dummies of each categorical term."""
-    columns: list[NDArray[np.float64]] = [np.ones(len(frame))]
-    names = ["intercept"]
-    terms = [("intercept", "")]
-    for name in numeric:
-        columns.append(frame[name].to_numpy(dtype=np.float64, na_value=np.nan))
-        names.append(name)
-        terms.append((name, ""))
-    references: dict[str, str] = {}
-    for name, given in categorical.items():
-        values = frame[name].astype(str)
-        reference = given if given is not None else _reference_level(values)
-        references[name] = reference
-        for level in sorted(set(values.unique().tolist()) - {reference}):
-            columns.append((values == level).to_numpy(dtype=np.float64))
-            names.append(f"{name}[{level}]")
-            terms.append((name, level))
-    return _Design(np.column_stack(columns), tuple(names), tuple(terms), references)
-
-
-@dataclass(frozen=True)
-class LogisticFit:
-    """A fitted logistic regression (maximum likelihood, statsmodels GLM binomial logit).
-
-    Attributes
-    ----------
-    params : pandas.Series
-        Coefficients (log odds) by column name: ``intercept``, numeric terms by name,
-        categorical levels as ``term[level]``.
-    cov : pandas.DataFrame
-        Their covariance matrix (inverse Fisher information at the estimate).
-    terms : tuple of (term, level)
-        What each column is (level ``""`` for the intercept and numeric terms).
-    references : mapping
-        Reference level of each categorical term.
-    n, events : int
-        Patients in the model and those with the outcome.
-    iterations : int
-        IRLS iterations to convergence.
-    separated : tuple of str
-        Categorical levels in which every patient or no patient had the outcome
-        (quasi-complete separation): their coefficients are infinite in the limit and
-        what statsmodels reports for them is where IRLS stopped, not an estimate.
-    """
-
-    params: pd.Series
-    cov: pd.DataFrame
-    terms: tuple[tuple[str, str], ...]
-    references: Mapping[str, str]
-    n: int
-    events: int
-    iterations: int
-    separated: tuple[str, ...] = ()
-
-    def design_matrix(self, frame: pd.DataFrame) -> NDArray[np.float64]:
-        """The model's columns for the patients of ``frame`` (same terms and references)."""
-        columns = []
-        for term, level in self.terms:
-            if term == "intercept":
-                columns.append(np.ones(len(frame)))
-            elif level:
-                columns.append((frame[term].astype(str) == level).to_numpy(dtype=np.float64))
-            else:
-                columns.append(frame[term].to_numpy(dtype=np.float64, na_value=np.nan))
-        return np.column_stack(columns)
-
-    def predict(self, frame: pd.DataFrame) -> NDArray[np.float64]:
-        """Predicted probabilities ``expit(x' b)`` for the patients of ``frame``."""
-        return 1.0 / (1.0 + np.exp(-(self.design_matrix(frame) @ self.params.to_numpy())))
-
-    def summary(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Odds ratios with Wald intervals.
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per coefficient but the intercept: ``term, level, reference,
-            estimate`` (log odds ratio), ``std_error, odds_ratio, ci_low, ci_high,
-            p_value``. ``level`` and ``reference`` are empty for numeric terms (odds ratio
-            per unit); rows of separated levels have NaN statistics.
-
-        Notes
-        -----
-        ``OR = exp(b)``, interval ``exp(b -/+ z_{1-alpha/2} se(b))``, two-sided Wald
-        ``p = 2 (1 - Phi(|b| / se(b)))``.
-        """
-        from scipy import stats as sps
-
-        se = np.sqrt(np.diag(self.cov.to_numpy()))
-        b = self.params.to_numpy()
-        z = _z(alpha)
-        keep = np.array([term != "intercept" for term, _ in self.terms])
-        separated = np.array([name in self.separated for name in self.params.index])
-        with np.errstate(over="ignore"):  # a separated level's exp(b) may overflow
-            odds_ratio, low, high = np.exp(b), np.exp(b - z * se), np.exp(b + z * se)
-        table = pd.DataFrame(
-            {
-                "term": [term for term, _ in self.terms],
-                "level": [level for _, level in self.terms],
-                "reference": [self.references.get(term, "") for term, _ in self.terms],
-                "estimate": b,
-                "std_error": se,
-                "odds_ratio": odds_ratio,
-                "ci_low": low,
-                "ci_high": high,
-                "p_value": 2.0 * sps.norm.sf(np.abs(b) / se),
-            }
-        )
-        stats = ["estimate", "std_error", "odds_ratio", "ci_low", "ci_high", "p_value"]
-        table.loc[separated, stats] = np.nan
-        out = table[keep].reset_index(drop=True)
-        for column in ("term", "level", "reference"):
-            out[column] = out[column].astype("str")
-        return out
-
-
-def _separated_levels(
-    y: NDArray[np.float64], design: _Design, categorical: Sequence[str]
-) -> tuple[str, ...]:
-    """Dummy columns whose patients all have, or all lack, the outcome."""
-    out = []
-    for j, (term, level) in enumerate(design.terms):
-        if term in categorical and level:
-            members = design.matrix[:, j] == 1.0
-            k = y[members].sum()
-            if k == 0 or k == members.sum():
-                out.append(design.names[j])
-    return tuple(out)
-
-
-def fit_logistic(
-    frame: pd.DataFrame,
-    outcome: str,
-    numeric: Sequence[str] = (),
-    categorical: Mapping[str, str | None] | Sequence[str] = (),
-) -> LogisticFit:
-    """Logistic regression of a 0/1 outcome on numeric and categorical terms.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        One row per patient, no missing value in the columns used. Not modified.
-    outcome : str
-        Column of 0/1 (or True/False) outcomes.
-    numeric : sequence of str
-        Terms entered linearly.
-    categorical : mapping of str to str or None, or sequence of str
-        Terms entered as treatment-coded dummies; the mapping gives each term's reference
-        level (None, or a plain sequence: the most frequent level, ties alphabetical).
-
-    Returns
-    -------
-    LogisticFit
-
-    Raises
-    ------
-    NotMeasurableError
-        No patient; an outcome that never or always happens; a categorical term with a
-        single level; collinear terms; perfect separation; no convergence.
-
-    Notes
-    -----
-    Model: ``logit P(y = 1 | x) = x' b``, fitted by iteratively reweighted least squares
-    (statsmodels ``GLM(family=Binomial())``, the canonical logit link), which maximises
-    the binomial likelihood; ``cov`` is ``(X' W X)^{-1}`` with ``W = diag(p (1 - p))`` at
-    the estimate (McCullagh & Nelder 1989, section 4.4).
-
-    References
-    ----------
-    McCullagh P, Nelder JA. Generalized Linear Models, 2nd ed. Chapman & Hall; 1989.
-    Agresti A. An Introduction to Categorical Data Analysis, 2nd ed. Wiley; 2007, ch. 4-5.
-
-    Examples
-    --------
-    A 2 x 2 table: odds 3/1 with ``x = "a"``, 1/3 with ``x = "b"``, odds ratio 9.
-
-    >>> frame = pd.DataFrame({"y": [1, 1, 1, 0, 1, 0, 0, 0], "x": ["a"] * 4 + ["b"] * 4})
-    >>> fit_logistic(frame, "y", categorical={"x": "b"}).summary()["odds_ratio"].round(6).tolist()
-    [9.0]
-    """
-    # The GLM module alone: statsmodels.api imports every model (about a second).
-    from statsmodels.genmod import families
-    from statsmodels.genmod.generalized_linear_model import GLM
-    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
-
-    if not isinstance(categorical, Mapping):
-        categorical = dict.fromkeys(categorical)
-    y = frame[outcome].to_numpy(dtype=np.float64)
-    n, events = len(y), int(y.sum())
-    if n == 0:
-        raise NotMeasurableError("no patient has every variable of the model.")
-    if events in (0, n):
-        what = "responded" if events == n else "did not respond"
-        raise NotMeasurableError(f"all {n:,} patients of the model {what}.")
-    for name in categorical:
-        levels = frame[name].astype(str).nunique()
-        if levels < 2:
-            raise NotMeasurableError(
-                f"{COVARIATE_LABELS.get(name, name)} has a single level among the {n:,} "
-                "patients of the model."
-            )
-    design = _design(frame, numeric, categorical)
-    x = design.matrix
-    with warnings.catch_warnings(record=True) as caught, _one_blas_thread():
-        warnings.simplefilter("always")
-        model = GLM(y, x, family=families.Binomial())
-        # statsmodels computes the rank of the design: df_model = rank - constant columns
-        if int(model.df_model) + int(model.k_constant) < x.shape[1]:
-            raise NotMeasurableError(
-                "the terms of the model are collinear (one is determined by the others): "
-                + ", ".join(design.names[1:])
-                + "."
-            )
-        result = model.fit(maxiter=100)
-        cov_params = np.asarray(result.cov_params())
-    if any(issubclass(w.category, PerfectSeparationWarning) for w in caught):
-        raise NotMeasurableError(
-            "the outcome is perfectly predicted by the terms of the model (perfect "
-            "separation): no finite odds ratio exists."
-        )
-    if not result.converged:
-        raise NotMeasurableError("the logistic regression did not converge in 100 iterations.")
-    params = pd.Series(np.asarray(result.params), index=design.names)
-    cov = pd.DataFrame(cov_params, index=design.names, columns=design.names)
-    return LogisticFit(
-        params=params,
-        cov=cov,
-        terms=design.terms,
-        references=MappingProxyType(dict(design.references)),
-        n=n,
-        events=events,
-        iterations=int(result.fit_history["iteration"]),
-        separated=_separated_levels(y, design, list(categorical)),
-    )
 
 
 # --------------------------------------------------------------------------------------
@@ -705,7 +238,7 @@ def _g_computation(
         x0 * (p0 * (1.0 - p0))[:, None]
     ).mean(axis=0)
     se = float(np.sqrt(gradient @ fit.cov.to_numpy() @ gradient))
-    z = _z(alpha)
+    z = z_value(alpha)
     return rd, rd - z * se, rd + z * se
 
 
@@ -733,9 +266,9 @@ def _exposure_levels(frame: pd.DataFrame, exposure: str) -> tuple[list[str], str
     known = frame[exposure].dropna().astype(str)
     if known.empty:
         return [], ""
-    if exposure in _TWO_LEVEL:
+    if exposure in TWO_LEVEL_EXPOSURES:
         return ["yes"], "no"
-    reference = _reference_level(known)
+    reference = reference_level(known)
     return sorted(set(known) - {reference}), reference
 
 
@@ -887,7 +420,7 @@ def adjusted_effect(
     if compared:
         model = complete[exposure_values.isin([reference, *compared])]
         try:
-            with _one_blas_thread():
+            with one_blas_thread():
                 results |= _fit_effects(
                     model,
                     exposure,
@@ -949,7 +482,7 @@ def _fit_effects(
             + ": those coefficients are infinite (quasi-complete separation); the exposure's "
             "estimates are their limits"
         )
-    z = _z(alpha)
+    z = z_value(alpha)
     names = list(fit.params.index)
     columns = {level: names.index(f"{exposure}[{level}]") for level in levels}
     x = fit.design_matrix(model)
@@ -1099,7 +632,7 @@ def predictors_of_response(
     notes += single
     numeric = [name for name in used if name == "baseline"]
     categorical: dict[str, str | None] = {
-        name: ("no" if name in _TWO_LEVEL else None) for name in used if name != "baseline"
+        name: ("no" if name in TWO_LEVEL_EXPOSURES else None) for name in used if name != "baseline"
     }
     fit = fit_logistic(complete, "response", numeric, categorical)
     table = fit.summary(alpha)

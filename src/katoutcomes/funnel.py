@@ -27,10 +27,10 @@ from katoutcomes.comparisons import (
     CATEGORICAL_COVARIATES,
     COVARIATE_LABELS,
     COVARIATES,
-    _one_blas_thread,
     fit_logistic,
 )
 from katoutcomes.instruments import PHQ9
+from katoutcomes.logistic import one_blas_thread
 
 __all__ = [
     "FUNNEL_LEVELS",
@@ -211,7 +211,7 @@ def _expected(
         fit = fit_logistic(complete, "response", numeric, categorical)
     except NotMeasurableError as exc:
         return predicted, tuple(kept), str(exc), tuple(notes), len(complete)
-    with _one_blas_thread():
+    with one_blas_thread():
         predicted.loc[complete.index] = fit.predict(complete)
     return predicted, tuple(kept), None, tuple(notes), len(complete)
 

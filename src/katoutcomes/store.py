@@ -27,16 +27,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from katoutcomes.accepted_rows import row_hashes, stored_columns
 from katoutcomes.errors import IngestError, KatoutcomesError
-from katoutcomes.ingest import (
+from katoutcomes.ingest import validate_frames, validate_path
+from katoutcomes.ingest_results import (
     REJECTED_COLUMNS,
     IngestProgress,
     IngestResult,
     ProgressCallback,
-    row_hashes,
-    stored_columns,
-    validate_frames,
-    validate_path,
 )
 from katoutcomes.mapping import ColumnMapping
 from katoutcomes.private_files import make_private, private_umask
