@@ -109,6 +109,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from katoutcomes.cohort import (
     EVENTS,
@@ -389,6 +390,7 @@ class _Context:
     def __init__(self, dataset: Dataset, settings: Settings) -> None:
         self.dataset = dataset
         self.settings = settings
+        self._doses: dict[tuple[str, str], _Doses] = {}
 
     @cached_property
     def outcomes(self) -> pd.DataFrame:
@@ -422,15 +424,66 @@ class _Context:
             return f"{words} with an endpoint"
         return f"{words} who started treatment" if self.dataset.has_treatments else words
 
+    @cached_property
+    def _dose_order(self) -> tuple[NDArray[np.intp], NDArray[np.intp], pd.Index]:
+        """Treatment rows by patient then time: row positions, patient codes and ids.
+
+        ``codes[i]`` numbers the patient of treatment row ``i`` in the sorted order of the
+        ids (``ids[codes[i]]``), so a stable sort by code then ``t`` (missing times last)
+        is the sort by patient id then time. Rows without a patient id are left out.
+        """
+        treatments = self.require_treatments("the dose dates")
+        codes, ids = pd.factorize(treatments["patient_id"].astype(str), sort=True)
+        t = treatments["t"].to_numpy(dtype=np.float64, na_value=np.nan)
+        order = np.lexsort((t, codes))
+        return order[codes[order] >= 0], codes.astype(np.intp), pd.Index(ids)
+
     def treated_patients(self, instrument: str, population: str) -> tuple[pd.Index, str]:
         """Patient ids for a treatment-based quantity, and how to describe them."""
-        treatments = self.require_treatments("the dose dates")
+        _, _, treated = self._dose_order
         if population == "safety":
             # The safety population: every patient with a recorded dose, eligible or not.
-            ids = pd.Index(treatments["patient_id"].astype(str).unique())
+            ids = treated
         else:
             ids = pd.Index(self.members(instrument)["patient_id"].astype(str).unique())
         return ids, self.who(instrument, population)
+
+    def doses(self, instrument: str, population: str) -> _Doses:
+        """Treatment rows of a quantity's patients, sorted by patient then time (cached)."""
+        key = (instrument, population)
+        if key not in self._doses:
+            self._doses[key] = self._patient_doses(instrument, population)
+        return self._doses[key]
+
+    def _patient_doses(self, instrument: str, population: str) -> _Doses:
+        order, codes, treated = self._dose_order
+        ids, who = self.treated_patients(instrument, population)
+        if population != "safety":
+            member = np.zeros(len(treated), dtype=bool)
+            found = treated.get_indexer(ids)
+            member[found[found >= 0]] = True
+            order = order[member[codes[order]]]
+        rows = self.dataset.treatments.take(order)
+        rows["patient_id"] = rows["patient_id"].astype(str)
+        return _Doses(rows, codes[order], who)
+
+
+@dataclass(frozen=True, slots=True)
+class _Doses:
+    """Treatment rows of a population's patients, sorted by patient then time.
+
+    ``codes`` numbers each row's patient (non-decreasing, in the order of the ids), for
+    group-wise counts without grouping by text; ``who`` describes the patients.
+    """
+
+    rows: pd.DataFrame
+    codes: NDArray[np.intp]
+    who: str
+
+    def starts(self, keep: NDArray[np.bool_] | None = None) -> NDArray[np.intp]:
+        """Position of each patient's first row (among the rows ``keep`` selects)."""
+        codes = self.codes if keep is None else self.codes[keep]
+        return np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if codes.size else codes
 
 
 def _share(k: int, n: int) -> tuple[float, float, float]:
@@ -651,14 +704,6 @@ def _event_free_probability(
     return _km_point(ctx, event=event, instrument=instrument, time=time, complement=False)
 
 
-def _patient_doses(treatments: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
-    """Treatment rows of ``ids``, sorted by patient then time."""
-    keep = treatments["patient_id"].astype(str).isin(ids).to_numpy()
-    rows = treatments.loc[keep].copy()
-    rows["patient_id"] = rows["patient_id"].astype(str)
-    return rows.sort_values(["patient_id", "t"], kind="stable")
-
-
 def _nth_dose_within(
     ctx: _Context, min_n: int, *, doses: int, days: float, instrument: str, population: str
 ) -> QuantityResult:
@@ -668,17 +713,21 @@ def _nth_dose_within(
     safety population by default, every patient with a recorded dose; or intention to
     treat). Wilson interval.
     """
-    treatments = ctx.require_treatments("the dose dates")
-    ids, who = ctx.treated_patients(instrument, population)
-    rows = _patient_doses(treatments, ids)
-    rows = rows[rows["t"].notna()]
-    rank = rows.groupby("patient_id").cumcount()
-    first = rows.groupby("patient_id")["t"].transform("min")
-    on_time = (rank == doses - 1) & (rows["t"] - first <= days)
-    treated = rows["patient_id"].unique()
+    ctx.require_treatments("the dose dates")
+    given = ctx.doses(instrument, population)
+    who = given.who
+    t = given.rows["t"].to_numpy(dtype=np.float64, na_value=np.nan)
+    dated = ~np.isnan(t)
+    t = t[dated]
+    # Per patient, doses with a date in time order: the first is the earliest.
+    starts = given.starts(dated)
+    counts = np.diff(np.r_[starts, t.size])
+    patient = np.repeat(np.arange(starts.size), counts)
+    rank = np.arange(t.size) - starts[patient]
+    on_time = (rank == doses - 1) & (t - t[starts][patient] <= days)
     k = int(on_time.sum())
-    n = len(treated)
-    too_few = int((rows.groupby("patient_id").size() < doses).sum())
+    n = int(starts.size)
+    too_few = int((counts < doses).sum())
     what = (
         f"had their dose number {doses} within {_days(days)} of the first"
         f" ({too_few:,} had fewer than {doses} doses)"
@@ -703,14 +752,15 @@ def _adverse_event_share(
             "no treatment row records an adverse event (the adverse_events column is absent "
             "or blank throughout), so 'none occurred' cannot be told from 'not recorded'."
         )
-    ids, who = ctx.treated_patients(instrument, population)
-    rows = _patient_doses(treatments, ids)
-    events = rows["adverse_events"].astype("str")
+    given = ctx.doses(instrument, population)
+    events = given.rows["adverse_events"].astype("str")
     any_event = (events.notna() & (events.str.strip() != "")).to_numpy(dtype=bool)
-    per_patient = pd.Series(any_event).groupby(rows["patient_id"].to_numpy()).any()
+    starts = given.starts()
+    # Rows are grouped by patient: a patient with any event has a positive sum.
+    per_patient = np.add.reduceat(any_event.astype(np.int64), starts) if starts.size else starts
     what = "had at least one recorded adverse event (a blank counts as none recorded)"
     return _share_result(
-        int(per_patient.sum()), len(per_patient), who, what, higher_is_better=False
+        int((per_patient > 0).sum()), int(starts.size), given.who, what, higher_is_better=False
     )
 
 
@@ -732,28 +782,36 @@ def _first_dose_mg_per_kg(
         raise NotMeasurableError(
             "no treatment row has a weight_kg value, so doses cannot be expressed in mg/kg."
         )
-    ids, who = ctx.treated_patients(instrument, population)
-    rows = _patient_doses(treatments, ids)
-    dosed = rows[rows["dose_mg"].notna()]
+    given = ctx.doses(instrument, population)
+    who = given.who
+    dose_mg = given.rows["dose_mg"].to_numpy(dtype=np.float64, na_value=np.nan)
+    weight_kg = given.rows["weight_kg"].to_numpy(dtype=np.float64, na_value=np.nan)
     # Rows are in time order within each patient: the first row is the first dose.
-    first_dose = rows.drop_duplicates("patient_id").set_index("patient_id")["dose_mg"]
-    no_first_mg = int(first_dose.isna().sum())
-    first_dose = first_dose.dropna()
-    if no_first_mg and first_dose.empty:
+    starts = given.starts()
+    first_dose = dose_mg[starts]
+    no_first_mg = int(np.isnan(first_dose).sum())
+    with_first_mg = int(starts.size) - no_first_mg
+    if no_first_mg and with_first_mg == 0:
         raise NotMeasurableError(
             f"the first treatment of none of the {_count(no_first_mg, who)} has a dose_mg "
             "value, so no first dose is known."
         )
-    weight = rows[rows["weight_kg"].notna()].groupby("patient_id")["weight_kg"].first()
-    per_kg = (first_dose / weight.reindex(first_dose.index)).dropna()
-    result = median_ci(per_kg.to_numpy(), alpha=_ALPHA)
+    # Each patient's first recorded weight: the first weighed row of the patient.
+    patient = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, dose_mg.size]))
+    weighed = np.flatnonzero(~np.isnan(weight_kg))
+    owner = patient[weighed]
+    first_weighed = weighed[np.r_[True, owner[1:] != owner[:-1]]] if weighed.size else weighed
+    first_weight = np.full(starts.size, np.nan)
+    first_weight[patient[first_weighed]] = weight_kg[first_weighed]
+    per_kg = first_dose / first_weight
+    result = median_ci(per_kg[~np.isnan(per_kg)], alpha=_ALPHA)
     left_out = (
         f" (left out: {_count(no_first_mg, 'patients')} whose first dose has no dose_mg)"
         if no_first_mg
         else ""
     )
     if result.n == 0:
-        reason = f"none of the {who} has a recorded weight" if len(first_dose) else f"no {who}"
+        reason = f"none of the {who} has a recorded weight" if with_first_mg else f"no {who}"
         statement = f"no first dose in mg/kg: {reason}{left_out}"
     else:
         statement = (
@@ -761,7 +819,7 @@ def _first_dose_mg_per_kg(
             f"({_interval(result.ci_low, result.ci_high, 'mg/kg')}) "
             f"over {_count(result.n, who)} with a recorded weight{left_out}"
         )
-    doses = dosed["dose_mg"].to_numpy(dtype=np.float64)
+    doses = dose_mg[~np.isnan(dose_mg)]
     if doses.size:
         in_range = int(((doses >= low_mg) & (doses <= high_mg)).sum())
         statement += (
@@ -788,14 +846,13 @@ def _monitoring_share(
     treatments = ctx.require_treatments("monitoring_minutes")
     if treatments["monitoring_minutes"].notna().sum() == 0:
         raise NotMeasurableError("no treatment row has a monitoring_minutes value.")
-    ids, who = ctx.treated_patients(instrument, population)
-    rows = _patient_doses(treatments, ids)
-    times = rows["monitoring_minutes"].to_numpy(dtype=np.float64, na_value=np.nan)
+    given = ctx.doses(instrument, population)
+    who = given.who
+    times = given.rows["monitoring_minutes"].to_numpy(dtype=np.float64, na_value=np.nan)
     recorded = ~np.isnan(times)
-    share = clustered_share(
-        times[recorded] >= minutes, rows["patient_id"].to_numpy()[recorded], alpha=_ALPHA
-    )
-    blank = len(rows) - share.n_units
+    # Patient codes number the ids in sorted order, as the patient ids themselves would.
+    share = clustered_share(times[recorded] >= minutes, given.codes[recorded], alpha=_ALPHA)
+    blank = len(given.rows) - share.n_units
     left_out = f"{_count(blank, 'sessions')} without a recorded time are left out"
     if share.n_units == 0:
         statement = f"no session of {who} has a recorded monitoring time ({left_out})"
@@ -998,13 +1055,15 @@ def _median_session_cost(
     treatments = ctx.require_treatments("cost_usd")
     if treatments["cost_usd"].notna().sum() == 0:
         raise NotMeasurableError("no treatment row has a cost_usd value.")
-    ids, who = ctx.treated_patients(instrument, population)
-    rows = _patient_doses(treatments, ids)
-    all_costs = rows["cost_usd"].to_numpy(dtype=np.float64, na_value=np.nan)
+    given = ctx.doses(instrument, population)
+    who = given.who
+    all_costs = given.rows["cost_usd"].to_numpy(dtype=np.float64, na_value=np.nan)
     recorded = ~np.isnan(all_costs)
     costs = all_costs[recorded]
-    result = cluster_bootstrap_median(costs, rows["patient_id"].to_numpy()[recorded], alpha=_ALPHA)
-    blank = len(rows) - costs.size
+    # Patient codes number the ids in sorted order, as the patient ids themselves would,
+    # so the resamples are the same.
+    result = cluster_bootstrap_median(costs, given.codes[recorded], alpha=_ALPHA)
+    blank = len(given.rows) - costs.size
     in_range = int(((costs >= low) & (costs <= high)).sum())
     responders = int(ctx.members(instrument)["response"].astype("boolean").fillna(False).sum())
     total = float(costs.sum())

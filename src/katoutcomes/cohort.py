@@ -452,6 +452,11 @@ def _binomial_half_quantile(q: float, n: int) -> int:
 
 def _cluster_codes(clusters: ArrayLike, length: int) -> tuple[NDArray[np.intp], int]:
     """Cluster labels as codes ``0..G-1`` in sorted label order, and ``G``."""
+    raw = np.asarray(clusters)
+    if raw.dtype.kind in "iu" and raw.size == length:
+        # Whole-number labels (patient codes): numbered in sorted order, as below.
+        uniques, codes = np.unique(raw.ravel(), return_inverse=True)
+        return codes.astype(np.intp), len(uniques)
     labels = pd.Series(np.asarray(clusters, dtype=object).ravel())
     if len(labels) != length:
         raise ValueError(
