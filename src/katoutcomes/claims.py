@@ -391,13 +391,19 @@ class _Context:
         self.dataset = dataset
         self.settings = settings
         self._doses: dict[tuple[str, str], _Doses] = {}
+        self._members: dict[tuple[str, str], pd.DataFrame] = {}
 
     @cached_property
     def outcomes(self) -> pd.DataFrame:
         return patient_outcomes(self.dataset, self.settings)
 
+    @cached_property
+    def instruments(self) -> frozenset[str]:
+        """Instruments with at least one row in the outcome table."""
+        return frozenset(self.outcomes["instrument"].dropna().astype(str).unique())
+
     def require_instrument(self, instrument: str) -> None:
-        if not (self.outcomes["instrument"] == instrument).any():
+        if instrument not in self.instruments:
             raise NotMeasurableError(f"there are no {instrument} assessments.")
 
     def require_treatments(self, columns: str) -> pd.DataFrame:
@@ -406,13 +412,19 @@ class _Context:
         return self.dataset.treatments
 
     def members(self, instrument: str, population: str = "itt") -> pd.DataFrame:
-        """Outcome rows of ``instrument`` in ``population`` (``itt`` or ``completers``)."""
+        """Outcome rows of ``instrument`` in ``population`` (``itt`` or ``completers``).
+
+        Computed once per instrument and population; callers must not modify the frame.
+        """
         self.require_instrument(instrument)
-        outcomes = self.outcomes
-        rows = in_population(outcomes, population).to_numpy() & (
-            outcomes["instrument"].to_numpy() == instrument
-        )
-        return outcomes.loc[rows]
+        key = (instrument, population)
+        if key not in self._members:
+            outcomes = self.outcomes
+            rows = in_population(outcomes, population).to_numpy() & (
+                outcomes["instrument"] == instrument
+            ).to_numpy(dtype=bool, na_value=False)
+            self._members[key] = outcomes.loc[rows]
+        return self._members[key]
 
     def who(self, instrument: str, population: str = "itt") -> str:
         """Plain words for a population, e.g. "eligible patients (baseline PHQ-9 >= 10)"."""
@@ -466,6 +478,17 @@ class _Context:
         rows = self.dataset.treatments.take(order)
         rows["patient_id"] = rows["patient_id"].astype(str)
         return _Doses(rows, codes[order], who)
+
+
+def _positions_in(ids: pd.Series, among: pd.Series | pd.Index) -> NDArray[np.intp]:
+    """Position of each of ``ids`` in ``among`` (patient ids as text), -1 where absent.
+
+    ``among`` holds each id once (the outcome rows of one instrument, the treated
+    patients); pandas refuses ids that repeat. A hash lookup of the text ids, where
+    ``Series.isin`` would turn every id into a Python string.
+    """
+    index = pd.Index(among.astype(str))
+    return np.asarray(index.get_indexer(ids.astype(str)), dtype=np.intp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -577,21 +600,25 @@ def _early_change_share(
         raise NotMeasurableError(
             "There is no treatments table, so the time since the first dose is unknown."
         )
-    members = ctx.members(instrument)[["patient_id", "baseline"]]
+    members = ctx.members(instrument)
     a = ctx.dataset.assessments
     total = a["total"].to_numpy(dtype=np.float64, na_value=np.nan)
     t = a["t"].to_numpy(dtype=np.float64, na_value=np.nan)
-    valid = ~np.isnan(total) & ~np.isnan(t) & (a["instrument"].to_numpy() == instrument) & (t > 0)
-    rows = pd.DataFrame(
-        {"patient_id": a["patient_id"].to_numpy()[valid], "t": t[valid], "total": total[valid]}
-    ).merge(members, on="patient_id", how="inner")
+    of_instrument = (a["instrument"] == instrument).to_numpy(dtype=bool, na_value=False)
+    valid = ~np.isnan(total) & ~np.isnan(t) & of_instrument & (t > 0)
+    # The member (one outcome row per patient) each valid assessment belongs to, if any.
+    member = _positions_in(a["patient_id"][valid], members["patient_id"])
+    belongs = member >= 0
+    member, t, total = member[belongs], t[valid][belongs], total[valid][belongs]
+    baseline = members["baseline"].to_numpy(dtype=np.float64, na_value=np.nan)
     threshold = ctx.settings.early_improvement
-    improved = pd.Series(meets_fraction(rows["total"], rows["baseline"], threshold))
+    improved = meets_fraction(total, baseline[member], threshold)
 
     def count(days: float) -> tuple[int, int]:
-        inside = (rows["t"] <= days).to_numpy()
-        per_patient = improved[inside].groupby(rows["patient_id"].to_numpy()[inside]).any()
-        return int(per_patient.sum()), len(per_patient)
+        inside = t <= days
+        assessed = np.bincount(member[inside], minlength=len(members))
+        hits = np.bincount(member[inside & improved], minlength=len(members))
+        return int((hits > 0).sum()), int((assessed > 0).sum())
 
     k, n = count(window)
     prefix = ""
@@ -912,12 +939,12 @@ def _treatment_resistance_share(
     rows = patients.loc[diagnosed.to_numpy()]
     who = f"{diagnosis}-diagnosed patients"
     if population == "itt":
-        ids = pd.Index(ctx.members(instrument)["patient_id"].astype(str))
-        rows = rows[rows["patient_id"].astype(str).isin(ids).to_numpy()]
+        ids = ctx.members(instrument)["patient_id"]
+        rows = rows[_positions_in(rows["patient_id"], ids) >= 0]
         who = f"{diagnosis}-diagnosed {ctx.who(instrument)}"
     elif population == "treated" and ctx.dataset.has_treatments:
-        ids = pd.Index(ctx.dataset.treatments["patient_id"].astype(str).unique())
-        rows = rows[rows["patient_id"].astype(str).isin(ids).to_numpy()]
+        _, _, treated = ctx._dose_order
+        rows = rows[_positions_in(rows["patient_id"], treated) >= 0]
         who = f"{diagnosis}-diagnosed patients who started treatment"
     failures = rows["prior_treatment_failures"].to_numpy(dtype=np.float64, na_value=np.nan)
     recorded = failures[~np.isnan(failures)]

@@ -242,7 +242,7 @@ def in_population(outcomes: pd.DataFrame, population: str = "itt") -> pd.Series:
 
 def _instrument_order(names: pd.Series) -> list[str]:
     """Instruments present, in the order of ``INSTRUMENTS`` (PHQ-9 first)."""
-    present = set(names.dropna().astype(str))
+    present = set(names.dropna().astype(str).unique())
     return [name for name in INSTRUMENTS if name in present] + sorted(present - set(INSTRUMENTS))
 
 
@@ -1137,7 +1137,7 @@ def patient_attributes(
             share = (
                 given[recorded]
                 .astype(np.float64)
-                .groupby(treatments["patient_id"].astype(str).to_numpy()[recorded])
+                .groupby(treatments["patient_id"].astype(str).array[recorded])
                 .mean()
             )
             values = pd.Series(
@@ -1255,10 +1255,12 @@ def subgroup_rates(
         dataset, by, min_failures=min_failures, psychotherapy_share=psychotherapy_share
     )
     rows = in_population(outcomes, population).to_numpy() & (
-        outcomes["instrument"].to_numpy() == instrument
-    )
+        outcomes["instrument"] == instrument
+    ).to_numpy(dtype=bool, na_value=False)
     members = outcomes.loc[rows, ["patient_id", outcome]]
-    level = members["patient_id"].astype(str).map(attribute).fillna(UNKNOWN_LEVEL)
+    # Each patient's level (the attribute holds each patient once), unknown when absent.
+    found = attribute.index.get_indexer(members["patient_id"].astype(str))
+    level = pd.Series(attribute.array.take(found, allow_fill=True)).fillna(UNKNOWN_LEVEL)
     table = (
         pd.DataFrame({"level": level.to_numpy(), "k": _flag(members[outcome]).to_numpy()})
         .groupby("level")["k"]
