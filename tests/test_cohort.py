@@ -347,11 +347,11 @@ def test_cluster_bootstrap_median_equals_summing_every_session_of_every_resample
     # The windowed computation must give exactly the medians of the plain one, for the
     # same seed: with the default window and with a window of a few positions, where most
     # resamples fall outside it (summed over all sessions) and the window widens.
-    from katoutcomes import cohort
+    from katoutcomes.cohort import intervals
 
     if narrow:
-        monkeypatch.setattr(cohort, "_WINDOW_SPREADS", 0.0)
-        monkeypatch.setattr(cohort, "_WINDOW_EXTRA", 1)
+        monkeypatch.setattr(intervals, "_WINDOW_SPREADS", 0.0)
+        monkeypatch.setattr(intervals, "_WINDOW_EXTRA", 1)
     rng = np.random.default_rng(11)
     for trial in range(6):
         n_patients = int(rng.integers(2, 400))
@@ -368,7 +368,7 @@ def test_cluster_bootstrap_median_equals_summing_every_session_of_every_resample
         assert (result.ci_low, result.ci_high) == (low, high)
         order = np.argsort(values, kind="stable")
         _, dense = np.unique(patients, return_inverse=True)
-        medians = cohort._resampled_medians(
+        medians = intervals._resampled_medians(
             values[order], dense[order], int(dense.max()) + 1, 300, trial
         )
         np.testing.assert_array_equal(medians, expected)
@@ -583,7 +583,7 @@ def test_median_interval_rank_is_the_binomial_quantile_scipy_gives(alpha):
     # (the module computes it without SciPy), over small n and the sizes of large cohorts.
     from scipy import stats as sps
 
-    from katoutcomes.cohort import _binomial_half_quantile
+    from katoutcomes.cohort.intervals import _binomial_half_quantile
 
     for n in [*range(1, 300), 1000, 1001, 51813, 51814, 1_000_000]:
         expected = int(sps.binom.ppf(alpha / 2.0, n, 0.5))
@@ -593,7 +593,7 @@ def test_median_interval_rank_is_the_binomial_quantile_scipy_gives(alpha):
 def test_median_interval_rank_at_an_exact_tie_is_decided_in_whole_numbers():
     # For n = 10, P(B <= 2) = (1 + 10 + 45) / 1024 = 56/1024 = 0.0546875 exactly (a binary
     # fraction): the smallest k with P(B <= k) >= 0.0546875 is 2, not 3.
-    from katoutcomes.cohort import _binomial_half_quantile
+    from katoutcomes.cohort.intervals import _binomial_half_quantile
 
     assert _binomial_half_quantile(56 / 1024, 10) == 2
     assert _binomial_half_quantile(math.nextafter(56 / 1024, 1.0), 10) == 3
