@@ -1257,3 +1257,15 @@ def test_responders_with_a_single_later_assessment_are_not_counted_as_relapse_fr
     assert (row["verdict"], row["n"]) == ("inconclusive", 35)
     assert math.isnan(row["estimate"])
     assert "the longest follow-up after a first response is 0 days" in row["note"]
+
+
+def test_scorecard_does_not_depend_on_the_order_of_the_treatment_rows():
+    # The dose quantities sort each patient's treatments by patient code and time; rows
+    # given in any order (here shuffled, with the index renumbered) must give the same
+    # scorecard, the session bootstrap included.
+    import dataclasses
+
+    data = Dataset.demo(patients=150)
+    shuffled = data.treatments.sample(frac=1.0, random_state=7).reset_index(drop=True)
+    again = dataclasses.replace(data, treatments=shuffled)
+    pd.testing.assert_frame_equal(evaluate_claims(again), evaluate_claims(data))

@@ -10,6 +10,8 @@ is counted or worked out by hand in a comment, or comes from a published table.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Mapping
 
 import numpy as np
@@ -313,6 +315,65 @@ def test_cluster_bootstrap_median_is_reproducible_and_ignores_row_order():
     assert (first.replicates, first.seed) == (BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED)
 
 
+def _resampled_medians_summing_every_session(
+    values: np.ndarray, patients: np.ndarray, replicates: int, seed: int
+) -> np.ndarray:
+    """The resample medians as first written: each resample sums the weights of all sessions.
+
+    Independent of the windowed computation of the module: every session of every drawn
+    patient is weighted by how often the patient was drawn, and the median is read from
+    the cumulative weights of all the sorted sessions.
+    """
+    _, codes = np.unique(patients, return_inverse=True)
+    n_clusters = int(codes.max()) + 1
+    order = np.argsort(values, kind="stable")
+    sorted_x, sorted_codes = values[order], codes[order]
+    rng = np.random.default_rng(seed)
+    medians = np.empty(replicates)
+    for b in range(replicates):
+        drawn = np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)
+        cumulative = np.cumsum(drawn[sorted_codes])
+        size = int(cumulative[-1])
+        lower = np.searchsorted(cumulative, (size - 1) // 2, side="right")
+        upper = np.searchsorted(cumulative, size // 2, side="right")
+        medians[b] = (sorted_x[lower] + sorted_x[upper]) / 2.0
+    return medians
+
+
+@pytest.mark.parametrize("narrow", [False, True])
+def test_cluster_bootstrap_median_equals_summing_every_session_of_every_resample(
+    monkeypatch, narrow
+):
+    # The windowed computation must give exactly the medians of the plain one, for the
+    # same seed: with the default window and with a window of a few positions, where most
+    # resamples fall outside it (summed over all sessions) and the window widens.
+    from katoutcomes.cohort import intervals
+
+    if narrow:
+        monkeypatch.setattr(intervals, "_WINDOW_SPREADS", 0.0)
+        monkeypatch.setattr(intervals, "_WINDOW_EXTRA", 1)
+    rng = np.random.default_rng(11)
+    for trial in range(6):
+        n_patients = int(rng.integers(2, 400))
+        sessions = int(rng.integers(n_patients, 6 * n_patients))
+        codes = np.sort(rng.integers(0, n_patients, sessions))
+        if trial % 2:  # few distinct values, many ties
+            values = rng.integers(0, 5, sessions).astype(np.float64) * 100.0
+        else:  # patients differ: strong clustering
+            values = rng.normal(500, 80, n_patients)[codes] + rng.normal(0, 10, sessions)
+        patients = np.array([f"P{code:04d}" for code in codes])
+        expected = _resampled_medians_summing_every_session(values, patients, 300, trial)
+        result = cluster_bootstrap_median(values, patients, replicates=300, seed=trial)
+        low, high = np.quantile(expected, [0.025, 0.975])
+        assert (result.ci_low, result.ci_high) == (low, high)
+        order = np.argsort(values, kind="stable")
+        _, dense = np.unique(patients, return_inverse=True)
+        medians = intervals._resampled_medians(
+            values[order], dense[order], int(dense.max()) + 1, 300, trial
+        )
+        np.testing.assert_array_equal(medians, expected)
+
+
 def test_cluster_bootstrap_median_drops_missing_values_and_needs_two_patients():
     result = cluster_bootstrap_median([200.0, np.nan, 400.0, np.nan], ["A", "A", "A", "B"])
     # B has no value: one patient, so no interval.
@@ -514,6 +575,39 @@ def test_median_interval_uses_the_published_order_statistics(values, median, low
     assert result.median == median
     for actual, expected in ((result.ci_low, low), (result.ci_high, high)):
         assert (math.isnan(actual) and math.isnan(expected)) or actual == expected
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.01, 0.1, 0.5, 1e-6])
+def test_median_interval_rank_is_the_binomial_quantile_scipy_gives(alpha):
+    # The rank is qbinom(alpha / 2, n, 1/2); SciPy's binom.ppf is the independent value
+    # (the module computes it without SciPy), over small n and the sizes of large cohorts.
+    from scipy import stats as sps
+
+    from katoutcomes.cohort.intervals import _binomial_half_quantile
+
+    for n in [*range(1, 300), 1000, 1001, 51813, 51814, 1_000_000]:
+        expected = int(sps.binom.ppf(alpha / 2.0, n, 0.5))
+        assert _binomial_half_quantile(alpha / 2.0, n) == expected, n
+
+
+def test_median_interval_rank_at_an_exact_tie_is_decided_in_whole_numbers():
+    # For n = 10, P(B <= 2) = (1 + 10 + 45) / 1024 = 56/1024 = 0.0546875 exactly (a binary
+    # fraction): the smallest k with P(B <= k) >= 0.0546875 is 2, not 3.
+    from katoutcomes.cohort.intervals import _binomial_half_quantile
+
+    assert _binomial_half_quantile(56 / 1024, 10) == 2
+    assert _binomial_half_quantile(math.nextafter(56 / 1024, 1.0), 10) == 3
+    assert _binomial_half_quantile(math.nextafter(56 / 1024, 0.0), 10) == 2
+
+
+def test_median_interval_and_cohort_statistics_do_not_load_scipy():
+    code = (
+        "import sys; from katoutcomes.cohort import median_ci, cluster_bootstrap_median; "
+        "median_ci(list(range(50))); cluster_bootstrap_median([1, 2, 3, 4], list('AABB')); "
+        "print('scipy' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 
 
 # --------------------------------------------------------------------------------------

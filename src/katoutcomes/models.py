@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import stats as sps
 
 __all__ = ["MixedModelFit", "fit_mixed_model"]
 
@@ -345,6 +344,8 @@ def _build_fit(
     with np.errstate(invalid="ignore"):
         se = np.sqrt(np.diag(fe_cov))
         z = coef / se
+    from scipy import stats as sps  # loaded on first use: importing the module stays light
+
     crit = float(sps.norm.ppf(0.975))
     fixed = pd.DataFrame(
         {

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import stats as sps
 
 from katoutcomes.instruments import INSTRUMENTS
 from katoutcomes.outcomes import meets_fraction
@@ -154,6 +153,8 @@ def rubin_logit(rates: FloatArray, n: int, alpha: float = 0.05) -> tuple[float, 
     nu_com = n - 1.0
     nu_obs = (nu_com + 1) / (nu_com + 3) * nu_com * (1 - gamma)
     nu = nu_obs if gamma == 0 else 1.0 / (gamma**2 / (m - 1) + 1.0 / nu_obs)
+    from scipy import stats as sps  # loaded on first use: importing the module stays light
+
     crit = float(sps.t.ppf(1 - alpha / 2, nu))
     half = crit * np.sqrt(total)
 

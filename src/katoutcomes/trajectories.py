@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import stats as sps
 
 from katoutcomes.errors import KatoutcomesError
 from katoutcomes.instruments import INSTRUMENTS, PHQ9
@@ -277,6 +276,8 @@ class TrajectoryModel:
             + np.einsum("ij,jk,ik->i", x, self.fit.fe_cov, x)
         )
         se = np.sqrt(var)
+        from scipy import stats as sps  # loaded on first use: importing the module stays light
+
         q = float(sps.norm.ppf((1 + level) / 2))
         top = float(INSTRUMENTS[self.instrument].max_score)
         return pd.DataFrame(
@@ -301,6 +302,8 @@ class TrajectoryModel:
         x, _ = self.design(self.baseline_mean, t)
         mean = x @ self.fit.params
         se = np.sqrt(np.einsum("ij,jk,ik->i", x, self.fit.fe_cov, x))
+        from scipy import stats as sps  # loaded on first use: importing the module stays light
+
         q = float(sps.norm.ppf(0.975))
         return pd.DataFrame(
             {
