@@ -560,7 +560,7 @@ def test_dose_is_the_median_first_dose_in_mg_per_kg():
     row = packaged(data, "dose", Settings(min_n=1))
     assert row["verdict"] == "descriptive"
     assert (row["estimate"], row["n"], row["claimed"]) == (pytest.approx(0.525), 4, 0.507)
-    assert "50% of 8 doses" in row["note"] and "0.507 mg/kg" in row["note"]
+    assert "50.0% of 8 doses" in row["note"] and "0.507 mg/kg" in row["note"]
 
 
 def test_dose_leaves_out_patients_whose_first_dose_has_no_mg():
@@ -668,7 +668,7 @@ def test_monitoring_share_counts_sessions_with_a_recorded_time_and_explains_the_
     assert row["ci_low"] == pytest.approx(0.2001396, abs=1e-7)
     assert row["ci_high"] == pytest.approx(0.8999215, abs=1e-7)
     note = row["note"]
-    assert "60% (95% CI 20% to 90%) of 10 sessions" in note
+    assert "60.0% (95% CI 20.0% to 90.0%) of 10 sessions" in note
     assert "1 session without a recorded time" in note
     assert "cluster-robust" in note and "design effect of 2.60" in note
     assert "effective 4 sessions" in note

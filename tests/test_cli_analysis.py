@@ -105,6 +105,12 @@ def test_claims_json_has_the_documented_shape(demo_dir: Path):
         "note",
         "margin",
         "population",
+        # Crude beside adjusted for the claims that compare groups (null elsewhere).
+        "adjusted_estimate",
+        "adjusted_ci_low",
+        "adjusted_ci_high",
+        "adjusted_n",
+        "adjusted_or",
     }
     assert all(set(c) == keys for c in payload["claims"])
     by_id = {c["id"]: c for c in payload["claims"]}
