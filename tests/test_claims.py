@@ -201,7 +201,7 @@ def rate_24_of_30() -> Dataset:
         ("below", 0.95, None, "supported", "wholly below the claimed 95%"),
         ("below", 0.6, None, "contradicted", "at or above the claimed 60%"),
         ("below", 0.7, None, "inconclusive", "includes the claimed 70%"),
-        ("descriptive", None, None, "descriptive", "80%"),
+        ("descriptive", None, None, "descriptive", "80.0%"),
     ],
 )
 def test_each_rule_decides_as_documented(

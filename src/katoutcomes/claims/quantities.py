@@ -17,7 +17,7 @@ import pandas as pd
 
 from katoutcomes.claims.context import _Context, _positions_in, _share_result
 from katoutcomes.claims.definitions import _ALPHA, _KG_PER_LB, QuantityResult, QuantitySpec
-from katoutcomes.claims.formatting import _count, _days, _interval, _pct, _plain, _points
+from katoutcomes.claims.formatting import _count, _days, _interval, _pct, _plain, _points, _value
 from katoutcomes.cohort import (
     EVENTS,
     PSYCHOTHERAPY_MIN_SHARE,
@@ -143,7 +143,7 @@ def _early_change_share(
     who = ctx.who(instrument)
     what = (
         f"with a {instrument} within {_days(used)} of their first dose had improved by at "
-        f"least {_pct(threshold)} from baseline at such an assessment"
+        f"least {_value(threshold, 'share')} from baseline at such an assessment"
     )
     result = _share_result(k, n, who, what, higher_is_better=True)
     return QuantityResult(
@@ -474,7 +474,7 @@ def _treatment_resistance_share(
 _LEVEL_WORDS: Final = {
     "ssri": ("on an SSRI", "not on an SSRI"),
     "psychotherapy": (
-        f"with psychotherapy in at least {_pct(PSYCHOTHERAPY_MIN_SHARE)} of their doses",
+        f"with psychotherapy in at least {_value(PSYCHOTHERAPY_MIN_SHARE, 'share')} of their doses",
         "with less psychotherapy",
     ),
     "treatment_resistance": (
