@@ -12,12 +12,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
-import numpy as np
 import pandas as pd
 
 from katoutcomes import formatting as fmt
 from katoutcomes.claims import Claim, describe_rule
-from katoutcomes.cohort import RATE_OUTCOME_LABELS, NotMeasurableError
+from katoutcomes.cohort import RATE_OUTCOME_LABELS
 from katoutcomes.instruments import INSTRUMENTS, PHQ9
 from katoutcomes.plots import (
     NEWS_LABELS,
@@ -30,14 +29,14 @@ from katoutcomes.plots import (
     waterfall,
 )
 from katoutcomes.report import figures as figs
+from katoutcomes.report.blocks import note, rule, section, table
 from katoutcomes.report.methods import methods_section
 from katoutcomes.report.models import comparisons_section, model_section
+from katoutcomes.report.subgroups import subgroups_section
 from katoutcomes.settings import Settings
 from katoutcomes.suppression import (
     SUPPRESSED_COLUMN,
-    rate_cell_mask,
     suppress_rates,
-    suppress_subgroup_rates,
     suppression_note,
 )
 
@@ -54,17 +53,6 @@ HEADLINE_OUTCOMES: Final = (
     "reliable_deterioration",
 )
 POPULATION_NAMES: Final = {"itt": "Intention to treat", "completers": "Completers"}
-SUBGROUP_NAMES: Final = {"route": "Route of administration", "site": "Site"}
-LEVEL_NAMES: Final = {
-    "intranasal": "Intranasal",
-    "sublingual": "Sublingual",
-    "oral": "Oral",
-    "other": "Other",
-    "unknown": "Not recorded",
-}
-#: Subgroups drawn in the report. Clinicians are not ranked in a report that leaves the
-#: clinic (docs/methods.md, comparisons).
-REPORT_SUBGROUPS: Final = ("route", "site")
 
 #: The page may load nothing: inline styles and scripts (plotly needs eval), data images.
 CSP: Final = (
@@ -75,28 +63,6 @@ CSP: Final = (
 #: Width of a figure on paper, in CSS pixels: fits the printable width of A4 (about 700 px
 #: with 12 mm margins) and of US Letter (about 720 px).
 PRINT_WIDTH: Final = 680
-
-
-def level_name(level: object) -> str:
-    return LEVEL_NAMES.get(str(level), str(level))
-
-
-def rule(text: str) -> dict[str, str]:
-    """The small-cell rule stated where it removed something."""
-    return {"kind": "rule", "text": text}
-
-
-def note(text: str) -> dict[str, str]:
-    return {"kind": "note", "text": text}
-
-
-def table(template: str, **data: Any) -> dict[str, Any]:
-    """A table block drawn by ``tables/<template>.html.j2``."""
-    return {"kind": "table", "template": template, **data}
-
-
-def section(anchor: str, title: str, blocks: list[dict[str, Any]], **extra: Any) -> dict:
-    return {"anchor": anchor, "title": title, "blocks": blocks, **extra}
 
 
 # --------------------------------------------------------------------------------------
@@ -437,105 +403,6 @@ def safety_section(analysis: Analysis, figures: figs.Figures, k: int) -> dict[st
     )
     blocks.append(table("adverse_events", rows=rows, caption=caption))
     return section("safety", "Safety", blocks)
-
-
-# --------------------------------------------------------------------------------------
-# Subgroups
-# --------------------------------------------------------------------------------------
-
-
-def subgroups_section(analysis: Analysis, figures: figs.Figures, k: int) -> dict[str, Any]:
-    blocks = [
-        note(
-            f"{PHQ9.name} response (intention to treat) by route of administration and by site "
-            "(a patient's most frequent one). Small groups have wide intervals: compare "
-            "intervals, not ranks. The difference compares a group with all other patients "
-            "whose route or site is recorded (Newcombe interval)."
-        )
-    ]
-    rates = analysis.shared_rates
-    itt = rates[
-        (rates["instrument"] == PHQ9.name)
-        & (rates["outcome"] == "response")
-        & (rates["population"] == "itt")
-    ]
-    overall_shown = not itt.empty and not bool(itt[SUPPRESSED_COLUMN].iloc[0])
-    for by in REPORT_SUBGROUPS:
-        name = SUBGROUP_NAMES.get(by, by)
-        try:
-            frame = analysis.subgroups(by, "response", PHQ9.name)
-        except NotMeasurableError as exc:
-            blocks.append(note(f"{name}: not available. {exc}"))
-            continue
-        # With the overall rate hidden, the levels must not add up to it.
-        marked = frame if overall_shown else frame.assign(**{SUPPRESSED_COLUMN: True})
-        shown = suppress_subgroup_rates(marked, k=k)
-        hidden = shown[SUPPRESSED_COLUMN].to_numpy(dtype=bool)
-        primary = rate_cell_mask(frame["k"], frame["n"], k)
-        if hidden.all():
-            levels = ", ".join(level_name(v) for v in frame["level"])
-            blocks.append(
-                rule(
-                    f"{name}: every group ({levels}) is suppressed: each has, or would let a "
-                    f"reader work out, 1 to {k - 1} patients, responders or non-responders."
-                )
-            )
-            continue
-        fig = figs.subgroup_figure(frame, shown, overall_shown)
-        blocks.append(figures.render(fig, f"fig-subgroup-{by}"))
-        if hidden.any():
-            blocks.append(rule(_subgroup_rule(frame, hidden, primary, k)))
-        blocks.append(_subgroup_table(shown, primary, by))
-    return section("subgroups", "Subgroups", blocks)
-
-
-def _subgroup_rule(frame: pd.DataFrame, hidden: np.ndarray, primary: np.ndarray, k: int) -> str:
-    small = [level_name(v) for v in frame.loc[primary, "level"]]
-    extra = [level_name(v) for v in frame.loc[hidden & ~primary, "level"]]
-    text = f"Not shown: {', '.join(small)} (1 to {k - 1} patients, responders or non-responders)"
-    if extra:
-        text += (
-            f"; {', '.join(extra)} also hidden, so that the small group"
-            f"{'s' if len(small) > 1 else ''} cannot be worked out from the total"
-        )
-    return text + (
-        ". Differences between groups are not shown for this attribute: a group compared "
-        "with all the others would give the hidden groups' rate away."
-    )
-
-
-def _subgroup_table(shown: pd.DataFrame, primary: np.ndarray, by: str) -> dict[str, Any]:
-    """The numbers of one attribute's forest, suppressed levels marked."""
-    compared = shown["compared_with"].dropna().astype(str).unique()
-    against = level_name(compared[0]) if len(compared) == 1 else ""
-    rows = []
-    for i, (_, r) in enumerate(shown.iterrows()):
-        level = level_name(r["level"])
-        if bool(r[SUPPRESSED_COLUMN]):
-            why = "suppressed" if primary[i] else "hidden (protects a small group)"
-            rows.append({"level": level, "suppressed": why})
-            continue
-        diff = fmt.estimate(r["diff"], r["diff_ci_low"], r["diff_ci_high"], "difference")
-        if not against and not fmt.is_missing(r["diff"]):
-            diff += f" vs {level_name(r['compared_with'])}"
-        rows.append(
-            {
-                "level": level,
-                "suppressed": "",
-                "n": fmt.integer(r["n"]),
-                "k": fmt.integer(r["k"]),
-                "rate": fmt.estimate(r["estimate"], r["ci_low"], r["ci_high"], "share"),
-                "diff": diff,
-            }
-        )
-    difference = f"Difference vs {against}" if against else "Difference"
-    return table(
-        "subgroup",
-        table_id=f"subgroup-table-{by}",
-        headers=[SUBGROUP_NAMES.get(by, by), "Patients", "Responders", "Response (95% CI)"]
-        + [f"{difference} (95% CI)"],
-        rows=rows,
-    )
 
 
 # --------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import numpy as np
 from katoutcomes import formatting as fmt
 from katoutcomes.instruments import INSTRUMENTS, PHQ9
 from katoutcomes.plots_comparisons import funnel_plot
+from katoutcomes.report.blocks import heading, note, rule, section
 from katoutcomes.report.figures import Figures, mean_curve_figure
 from katoutcomes.suppression import (
     SUPPRESSED_COLUMN,
@@ -47,10 +48,6 @@ REASONS: Final = {
     "relapse": "Relapse",
     "item9": "PHQ-9 item 9 ≥ 1",
 }
-
-
-def _block(kind: str, text: str) -> dict[str, str]:
-    return {"kind": kind, "text": text}
 
 
 def _sensitivity_rows(analysis: Analysis, instrument: str, k: int) -> list[dict[str, Any]]:
@@ -152,32 +149,31 @@ def model_section(analysis: Analysis, figures: Figures, k: int) -> dict[str, Any
     """Course of symptoms (model): mean curve with its 95% band, the band's measured
     calibration, the missing-data sensitivity and the counts of patients at risk."""
     blocks: list[dict[str, Any]] = [
-        _block(
-            "note",
+        note(
             "A linear mixed model of every eligible patient's scores after the first dose "
             "(score on baseline and log-time, with a bend at the end of the acute course and "
             "at 182 days; random intercept and slope per patient; docs/methods.md, "
             "trajectories). It uses every score, so patients who leave early still count.",
         )
     ]
+    # The models of both instruments, or why one cannot be fitted (too few patients,
+    # say); band calibration and sensitivity reuse them.
+    models = analysis.trajectory_models
     for instrument in INSTRUMENTS:
-        model = analysis.trajectory_model(instrument)
-        blocks.append(_block("heading", instrument))
+        model = models.get(instrument, f"no {instrument} scores")
+        blocks.append(heading(instrument))
         if not isinstance(model, TrajectoryModel):
-            blocks.append(_block("note", f"No model for the {instrument}: {model}"))
+            blocks.append(note(f"No model for the {instrument}: {model}"))
             continue
         if k > 1 and model.n_patients < k:
-            blocks.append(
-                _block("rule", f"The {instrument} model is not shown: fewer than {k} patients.")
-            )
+            blocks.append(rule(f"The {instrument} model is not shown: fewer than {k} patients."))
             continue
         fig = mean_curve_figure(model.mean_curve(), instrument, model.n_patients)
         blocks.append(figures.render(fig, f"fig-model-{instrument.lower()}"))
         calibration = analysis.band_calibration(instrument)
         if calibration is not None:
             blocks.append(
-                _block(
-                    "note",
+                note(
                     f"Expected-recovery band ({fmt.pct(calibration.band_level, 0)} prediction "
                     f"band, drawn on the patient pages): {fmt.pct(calibration.coverage)} of "
                     f"{fmt.integer(calibration.n_scores)} held-out scores fell inside their band "
@@ -198,21 +194,19 @@ def model_section(analysis: Analysis, figures: Figures, k: int) -> dict[str, Any
         )
         if any(r["suppressed"] for r in rows):
             blocks.append(
-                _block(
-                    "rule",
+                rule(
                     "Rows marked suppressed would count, or with the rates above give back, "
                     f"a group of 1 to {k - 1} patients.",
                 )
             )
         tipping = _tipping_sentence(analysis, instrument, k)
         if tipping:
-            blocks.append(_block("note", tipping))
+            blocks.append(note(tipping))
     at_risk = _at_risk_rows(analysis, k)
     if at_risk:
-        blocks.append(_block("heading", "Patients who need review"))
+        blocks.append(heading("Patients who need review"))
         blocks.append(
-            _block(
-                "note",
+            note(
                 "Per instrument: patients with a baseline and follow-up the model can judge, "
                 "those whose latest score lies above their expected-recovery band (off track), "
                 "and those at risk for any reason (off track, reliable deterioration, relapse, "
@@ -230,12 +224,8 @@ def model_section(analysis: Analysis, figures: Figures, k: int) -> dict[str, Any
             }
         )
         if any(cell is None for row in at_risk for cell in row["cells"]):
-            blocks.append(_block("rule", f"Counts of 1 to {k - 1} patients are marked suppressed."))
-    return {
-        "anchor": "model",
-        "title": "Course of symptoms (model)",
-        "blocks": blocks,
-    }
+            blocks.append(rule(f"Counts of 1 to {k - 1} patients are marked suppressed."))
+    return section("model", "Course of symptoms (model)", blocks)
 
 
 def comparisons_section(analysis: Analysis, figures: Figures, k: int) -> dict[str, Any]:
@@ -250,11 +240,10 @@ def comparisons_section(analysis: Analysis, figures: Figures, k: int) -> dict[st
         & (rates["population"] == "itt")
     ]
     if units.empty:
-        blocks.append(_block("note", "No site is recorded: nothing to compare."))
+        blocks.append(note("No site is recorded: nothing to compare."))
     elif itt.empty or bool(itt[SUPPRESSED_COLUMN].iloc[0]):
         blocks.append(
-            _block(
-                "rule",
+            rule(
                 "The funnel plot is not shown: its centre line is the PHQ-9 response rate, "
                 "which the small-cell rule hides above.",
             )
@@ -273,8 +262,7 @@ def comparisons_section(analysis: Analysis, figures: Figures, k: int) -> dict[st
         shown = dataclasses.replace(funnel, units=units[~hidden].reset_index(drop=True))
         if shown.units.empty:
             blocks.append(
-                _block(
-                    "rule",
+                rule(
                     f"The funnel plot is not shown: every site has, or would let a reader work "
                     f"out, fewer than {k} patients, responders or non-responders.",
                 )
@@ -285,8 +273,7 @@ def comparisons_section(analysis: Analysis, figures: Figures, k: int) -> dict[st
             outside = shown.outside
             names = ", ".join(outside["unit"].astype(str)) or "none"
             blocks.append(
-                _block(
-                    "note",
+                note(
                     f"Sites outside the 99.8% limits: {names}. A site outside the limits differs "
                     "from the clinic by more than chance would usually give; inside them, "
                     "differences are what chance gives.",
@@ -294,13 +281,12 @@ def comparisons_section(analysis: Analysis, figures: Figures, k: int) -> dict[st
             )
         if hidden.any():
             blocks.append(
-                _block(
-                    "rule",
+                rule(
                     f"{int(hidden.sum())} site(s) not shown: fewer than {k} "
                     "patients, responders or non-responders (or a hidden site could be worked "
                     "out from the clinic total).",
                 )
             )
     if funnel.adjustment:
-        blocks.append(_block("note", f"No case-mix adjustment: {funnel.adjustment}"))
-    return {"anchor": "comparisons", "title": "Sites compared", "blocks": blocks}
+        blocks.append(note(f"No case-mix adjustment: {funnel.adjustment}"))
+    return section("comparisons", "Sites compared", blocks)
