@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from katoutcomes import formatting as fmt
+from katoutcomes.errors import KatoutcomesError
 from katoutcomes.instruments import INSTRUMENTS, PHQ9
 from katoutcomes.plots_comparisons import funnel_plot
 from katoutcomes.report.blocks import heading, note, rule, section
@@ -231,7 +232,11 @@ def model_section(analysis: Analysis, figures: Figures, k: int) -> dict[str, Any
 def comparisons_section(analysis: Analysis, figures: Figures, k: int) -> dict[str, Any]:
     """Sites compared: the funnel plot of case-mix adjusted PHQ-9 response."""
     blocks: list[dict[str, Any]] = []
-    funnel = analysis.funnel("site", PHQ9.name)
+    try:
+        funnel = analysis.funnel("site", PHQ9.name)
+    except KatoutcomesError as exc:
+        blocks.append(note(f"Sites cannot be compared: {exc}"))
+        return section("comparisons", "Sites compared", blocks)
     units = funnel.units
     rates = analysis.shared_rates
     itt = rates[
