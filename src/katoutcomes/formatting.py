@@ -101,9 +101,18 @@ def score_points(x: Any, decimals: int = 0) -> str:
 
 
 def decimal(x: Any, places: int = 1) -> str:
-    """A plain number to a fixed number of decimals, signed with a true minus:
-    ``decimal(6.25)`` → ``6.2``, ``decimal(-0.04, 2)`` → ``−0.04``. For quantities whose
-    unit is in the column heading (adverse events per 100 sessions)."""
+    """A plain number to a fixed number of decimals, signed with a true minus, for
+    quantities whose unit is in the column heading (adverse events per 100 sessions).
+
+    Examples
+    --------
+    >>> decimal(6.31)
+    '6.3'
+    >>> decimal(-0.04, 2)
+    '−0.04'
+    >>> decimal(None)
+    '–'
+    """
     if is_missing(x):
         return MISSING
     return _signed(f"{float(x):.{places}f}")
