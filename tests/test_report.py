@@ -19,9 +19,11 @@ import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs
 
+from katoutcomes.analysis import Analysis
 from katoutcomes.claims import evaluate_claims, load_claims
 from katoutcomes.cohort import in_population
 from katoutcomes.dataset import Dataset
+from katoutcomes.formatting import MISSING
 from katoutcomes.outcomes import patient_outcomes
 from katoutcomes.plots import NEWS_LABELS, news_color
 from katoutcomes.report import build_report, write_report
@@ -29,17 +31,21 @@ from katoutcomes.settings import Settings
 from katoutcomes.suppression import suppression_note
 
 #: Figures of the demo report: trajectories (2), waterfall, cumulative response, response
-#: duration, forest, adverse events, subgroups by route and by site.
+#: duration, model mean curves (2), forest, adverse events, subgroups by route and by
+#: site, site funnel plot.
 FIGURE_IDS = (
     "fig-trajectory-phq-9",
     "fig-trajectory-gad-7",
     "fig-waterfall-phq-9",
     "fig-cumulative-response",
     "fig-response-duration",
+    "fig-model-phq-9",
+    "fig-model-gad-7",
     "fig-forest",
     "fig-adverse-events",
     "fig-subgroup-route",
     "fig-subgroup-site",
+    "fig-funnel-site",
 )
 
 
@@ -172,7 +178,7 @@ def test_no_external_script_stylesheet_or_font(page: str):
     assert "cdn.plot.ly/plotly" not in page
     assert "fonts.googleapis" not in page
     # A Content-Security-Policy forbids loading anything from the network.
-    assert "default-src &#x27;none&#x27;" in page
+    assert "default-src &#39;none&#39;" in page
 
 
 def test_print_styles_are_included(page: str):
@@ -247,7 +253,7 @@ def test_headline_rates_are_in_the_rates_table(page: str):
         "Reliable deterioration",
     ]
     response = _row(rows, "Response")[1]
-    assert re.fullmatch(r"\d+\.\d% \(\d+\.\d–\d+\.\d%\) \d+ of \d+", response[1])
+    assert re.fullmatch(r"\d+\.\d% \(\d+\.\d% to \d+\.\d%\) \d+ of \d+", response[1])
 
 
 def test_methods_list_the_settings_used(page: str):
@@ -315,7 +321,7 @@ def test_a_route_with_fewer_than_k_patients_is_shown_as_suppressed(small_route_p
     hidden = [row[1][0] for row in table[1:] if row[0] == "suppressed"]
     assert len(hidden) == 2 and "Oral" in hidden
     shown = [row[1] for row in table[1:] if row[0] != "suppressed"]
-    assert all(cells[4] == "—" for cells in shown)
+    assert all(cells[4] == MISSING for cells in shown)
     # The figure does not draw it; the rule is stated beside it.
     assert "Oral (n =" not in small_route_page
     assert "Not shown: Oral (1 to 10 patients, responders or non-responders)" in small_route_page
@@ -334,21 +340,95 @@ def test_adverse_event_types_in_fewer_than_k_patients_are_suppressed(demo: Datas
     assert "suppressed (small-cell rule)" in page
 
 
-def test_k_zero_turns_suppression_off_and_escapes_claim_text(demo: Dataset):
-    card = evaluate_claims(demo, claims=load_claims()[:1])
-    card.loc[0, "claim"] = "<script>alert(1)</script> & more"
-    page = build_report(
-        _small_route(demo),
+def test_k_zero_turns_suppression_off_and_escapes_what_the_data_bring(demo: Dataset):
+    # Markup in the data source label, a claim's text, a filter level and the title is
+    # shown as text: the templates escape every value (autoescape).
+    from katoutcomes.filters import CohortFilter, filter_dataset
+
+    hostile = "S1 <script>alert(2)</script> & co"
+    data = _small_route(demo)
+    site = data.treatments["site_id"].astype(str).replace("S1", hostile)
+    data = dataclasses.replace(data, treatments=data.treatments.assign(site_id=site))
+    chosen = filter_dataset(data, CohortFilter(site=(hostile, "S2", "S3")))
+    claim = dataclasses.replace(load_claims()[0], claim="<script>alert(1)</script> & more")
+    analysis = Analysis(
+        chosen,
         Settings(suppression_k=0),
-        claims=card,
-        title="Report <b>for</b> board",
+        claims=[claim],
+        source_label="clinic <script>alert(3)</script> & partners",
     )
+    page = build_report(analysis, title="Report <b>for</b> board")
     assert "Small-cell suppression is off" in page
+    # The oral route's few patients are shown with suppression off.
     css, cells = _row(_tables(page)["subgroup-table-route"], "Oral")
-    assert css == "" and cells[1] == "5"
-    assert "<script>alert(1)</script>" not in page
+    assert css == "" and 1 <= int(cells[1]) < 11
+    for n in (1, 2, 3):
+        assert f"<script>alert({n})</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page
-    assert "<title>Report &lt;b&gt;for&lt;/b&gt; board</title>" in page
+    assert "S1 &lt;script&gt;alert(2)&lt;/script&gt; &amp; co" in page
+    assert "clinic &lt;script&gt;alert(3)&lt;/script&gt; &amp; partners" in page
+    assert "<title>Report &lt;b&gt;for&lt;/b&gt; board: sites " in page
+
+
+def test_settings_or_claims_beside_an_analysis_are_refused():
+    analysis = Analysis(Dataset.demo(patients=20))
+    with pytest.raises(TypeError, match="carries its settings and claims"):
+        build_report(analysis, Settings())
+
+
+def test_a_report_from_an_analysis_computes_nothing_itself(monkeypatch: pytest.MonkeyPatch):
+    # Built once, every result the report shows is in the analysis; with the statistics
+    # made to fail, a second build must give the same page: it only lays results out.
+    import katoutcomes.claims
+    import katoutcomes.cohort
+    import katoutcomes.funnel
+    import katoutcomes.outcomes
+    import katoutcomes.sensitivity
+    import katoutcomes.trajectories
+
+    analysis = Analysis(Dataset.demo(patients=60))
+    analysis.scorecard  # noqa: B018 (computed before the report)
+    stamp = dt.datetime(2026, 1, 2, 3, 4, tzinfo=dt.UTC)
+    first = build_report(analysis, generated_at=stamp)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the report computed a statistic itself")
+
+    for module, name in (
+        (katoutcomes.claims, "evaluate_claims"),
+        (katoutcomes.outcomes, "patient_outcomes"),
+        (katoutcomes.cohort, "outcome_rates"),
+        (katoutcomes.cohort, "time_to_event"),
+        (katoutcomes.cohort, "subgroup_rates"),
+        (katoutcomes.trajectories, "fit_trajectory_model"),
+        (katoutcomes.trajectories, "band_calibration"),
+        (katoutcomes.trajectories, "alerts"),
+        (katoutcomes.sensitivity, "missing_data_sensitivity"),
+        (katoutcomes.funnel, "funnel_table"),
+    ):
+        monkeypatch.setattr(module, name, fail)
+    assert build_report(analysis, generated_at=stamp) == first
+
+
+def test_the_templates_ship_in_the_wheel(tmp_path: Path):
+    import subprocess
+    import sys
+    import zipfile
+
+    from katoutcomes.report import TEMPLATES
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "-q", "-w", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("katoutcomes-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    templates = sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.*"))
+    assert "report.html.j2" in templates and "style.css" in templates
+    missing = [t for t in templates if f"katoutcomes/report/templates/{t}" not in names]
+    assert missing == []
 
 
 def test_write_report_writes_the_file(tmp_path: Path):
@@ -381,7 +461,7 @@ def test_a_clinic_smaller_than_k_shows_no_rate_and_no_waterfall():
     assert 'id="fig-waterfall-phq-9"' not in page
     assert "The waterfall is not shown: counting its bars by colour would give a group" in page
     scorecard = _tables(page)["scorecard"]
-    assert all(cells[2].startswith(("suppressed", "—")) for _, cells in scorecard[1:])
+    assert all(cells[2].startswith(("suppressed", MISSING)) for _, cells in scorecard[1:])
 
 
 # --------------------------------------------------------------------------------------
@@ -431,3 +511,51 @@ def test_filters_on_several_attributes_and_dates_are_all_named():
 
 def test_an_unfiltered_report_does_not_say_filtered(page: str):
     assert "selected from" not in page and "<dt>Filter</dt>" not in page
+
+
+# --------------------------------------------------------------------------------------
+# Course of symptoms (model), patients at risk, site funnel plot
+# --------------------------------------------------------------------------------------
+
+
+def test_model_section_shows_curve_calibration_sensitivity_and_at_risk_counts(page: str):
+    model = page[page.index('<section id="model"') : page.index('<section id="benchmarks"')]
+    assert 'id="fig-model-phq-9"' in model and 'id="fig-model-gad-7"' in model
+    assert "held-out scores fell inside their band" in model
+    tables = _tables(page)
+    methods = [cells[1] for _, cells in tables["sensitivity-table-phq-9"][1:]]
+    assert methods.count("Multiple imputation under MAR (trajectory model)") == 2
+    assert len(methods) == 8  # 4 methods × response, remission
+    # The ITT response row is the rates table's ITT response, to the digit.
+    rates = _row(tables["rates-table"], "Response")[1][1]
+    itt = _row(tables["sensitivity-table-phq-9"], "Response")[1]
+    assert rates.startswith(itt[2]) and rates.endswith(f"of {itt[3]}")
+    # Counts of patients at risk: each shown count is 0 or at least k = 11.
+    for _, cells in tables["at-risk-table"][1:]:
+        for cell in cells[1:]:
+            assert cell == "suppressed" or cell == "0" or int(cell.replace(",", "")) >= 11
+
+
+def test_funnel_plot_hides_sites_with_fewer_than_k_patients(demo: Dataset):
+    # Five patients moved to a new site S4: S4 is hidden, and the next smallest site too,
+    # or S4 could be worked out from the clinic total.
+    outcomes = patient_outcomes(demo)
+    itt = outcomes[in_population(outcomes, "itt") & (outcomes["instrument"] == "PHQ-9")]
+    ids = sorted(itt["patient_id"].astype(str))[:5]
+    # A patient's site is the most frequent one over assessments and doses: move both.
+    tables = {
+        name: frame.assign(
+            site_id=frame["site_id"].astype(str).mask(frame["patient_id"].isin(ids), "S4")
+        )
+        for name, frame in (("assessments", demo.assessments), ("treatments", demo.treatments))
+    }
+    data = dataclasses.replace(demo, **tables)
+    analysis = Analysis(data)
+    page = build_report(analysis)
+    units = analysis.funnel("site").units
+    assert units.set_index("unit").loc["S4", "n"] == 5
+    smallest = units[units["unit"] != "S4"].sort_values("n")["unit"].iloc[0]
+    funnel = page[page.index('<section id="comparisons"') : page.index('<section id="methods"')]
+    assert 'id="fig-funnel-site"' in funnel
+    assert "2 site(s) not shown: fewer than 11 patients" in funnel
+    assert '"S4"' not in funnel and f'"{smallest}"' not in funnel

@@ -34,7 +34,7 @@ if view.n_patients == 0:
 
 st.download_button(
     "Download report (HTML)",
-    data=lambda: report.build_report(view.dataset, settings, claims=common.packaged_claims()),
+    data=lambda: report.build_report(common.analysis(view)),
     file_name="katoutcomes_report.html",
     mime="text/html",
     icon=":material/description:",

@@ -29,6 +29,7 @@ __all__ = [
     "VERDICT_LABELS",
     "count",
     "days",
+    "decimal",
     "estimate",
     "integer",
     "interval",
@@ -97,6 +98,24 @@ def score_points(x: Any, decimals: int = 0) -> str:
         return MISSING
     text = _signed(f"{float(x):+.{decimals}f}")
     return f"{text} point" if text in ("+1", f"{MINUS}1") else f"{text} points"
+
+
+def decimal(x: Any, places: int = 1) -> str:
+    """A plain number to a fixed number of decimals, signed with a true minus, for
+    quantities whose unit is in the column heading (adverse events per 100 sessions).
+
+    Examples
+    --------
+    >>> decimal(6.31)
+    '6.3'
+    >>> decimal(-0.04, 2)
+    '−0.04'
+    >>> decimal(None)
+    '–'
+    """
+    if is_missing(x):
+        return MISSING
+    return _signed(f"{float(x):.{places}f}")
 
 
 def days(x: Any) -> str:
