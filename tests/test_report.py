@@ -276,14 +276,20 @@ def test_methods_take_thresholds_from_the_instrument_facts(page: str):
     assert "28-day acute course plus a 7-day visit window" in endpoint[1]
 
 
-def test_methods_state_the_margin_rule_and_the_populations(page: str):
-    text = re.sub(r"<[^>]+>", " ", page[page.index('id="methods"') :])
-    assert "Claims: margins and bounds" in text
-    assert "inside [p0 \u2212 \u03b4, p0 + \u03b4]" in text
+def test_methods_are_the_methods_document(page: str):
+    """Populations, decision rules, intervals and models in the report are the sections of
+    docs/methods.md, rendered from the same text."""
+    from katoutcomes.methods import methods_html, methods_sections
+
+    methods = page[page.index('id="methods"') :]
+    for numbers in (["6.1"], ["10.3", "10.4"], ["6.2", "6.3", "6.4", "6.5", "6.7"]):
+        assert methods_html(numbers) in methods
+    titles = {s.number: s.title for s in methods_sections()}
+    text = re.sub(r"<[^>]+>", " ", methods)
+    for number in ("6.1", "10.3", "6.4", "7.3", "9.5"):
+        assert f"{number} {titles[number]}" in text
     assert "Safety population" in text
-    assert "Every patient with at least one recorded dose, eligible or not" in text
-    assert "Every GAD-diagnosed patient who started treatment" in text
-    assert "[0.025^(1/n), 1]" in text
+    assert "Clopper" in text  # the exact interval at no event (§6.4)
 
 
 def test_methods_record_provenance_with_file_hashes(demo: Dataset, page: str):

@@ -316,21 +316,16 @@ if st.toggle(
         if not isinstance(model, TrajectoryModel):
             st.info(f"{name}: no model. {model}")
     if fitted:
-        notes = {}
-        for name in fitted:
-            calibration = analysis.band_calibration(name)
-            if calibration is not None:
-                notes[name] = (
-                    f"{name}: {calibration.band_level:.0%} band held "
-                    f"{calibration.coverage:.1%} of held-out scores."
+        columns = st.columns(len(fitted))
+        for column, (name, model) in zip(columns, fitted.items(), strict=True):
+            with column:
+                curve = model.mean_curve()
+                common.chart(
+                    plots.mean_curve_figure(curve, name, model.n_patients),
+                    curve,
+                    f"mean_curve_{name}",
+                    empty="No model could be fitted.",
                 )
-        curves = {name: model.mean_curve() for name, model in fitted.items()}
-        common.chart(
-            plots.mean_curve_figure(curves, notes=notes),
-            pd.concat([c.assign(instrument=n) for n, c in curves.items()], ignore_index=True),
-            "mean_curve",
-            empty="No model could be fitted.",
-        )
         chosen = st.selectbox("Instrument", list(fitted), key="research_model_instrument")
         model = fitted[chosen]
         details = model.to_dict()

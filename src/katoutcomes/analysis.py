@@ -391,13 +391,13 @@ class Analysis:
             return models[instrument]
 
         def compute() -> TrajectoryModel | str:
-            from katoutcomes.cohort import NotMeasurableError
+            from katoutcomes.errors import KatoutcomesError
 
             try:
                 return fit_trajectory_model(
                     self.dataset, instrument, self.settings, outcomes=self.outcomes
                 )
-            except NotMeasurableError as exc:
+            except KatoutcomesError as exc:  # too few patients, no convergence, …
                 return str(exc)
 
         return self._once(("trajectory_model", instrument), compute)

@@ -8,13 +8,15 @@ The band and the curve come from :class:`katoutcomes.trajectories.TrajectoryMode
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Final
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from katoutcomes.plots._base import COLORS
+from katoutcomes import formatting as fmt
+from katoutcomes.instruments import INSTRUMENTS
+from katoutcomes.plots._base import _instrument_color, _rgba, _style
 
 __all__ = ["BAND_COLOR", "add_expected_band", "mean_curve_figure"]
 
@@ -77,66 +79,54 @@ def add_expected_band(
     return fig
 
 
-def mean_curve_figure(
-    curves: Mapping[str, pd.DataFrame], *, notes: Mapping[str, str] | None = None
-) -> go.Figure:
-    """The model's mean course of each instrument at the mean baseline, with its 95%
-    confidence band (``day, mean, ci_low, ci_high`` per instrument)."""
+def mean_curve_figure(curve: pd.DataFrame, instrument: str, n_patients: int) -> go.Figure:
+    """The trajectory model's mean curve with its 95% confidence band.
+
+    Parameters
+    ----------
+    curve : DataFrame
+        :meth:`katoutcomes.trajectories.TrajectoryModel.mean_curve` (``day, mean,
+        ci_low, ci_high``).
+    instrument : str
+    n_patients : int
+        Patients the model was fitted on (named in the subtitle).
+    """
+    color = _instrument_color(instrument)
+    inst = INSTRUMENTS[instrument]
     fig = go.Figure()
-    for name, curve in curves.items():
-        if curve.empty:
-            continue
-        color = COLORS.get(name, COLORS["other_instrument"])
-        red, green, blue = (int(color[i : i + 2], 16) for i in (1, 3, 5))
-        fig.add_trace(
-            go.Scatter(
-                x=curve["day"],
-                y=curve["ci_low"],
-                mode="lines",
-                line={"width": 0},
-                hoverinfo="skip",
-                showlegend=False,
-                legendgroup=name,
-            )
+    fig.add_trace(
+        go.Scatter(
+            x=np.concatenate([curve["day"], curve["day"][::-1]]),
+            y=np.concatenate([curve["ci_high"], curve["ci_low"][::-1]]),
+            fill="toself",
+            fillcolor=_rgba(color, 0.18),
+            line={"width": 0},
+            hoverinfo="skip",
+            name="95% confidence band",
         )
-        fig.add_trace(
-            go.Scatter(
-                x=curve["day"],
-                y=curve["ci_high"],
-                mode="lines",
-                line={"width": 0},
-                fill="tonexty",
-                fillcolor=f"rgba({red},{green},{blue},0.15)",
-                hoverinfo="skip",
-                showlegend=False,
-                legendgroup=name,
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=curve["day"],
-                y=curve["mean"],
-                mode="lines+markers",
-                line={"color": color, "width": 2},
-                name=name,
-                legendgroup=name,
-                customdata=curve[["ci_low", "ci_high"]].to_numpy(),
-                hovertemplate=f"{name} day %{{x:.0f}}: %{{y:.1f}} (95% CI "
-                "%{customdata[0]:.1f} to %{customdata[1]:.1f})<extra></extra>",
-            )
-        )
-    subtitle = " ".join((notes or {}).values())
-    fig.update_layout(
-        title={
-            "text": "Expected course of symptoms (trajectory model, mean baseline)"
-            + (f"<br><sup>{subtitle}</sup>" if subtitle else ""),
-        },
-        template="plotly_white",
-        height=420,
-        margin={"l": 60, "r": 20, "t": 80, "b": 50},
-        legend={"orientation": "h", "y": -0.2},
-        font={"family": "Helvetica Neue, Arial, sans-serif", "size": 13, "color": "#222222"},
     )
-    fig.update_xaxes(title_text="Days since the first dose", type="log")
-    fig.update_yaxes(title_text="Score", rangemode="tozero")
+    fig.add_trace(
+        go.Scatter(
+            x=curve["day"],
+            y=curve["mean"],
+            mode="lines",
+            line={"color": color, "width": 2.5},
+            name="Expected score at the mean baseline",
+            customdata=np.column_stack([curve["ci_low"], curve["ci_high"]]),
+            hovertemplate=(
+                "Day %{x:.0f}: %{y:.1f} (95% CI %{customdata[0]:.1f} to "
+                "%{customdata[1]:.1f})<extra></extra>"
+            ),
+        )
+    )
+    _style(
+        fig,
+        f"{instrument}: modelled course of symptoms",
+        "Linear mixed model of the scores after the first dose (random intercept and slope "
+        f"per patient), fitted on {fmt.count(n_patients, 'patients')}; the band is the 95% "
+        "confidence interval of the mean, not the range of patients' scores.",
+        legend="bottom",
+    )
+    fig.update_xaxes(title_text="Days since the first dose", rangemode="tozero")
+    fig.update_yaxes(title_text=f"{instrument} score", range=[0, inst.max_score])
     return fig

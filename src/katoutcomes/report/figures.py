@@ -1,7 +1,7 @@
 """Figures of the report: rendering, and the small-cell rule applied to what they draw.
 
 The figures themselves come from :mod:`katoutcomes.plots` and
-:mod:`katoutcomes.plots_comparisons`, drawn from the analysis's results; this module
+:mod:`katoutcomes.plots`, drawn from the analysis's results; this module
 renders them (plotly.js embedded once) and takes out of them what the small-cell rule
 hides: Kaplan–Meier steps with few patients at risk, the numbers at risk, adverse-event
 bars of small groups, suppressed subgroups, the waterfall when its bars would count a
@@ -19,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from katoutcomes import formatting as fmt
-from katoutcomes.instruments import INSTRUMENTS, PHQ9
+from katoutcomes.instruments import PHQ9
 from katoutcomes.plots import cohort_trajectory, subgroup_forest, waterfall_data
 from katoutcomes.suppression import SUPPRESSED_COLUMN, small_cell_mask
 
@@ -28,7 +28,6 @@ __all__ = [
     "Figures",
     "hide_at_risk",
     "mask_adverse_events",
-    "mean_curve_figure",
     "subgroup_figure",
     "trajectory_min_n",
     "truncate_curves",
@@ -172,59 +171,4 @@ def subgroup_figure(frame: pd.DataFrame, shown: pd.DataFrame, overall_shown: boo
                     x=[rate, rate],
                     hovertemplate=f"All patients: {fmt.pct(rate)}<extra></extra>",
                 )
-    return fig
-
-
-def mean_curve_figure(curve: pd.DataFrame, instrument: str, n_patients: int) -> go.Figure:
-    """The trajectory model's mean curve with its 95% confidence band.
-
-    Parameters
-    ----------
-    curve : DataFrame
-        :meth:`katoutcomes.trajectories.TrajectoryModel.mean_curve` (``day, mean,
-        ci_low, ci_high``).
-    instrument : str
-    n_patients : int
-        Patients the model was fitted on (named in the subtitle).
-    """
-    from katoutcomes.plots import _instrument_color, _rgba, _style
-
-    color = _instrument_color(instrument)
-    inst = INSTRUMENTS[instrument]
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=np.concatenate([curve["day"], curve["day"][::-1]]),
-            y=np.concatenate([curve["ci_high"], curve["ci_low"][::-1]]),
-            fill="toself",
-            fillcolor=_rgba(color, 0.18),
-            line={"width": 0},
-            hoverinfo="skip",
-            name="95% confidence band",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=curve["day"],
-            y=curve["mean"],
-            mode="lines",
-            line={"color": color, "width": 2.5},
-            name="Expected score at the mean baseline",
-            customdata=np.column_stack([curve["ci_low"], curve["ci_high"]]),
-            hovertemplate=(
-                "Day %{x:.0f}: %{y:.1f} (95% CI %{customdata[0]:.1f} to "
-                "%{customdata[1]:.1f})<extra></extra>"
-            ),
-        )
-    )
-    _style(
-        fig,
-        f"{instrument}: modelled course of symptoms",
-        "Linear mixed model of the scores after the first dose (random intercept and slope "
-        f"per patient), fitted on {fmt.count(n_patients, 'patients')}; the band is the 95% "
-        "confidence interval of the mean, not the range of patients' scores.",
-        legend="bottom",
-    )
-    fig.update_xaxes(title_text="Days since the first dose", rangemode="tozero")
-    fig.update_yaxes(title_text=f"{instrument} score", range=[0, inst.max_score])
     return fig

@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from katoutcomes import formatting as fmt
-from katoutcomes.cohort import PSYCHOTHERAPY_MIN_SHARE
 from katoutcomes.instruments import GAD7, PHQ9
+from katoutcomes.methods import methods_html
 from katoutcomes.report.figures import trajectory_min_n
 from katoutcomes.settings import Settings
 from katoutcomes.suppression import suppression_note
@@ -283,8 +283,9 @@ def methods_section(
     source: str,
     generated: datetime,
 ) -> dict[str, Any]:
-    """The methods section: definitions, populations, claims rules, intervals, settings,
-    small-cell rule and provenance."""
+    """The methods section: definitions, populations, claims rules, intervals, models,
+    settings, small-cell rule and provenance. Populations, rules, intervals and models are
+    the sections of docs/methods.md (:func:`katoutcomes.methods.methods_html`)."""
     settings = analysis.settings
     files = [
         {
@@ -301,10 +302,15 @@ def methods_section(
         "css": "methods",
         "blocks": [],
         "definitions": definitions(settings),
-        "psychotherapy_share": fmt.pct(PSYCHOTHERAPY_MIN_SHARE, 0),
         "settings": settings_rows(settings),
         "rule": suppression_note(settings.suppression_k),
         "suppression_items": suppression_items(settings.suppression_k),
         "provenance": provenance_items(analysis, provenance, cohort_filter, hide_total, source),
         "files": files,
+        # The rules in words come from docs/methods.md itself, so the report and the
+        # document cannot drift apart.
+        "populations_html": methods_html(["6.1"]),
+        "rules_html": methods_html(["10.3", "10.4"]),
+        "intervals_html": methods_html(["6.2", "6.3", "6.4", "6.5", "6.7"]),
+        "models_html": methods_html(["7.1", "7.3", "7.4", "7.6", "8.1", "9.3", "9.5", "9.6"]),
     }

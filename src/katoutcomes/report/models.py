@@ -19,9 +19,9 @@ import numpy as np
 from katoutcomes import formatting as fmt
 from katoutcomes.errors import KatoutcomesError
 from katoutcomes.instruments import INSTRUMENTS, PHQ9
-from katoutcomes.plots_comparisons import funnel_plot
+from katoutcomes.plots import funnel_plot, mean_curve_figure
 from katoutcomes.report.blocks import heading, note, rule, section
-from katoutcomes.report.figures import Figures, mean_curve_figure
+from katoutcomes.report.figures import Figures
 from katoutcomes.suppression import (
     SUPPRESSED_COLUMN,
     rate_cell_mask,
