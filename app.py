@@ -11,7 +11,7 @@ import streamlit as st
 from views import common
 
 # The favicon is an emoji, which Streamlit draws as an inline SVG: a ":material/...:" page
-# icon makes the browser fetch the SVG from fonts.gstatic.com (DESIGN 9: nothing is loaded
+# icon makes the browser fetch the SVG from fonts.gstatic.com (methods §12.9: nothing is loaded
 # from outside hosts). Icons elsewhere use the Material Symbols font bundled with Streamlit.
 st.set_page_config(page_title="katoutcomes", page_icon="📈", layout="wide")
 

@@ -43,7 +43,7 @@ def chromium_path() -> str | None:
     )
 
 
-#: The claim ids of DESIGN 6, written out here rather than read from the packaged file.
+#: The claim ids of methods §10.6, written out here rather than read from the packaged file.
 CLAIM_IDS = (
     "response_rate_phq9",
     "response_rate_gad7",

@@ -86,7 +86,7 @@ def test_scorecard_shows_every_claim(overview: AppTest):
     # The demo clinic's relapse by 84 days after a response (about 38%, interval wholly
     # below 50%) is fewer relapses than "usually transient" claims: contradicted, and the
     # table says which way. Its PHQ-9 response interval reaches outside 40%-60% without
-    # lying wholly outside it: inconclusive, not contradicted (DESIGN 6 margin).
+    # lying wholly outside it: inconclusive, not contradicted (methods §10.3 margin).
     table = scorecard.set_index("ID")
     assert table.loc["transient_effects", "Verdict"] == "Contradicted (better than claimed)"
     assert table.loc["response_rate_phq9", "Verdict"] == "Inconclusive"

@@ -2,7 +2,7 @@
 
 Small cohorts go through the real ingest (``validate_frames`` then ``Dataset.from_result``);
 times are study days with the first dose at study day 100 (``t = 0``). PHQ-9 baseline 20;
-response is a score <= 10 (a fall of at least 50%), caseness 10 (DESIGN 4). Expected
+response is a score <= 10 (a fall of at least 50%), caseness 10 (methods §4). Expected
 values are counted by hand in comments; intervals are Wilson (checked against published
 values in test_stats.py) unless a comment says otherwise.
 """
@@ -534,7 +534,7 @@ def test_side_effects_rule_is_ci_high_below_one_percent(with_event, n, verdict):
 def test_side_effects_are_not_measurable_when_no_adverse_event_is_recorded(column):
     # 400 treated patients and not one adverse event recorded: 0/400 would give a Wilson
     # upper limit of 0.0095 and "supported", from silence. Absent and blank columns cannot
-    # tell "none occurred" from "not recorded" (DESIGN 6: data the claim lacks).
+    # tell "none occurred" from "not recorded" (methods §10.2: data the claim lacks).
     schedules = {f"P{i:03d}": [0.0] for i in range(400)}
     columns = {} if column == "absent" else {"adverse_events": [""] * 400}
     row = packaged(dosing_cohort(schedules, **columns), "side_effects")
@@ -594,7 +594,7 @@ def test_dose_is_not_measurable_when_no_first_dose_has_mg():
 def test_dose_counts_the_safety_population_eligible_or_not():
     # P1 is eligible (20) but has no dose; the one dose belongs to P2, whose baseline 5 is
     # below caseness. The dose claim uses the safety population (every patient with a
-    # recorded dose, DESIGN 6), so P2 counts: 40 mg / 80 kg = 0.5 mg/kg, n = 1 (fewer
+    # recorded dose, methods §10.5), so P2 counts: 40 mg / 80 kg = 0.5 mg/kg, n = 1 (fewer
     # than 10: inconclusive). Restricted to intention to treat, nobody is left: n = 0.
     scores = [("P1", "PHQ-9", 0.0, 20.0), ("P1", "PHQ-9", 10.0, 8.0)]
     scores += [("P2", "PHQ-9", 0.0, 5.0), ("P2", "PHQ-9", 10.0, 3.0)]
@@ -951,7 +951,7 @@ def test_a_missing_claims_file_raises_a_clear_error(tmp_path):
 
 
 # --------------------------------------------------------------------------------------
-# Equivalence margins, bounds and their boundaries (DESIGN 6)
+# Equivalence margins, bounds and their boundaries (methods §10.3)
 # --------------------------------------------------------------------------------------
 
 
@@ -1143,7 +1143,7 @@ def test_news_of_the_demo_scorecard(demo_card):
 
 
 # --------------------------------------------------------------------------------------
-# Populations (DESIGN 6)
+# Populations (methods §10.5)
 # --------------------------------------------------------------------------------------
 
 
@@ -1220,7 +1220,7 @@ def test_a_site_filter_cannot_turn_a_contradicted_claim_into_a_supported_one(dem
 
 
 # --------------------------------------------------------------------------------------
-# Durability without any relapse (DESIGN 4 censoring, DESIGN 5 exact interval)
+# Durability without any relapse (methods §4.12 censoring, §6.4 exact interval)
 # --------------------------------------------------------------------------------------
 
 

@@ -3,7 +3,7 @@
 Cohorts go through the real ingest (``validate_frames`` then ``Dataset.from_result``) and
 :func:`patient_outcomes`. Times are study days; every dose is at study day 100 + t, so a
 patient's first dose is ``t = 0`` and an assessment at study day 100 + d has ``t = d``.
-PHQ-9 caseness is 10 and response a fall of at least 50% (DESIGN 4). Every expected value
+PHQ-9 caseness is 10 and response a fall of at least 50% (methods §4). Every expected value
 is counted or worked out by hand in a comment, or comes from a published table.
 """
 
@@ -84,7 +84,7 @@ def rates_cohort(*, with_doses: bool = True) -> Dataset:
 @pytest.mark.parametrize(
     ("instrument", "outcome", "population", "k", "n"),
     # ITT = P001-P010 (eligible, at least one dose; P011 is not eligible, P012 had no
-    # dose). Completers = eligible with an endpoint (DESIGN 5), doses or not: P001-P008
+    # dose). Completers = eligible with an endpoint (methods §6.1), doses or not: P001-P008
     # and P012 (P009/P010 have no endpoint) = 9. Responders among them: P001-P003 and
     # P012 = 4; remission: P001 only (P012's 5 is not < 5); recovery: P001-P003, P012.
     [
@@ -165,7 +165,7 @@ def test_without_a_treatments_table_itt_is_every_eligible_patient():
 
 
 def test_completers_are_eligible_patients_with_an_endpoint_whatever_their_doses():
-    # DESIGN 5: completers are "eligible with an endpoint". P012 (eligible, endpoint at
+    # methods §6.1: completers are "eligible with an endpoint". P012 (eligible, endpoint at
     # t = 28, no dose) is a completer but not in ITT; P009/P010 (dosed, no endpoint) are
     # in ITT but not completers; P011 (baseline 6) is in neither.
     outcomes = patient_outcomes(rates_cohort())

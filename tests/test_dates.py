@@ -1,4 +1,4 @@
-"""Dates written day first or month first (DESIGN 3.5): settled per file, or asked for."""
+"""Dates written day first or month first (methods §2.3): settled per file, or asked for."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Constraints are read from the Table Schema files in ``data/schema`` (the data contract) and
 from :mod:`katoutcomes.instruments`, never restated here. Expected shares come from the
 generator's parameters (see ``generate_demo``'s Notes) with generous margins, computed by
-hand as DESIGN.md section 4 defines them.
+hand as docs/methods.md §4 defines them.
 """
 
 from __future__ import annotations
@@ -270,7 +270,7 @@ def test_some_assessments_fall_within_one_day_after_the_first_dose(
 def test_response_and_remission_shares_look_like_ketamine_practice(
     timed: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
-    # DESIGN 4: baseline = last PHQ-9 in [-30, 0] days, endpoint = last in (0, 42];
+    # methods §4: baseline = last PHQ-9 in [-30, 0] days, endpoint = last in (0, 42];
     # response = fall of at least half; remission = endpoint below 5. Published clinic
     # series report 50-63% response and 20-33% remission (Oliver 2022; Hull 2022).
     assessments, _ = timed

@@ -1,4 +1,4 @@
-"""Demographics as exports write them (DESIGN 3.3): sex codes, clinic age bands, raw ages."""
+"""Demographics as exports write them (methods §2.1): sex codes, clinic age bands, raw ages."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Title and note rows above the header (DESIGN 3.4): found, skipped, reported, never data."""
+"""Title and note rows above the header (methods §2.2): found, skipped, reported, never data."""
 
 from __future__ import annotations
 

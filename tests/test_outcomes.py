@@ -1,9 +1,9 @@
-"""Tests for katoutcomes.outcomes: every DESIGN 4 definition on a hand-built cohort.
+"""Tests for katoutcomes.outcomes: every methods §4 definition on a hand-built cohort.
 
 Cohorts go through the real ingest (``validate_frames`` then ``Dataset.from_result``), so
 ``t`` is computed exactly as in production. Unless a test says otherwise the one dose is
 at study day 100, which makes it ``t = 0``: an assessment at study day 100 + d has
-``t = d``. Thresholds (DESIGN 4, :mod:`katoutcomes.instruments`): PHQ-9 caseness 10,
+``t = d``. Thresholds (methods §4, :mod:`katoutcomes.instruments`): PHQ-9 caseness 10,
 remission < 5, reliable change 6; GAD-7 caseness 8, remission < 5, reliable change 4;
 settings: baseline window 30 days, acute window 42 days, visit window 7 days (endpoint
 window 0 < t <= 49), response 50%, early improvement 20%. Every expected value is worked
@@ -166,7 +166,7 @@ def test_one_row_per_patient_and_instrument_sorted() -> None:
         (-31, math.nan, math.nan, NA, NA),
         # t = -30 is on the window's edge: baseline 20 (>= caseness 10, eligible).
         (-30, 20.0, -30.0, True, True),
-        # t = 0, the dose day, counts as before the dose (DESIGN 3.5).
+        # t = 0, the dose day, counts as before the dose (methods §2.3).
         (0, 20.0, 0.0, True, True),
     ],
 )
@@ -323,7 +323,7 @@ def test_a_baseline_of_zero_leaves_every_fall_based_outcome_empty() -> None:
     # Baseline 0; later scores 0, 0, 12, 13. "A fall of 50%" from 0 is undefined
     # (0 <= 0.5 * 0 would otherwise make every score of 0 a "response", and the later
     # 12 and 13 a "relapse"): response, first response, early improvement and relapse are
-    # all NA (DESIGN 4). What does not rest on a fall is still defined: endpoint 13 at day
+    # all NA (methods §4.15). What does not rest on a fall is still defined: endpoint 13 at day
     # 42, change +13, remission False (13 >= 5), reliable deterioration True (13 - 0 >= 6).
     r = row(patient_outcomes(build(phq9("p1", (0, 0), (7, 0), (14, 0), (28, 12), (42, 13)))), "p1")
     for column in (
@@ -344,7 +344,7 @@ def test_a_baseline_of_zero_leaves_every_fall_based_outcome_empty() -> None:
 
 def test_a_patient_without_baseline_has_missing_outcomes_but_counts_assessments() -> None:
     # Only post-dose scores (t = 7, 14): no baseline. The endpoint does not depend on a
-    # baseline (DESIGN 4: the last valid assessment with 0 < t <= 42), so it is 8 at day
+    # baseline (methods §4.4: the last valid assessment with 0 < t <= 42), so it is 8 at day
     # 14; every baseline-dependent outcome is NA; n_assessments still counts 2; the one
     # dose at t = 0 is still counted.
     r = row(patient_outcomes(build(phq9("p1", (7, 20), (14, 8)))), "p1")
@@ -765,12 +765,12 @@ def test_outcomes_do_not_depend_on_the_row_order_of_a_hand_built_dataset() -> No
 
 
 # --------------------------------------------------------------------------------------
-# Against a plain per-patient reading of DESIGN 4
+# Against a plain per-patient reading of methods §4
 # --------------------------------------------------------------------------------------
 
 
 def _reference_row(frame: pd.DataFrame, instrument: str, settings: Settings) -> dict[str, object]:
-    """DESIGN 4 read literally, one patient at a time (slow on purpose)."""
+    """methods §4 read literally, one patient at a time (slow on purpose)."""
     inst = INSTRUMENTS[instrument]
     valid = frame[frame["total"].notna() & frame["t"].notna()].sort_values("t", kind="stable")
     pts = list(zip(valid["t"], valid["total"], strict=True))

@@ -2,7 +2,7 @@
 functions give numbers checked by hand.
 
 The tiny cohort goes through the real ingest (``validate_frames``), with one dose at study
-day 0, so an assessment on study day d has ``t = d``. PHQ-9 facts (DESIGN 4): caseness 10,
+day 0, so an assessment on study day d has ``t = d``. PHQ-9 facts (methods §4): caseness 10,
 remission < 5, bands 0-4, 5-9, 10-14, 15-19, 20-27; settings: baseline window 30 days,
 response 50%.
 
@@ -295,7 +295,7 @@ def test_cumulative_response_is_one_minus_survival_with_the_flipped_interval() -
         (1 - curve["ci_low"].iloc[:2]).tolist()
     )
     # Day-0 row, drawn until day 9: 4 at risk and no event yet, so the exact interval for
-    # 0 events among 4 (DESIGN 5): S in [0.025^(1/4), 1] = [0.3976354, 1], hence 1 - S in
+    # 0 events among 4 (methods §6.4): S in [0.025^(1/4), 1] = [0.3976354, 1], hence 1 - S in
     # [0, 0.6023646], not the point 0 a log-scale interval would give.
     assert data.iloc[0][["at_risk", "events", "ci_low"]].tolist() == [4, 0, 0.0]
     assert data.iloc[0]["ci_high"] == pytest.approx(0.6023646, abs=1e-7)

@@ -1,4 +1,4 @@
-"""De-identification guard and spreadsheet-formula neutralisation (DESIGN 3.8, 9)."""
+"""De-identification guard and spreadsheet-formula neutralisation (methods §2.7, §12.9)."""
 
 from __future__ import annotations
 
@@ -245,7 +245,7 @@ def test_submodules_are_reachable_from_the_package_as_after_an_eager_import():
 
 
 # --------------------------------------------------------------------------- ids as dates
-# DESIGN 3.8: an id "looks like a date" only when it is a real calendar date between
+# methods §2.7: an id "looks like a date" only when it is a real calendar date between
 # 1900-01-01 and today.
 
 DATE_LIKE_REASON = "patient_id looks like a date; use a pseudonymous code, never a birth date"

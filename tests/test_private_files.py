@@ -1,4 +1,4 @@
-"""Files that hold patient-level rows are created readable by their owner only (DESIGN 9)."""
+"""Files that hold patient-level rows are created readable by their owner only (methods §12.9)."""
 
 from __future__ import annotations
 

@@ -471,7 +471,7 @@ def test_a_clinic_smaller_than_k_shows_no_rate_and_no_waterfall():
 
 
 # --------------------------------------------------------------------------------------
-# A filtered report says so (DESIGN 9 v2)
+# A filtered report says so (methods §12.8)
 # --------------------------------------------------------------------------------------
 
 

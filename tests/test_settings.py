@@ -1,4 +1,4 @@
-"""Settings: defaults from DESIGN 4, TOML files, --set overrides, validation."""
+"""Settings: defaults from methods §5.1, TOML files, --set overrides, validation."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from katoutcomes.settings import Settings, load_settings
 
 
 def test_defaults_are_those_of_the_design():
-    # DESIGN 4: baseline window 30 days, acute window 42 days, early improvement 20%,
-    # response 50%; DESIGN 3.6: prorating limits 2 (PHQ-9) and 1 (GAD-7); DESIGN 9: k = 11.
+    # methods §5.1: baseline window 30 days, acute window 42 days, early improvement 20%,
+    # response 50%; methods §2.4: prorating limits 2 (PHQ-9) and 1 (GAD-7); methods §12: k = 11.
     s = Settings()
     assert (s.baseline_window_days, s.acute_days, s.early_improvement, s.response) == (
         30.0,
@@ -22,7 +22,7 @@ def test_defaults_are_those_of_the_design():
     )
     assert (s.phq9_max_missing_items, s.gad7_max_missing_items) == (2, 1)
     assert (s.min_n, s.suppression_k) == (10, 11)
-    # DESIGN 4 v2: a 7-day visit window after the acute window, so the endpoint window is
+    # methods §4.4: a 7-day visit window after the acute window, so the endpoint window is
     # 0 < t <= 49 days.
     assert (s.visit_window_days, s.endpoint_days) == (7.0, 49.0)
 

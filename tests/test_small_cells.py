@@ -1,4 +1,4 @@
-"""No count of 1 to k - 1 patients in anything meant to leave the clinic (DESIGN 9 v2).
+"""No count of 1 to k - 1 patients in anything meant to leave the clinic (methods §12).
 
 The HTML report and the shareable zip of a 30-patient demo cohort are read back the way a
 reader would read them: the visible text, the tables, the figures' data and hover texts,

@@ -374,7 +374,7 @@ def test_all_censored_gives_no_median_and_a_flat_curve():
     assert curve["survival"].tolist() == [1.0, 1.0, 1.0]
     assert curve["std_err"].tolist() == [0.0, 0.0, 0.0]
     # No event: the exact interval for 0 events among the 3, 2 and 1 still followed,
-    # 0.025^(1/3) = 0.2924018, 0.025^(1/2) = 0.1581139, 0.025^(1/1) = 0.025 (DESIGN 5).
+    # 0.025^(1/3) = 0.2924018, 0.025^(1/2) = 0.1581139, 0.025^(1/1) = 0.025 (methods §6.4).
     assert curve["ci_low"].tolist() == pytest.approx([0.2924018, 0.1581139, 0.025], abs=1e-7)
     assert curve["ci_high"].tolist() == [1.0, 1.0, 1.0]
 

@@ -245,7 +245,7 @@ def test_groups_without_small_levels_are_untouched():
 
 
 # --------------------------------------------------------------------------------------
-# Numerators, complements and nested groups (DESIGN 9 v2)
+# Numerators, complements and nested groups (methods §12.2–§12.4)
 # --------------------------------------------------------------------------------------
 
 

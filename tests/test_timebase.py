@@ -1,4 +1,4 @@
-"""Time since origin (DESIGN 3.5): datetimes, dates and study days."""
+"""Time since origin (methods §2.3): datetimes, dates and study days."""
 
 from __future__ import annotations
 
@@ -204,7 +204,7 @@ def test_time_order_breaks_ties_of_t_by_the_second_time(grouped: bool, seed: int
 
 
 def test_same_day_assessments_with_a_date_only_dose_are_ordered_by_their_time():
-    # The dose has a date only, so t counts whole days (DESIGN 3.5): both assessments on
+    # The dose has a date only, so t counts whole days (methods §2.3): both assessments on
     # 2025-03-10 have t = 0. The file lists 20:00 before 08:00; the 08:00 one comes first.
     ds = _dataset(
         {

@@ -1,4 +1,4 @@
-"""Uploaded files live only as long as their use (DESIGN 9)."""
+"""Uploaded files live only as long as their use (docs/methods.md §12.9)."""
 
 from __future__ import annotations
 

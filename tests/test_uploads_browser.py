@@ -1,5 +1,5 @@
 """An upload does not outlive its use: upload, use and leave in a real browser, and no
-folder of it remains on disk (DESIGN 9)."""
+folder of it remains on disk (methods §12.9)."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ __all__ = [
 LAST_PATIENT_KEY: Final = "katoutcomes_last_patient"
 
 
-#: A pseudonymous patient id (DESIGN 3.1).
+#: A pseudonymous patient id (methods §2.1).
 
 
 _PATIENT_ID: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

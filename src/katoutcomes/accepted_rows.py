@@ -3,7 +3,7 @@
 An accepted row has every field of its table (absent ones missing), ``date_only`` for a
 table with times, the scoring columns for assessments, and provenance (``row_hash``,
 ``source_file``, ``source_line``). Rows with equal stored values are duplicates; rows with
-the same key and other values are conflicts (DESIGN 3.7).
+the same key and other values are conflicts (methods §2.6).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def combine_hashes(hashes: list[np.ndarray], length: int) -> np.ndarray:
 
 
 def row_hashes(frame: pd.DataFrame, table: str) -> np.ndarray:
-    """One hash per row over its stored values (DESIGN 3.7: equal rows are duplicates).
+    """One hash per row over its stored values (methods §2.6: equal rows are duplicates).
 
     Equal to ``pandas.util.hash_pandas_object`` of the stored value columns. Ingest needs
     it only for rows whose key occurs twice or is stored already; the store computes it

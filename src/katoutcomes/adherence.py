@@ -1,4 +1,4 @@
-"""Protocol adherence: how treatment was given (DESIGN 6, "induction_protocol", "dose").
+"""Protocol adherence: how treatment was given (methods §10.6, "induction_protocol", "dose").
 
 Small per-patient and per-session measures that the dashboard and report tabulate beside the
 claims: doses in the induction window and the dose per kilogram of body weight.
@@ -12,7 +12,7 @@ import pandas as pd
 
 __all__ = ["INDUCTION_DAYS", "dose_mg_per_kg", "doses_within"]
 
-#: The induction window: "six additional sessions within two to three weeks" (DESIGN 6)
+#: The induction window: "six additional sessions within two to three weeks" (methods §10.6)
 #: is read at its upper end, 21 days after the first dose.
 INDUCTION_DAYS: Final = 21.0
 

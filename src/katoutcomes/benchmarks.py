@@ -1,7 +1,7 @@
 """Published outcomes of ketamine and esketamine treatment, shown beside a clinic's numbers.
 
 The packaged file ``data/published_benchmarks.csv`` holds one row per study × instrument ×
-timepoint × arm (DESIGN 7). Rates are fractions (0.628, not 62.8). Every row names the
+timepoint × arm (methods §11). Rates are fractions (0.628, not 62.8). Every row names the
 paper (``citation``, ``doi``) and the source the figures were checked against
 (``verified``); ``note`` says how each denominator was read and what the abstract leaves
 out. ``n`` is the denominator of the row's rates and is left blank where the paper does not
@@ -35,7 +35,7 @@ __all__ = [
     "load_published_benchmarks",
 ]
 
-#: Columns of the benchmarks file, in file order (DESIGN 7).
+#: Columns of the benchmarks file, in file order (methods §11).
 BENCHMARK_COLUMNS: Final = (
     "study",
     "year",

@@ -1,4 +1,4 @@
-"""The per-patient frame of the adjusted comparisons (DESIGN 5).
+"""The per-patient frame of the adjusted comparisons (methods §6).
 
 :func:`comparison_frame` gathers, per intention-to-treat patient of one instrument, the
 outcome (ITT response), the covariates and the exposures, from the outcome table and the
@@ -36,7 +36,7 @@ __all__ = [
     "comparison_frame",
 ]
 
-#: Case-mix covariates of every adjusted comparison (DESIGN 5, issue 12), in model order.
+#: Case-mix covariates of every adjusted comparison (methods §9.1, issue 12), in model order.
 COVARIATES: Final = ("baseline", "prior_failures", "diagnosis", "age_band", "sex")
 
 #: Covariates entered as categories (reference: the most frequent level).
@@ -127,7 +127,7 @@ def comparison_frame(
     min_failures : int, default 2
         Treatment resistance: at least this many prior failures (Gaynes 2020).
     psychotherapy_share : float, default 0.5
-        Psychotherapy exposure: in at least this share of the patient's doses (DESIGN 6).
+        Psychotherapy exposure: in at least this share of the patient's doses (methods §6.8).
     attributes : sequence of str, optional
         The exposures and units to derive (of ``ssri, psychotherapy, trd, route, site,
         clinician``); the others are left missing. All of them by default. Deriving the

@@ -1,4 +1,4 @@
-"""Adjusted comparisons: case-mix adjusted effects and predictors of response (DESIGN 5).
+"""Adjusted comparisons: case-mix adjusted effects and predictors of response (docs/methods.md §9).
 
 Patients who chose psychotherapy, were on an SSRI, had a given route or were treatment
 resistant differ in severity and history, so a crude difference in response can point
@@ -75,7 +75,7 @@ __all__ = [
     "predictors_of_response",
 ]
 
-#: Fewest patients in each group compared (the claims' default minimum n, DESIGN 6).
+#: Fewest patients in each group compared (the claims' default minimum n, methods §10.4).
 MIN_GROUP_N: Final = 10
 
 #: Events per variable below which a multivariable model is flagged: Peduzzi P et al.

@@ -5,7 +5,7 @@ benchmarks. It holds no real patient: every row comes from :func:`generate_demo`
 from a :class:`numpy.random.Generator` seeded with ``seed``, so the same seed always gives the
 same three tables.
 
-The tables follow the data contract (``data/schema/*.schema.json``, DESIGN.md section 3): the
+The tables follow the data contract (``data/schema/*.schema.json``, docs/methods.md §2.1): the
 column names and their order, the enumerations (routes, adverse-event codes, sexes,
 diagnoses) and the score ranges are read from the schema files and from
 :mod:`katoutcomes.instruments`, the age bands from :mod:`katoutcomes.demographics`, not
@@ -159,11 +159,11 @@ class DemoCohort:
     Attributes
     ----------
     assessments : pandas.DataFrame
-        One row per questionnaire administration (DESIGN 3.1).
+        One row per questionnaire administration (methods §2.1).
     treatments : pandas.DataFrame
-        One row per ketamine administration (DESIGN 3.2).
+        One row per ketamine administration (methods §2.1).
     patients : pandas.DataFrame
-        One row per patient (DESIGN 3.3).
+        One row per patient (methods §2.1).
     """
 
     assessments: pd.DataFrame
@@ -225,7 +225,7 @@ def generate_demo(
     ``T`` (1 before it) taking the score back to a residual improvement ``r``. The relapse
     time after the last dose of the course is exponential with a median of 28 days (150 with
     maintenance doses every 2-6 weeks, 21 after dropout); 15% of patients do not relapse.
-    Counted as DESIGN section 4 counts relapse (two consecutive assessments), this gives a
+    Counted as methods §4.12 counts relapse (two consecutive assessments), this gives a
     median of about 12 weeks after first response without maintenance. The log-odds of
     being a responder rise with integrated psychotherapy (+0.45) and fall with each prior
     treatment failure beyond the first (-0.12) and with a concurrent SSRI (-0.20). GAD-7

@@ -1,4 +1,4 @@
-"""Patient demographics as exports write them: age bands and raw ages (DESIGN 3.3).
+"""Patient demographics as exports write them: age bands and raw ages (methods §2.1).
 
 Clinics band ages their own way (``20-24``, ``20–24``, ``20 to 24``, ``65+``, ``<18``) and
 katoutcomes keeps each clinic's bands: a well-formed band is accepted as written and only

@@ -1,7 +1,7 @@
 """Writing tables for people and other programs: CSV that spreadsheets cannot hijack,
 Parquet and JSON.
 
-CSV output neutralises spreadsheet formulas (DESIGN 9, :func:`~katoutcomes.privacy.
+CSV output neutralises spreadsheet formulas (methods §12.9, :func:`~katoutcomes.privacy.
 neutralise_formulas`) and is written with pyarrow, which is an order of magnitude faster
 than ``DataFrame.to_csv`` on wide tables of nullable columns.
 """

@@ -1,4 +1,4 @@
-"""Funnel plots for comparing clinicians and sites (DESIGN 5; Spiegelhalter 2005).
+"""Funnel plots for comparing clinicians and sites (docs/methods.md §9.5; Spiegelhalter 2005).
 
 A league table ranks units by their rates and invites reading noise as performance. A
 funnel plot draws each unit's rate against its number of patients, with control limits

@@ -1,6 +1,6 @@
 """Ingest: read files, map columns, guard identifiers, validate, score, and account for rows.
 
-Every input row ends in exactly one place (DESIGN 3.7):
+Every input row ends in exactly one place (methods §2.6):
 
 - **accepted** (new rows, typed, with ``source_file``/``source_line``),
 - **rejected** with the file, line, field and a reason a person understands, or
@@ -369,7 +369,7 @@ def _number_columns(
 
 def dataset_name(path: str | Path) -> str:
     """How outputs name a dataset on disk: its folder or file name, never the whole path
-    (which may carry a person's name, DESIGN 9)."""
+    (which may carry a person's name, methods §12.9)."""
     return Path(path).expanduser().resolve().name or str(path)
 
 

@@ -1,5 +1,5 @@
 """Rejected rows as people read them: one line per file, column and kind of problem,
-with what to do next (DESIGN 3.7: every message says what to do next)."""
+with what to do next (methods §2.6: every message says what to do next)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ GROUP_LINES: Final = 10
 
 
 def next_step(field: str, reason: str) -> str:
-    """What to do about a problem (DESIGN 3.7: every message says what to do next)."""
+    """What to do about a problem (methods §2.6: every message says what to do next)."""
     for start, step in _NEXT_STEPS:
         if reason.startswith(start):
             return step.format(field=field or "the row")

@@ -34,7 +34,7 @@ __all__ = [
 REJECTED_COLUMNS: Final = ["table", "file", *PROBLEM_COLUMNS]
 
 #: Reason of the extra problem line for a rejected PHQ-9 row (a bad cell, a scoring problem
-#: or a conflict) that answers item 9 with 1 or more: the safety flag (DESIGN 3.6) is raised
+#: or a conflict) that answers item 9 with 1 or more: the safety flag (methods §2.5) is raised
 #: only on accepted rows, so the data steward must see it here.
 SELF_HARM_IN_REJECTED_ROW: Final = (
     "this rejected PHQ-9 row answers item 9 (thoughts of self-harm) with 1 or more; no "

@@ -130,7 +130,7 @@ PHQ9: Final = Instrument(
     reliability=0.84,
     functional_mean=2.91,
     functional_sd=3.52,
-    # Prorating with up to 2 of 9 items missing (Kroenke 2001 scoring guidance; DESIGN 3.6).
+    # Prorating with up to 2 of 9 items missing (Kroenke 2001 scoring guidance; methods §2.4).
     max_missing_items=2,
 )
 
@@ -150,7 +150,7 @@ GAD7: Final = Instrument(
     reliability=0.83,
     functional_mean=2.95,
     functional_sd=3.41,
-    # Prorating with 1 of 7 items missing (DESIGN 3.6).
+    # Prorating with 1 of 7 items missing (methods §2.4).
     max_missing_items=1,
 )
 

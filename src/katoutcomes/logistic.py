@@ -1,4 +1,4 @@
-"""Logistic regression for the adjusted comparisons (DESIGN 5).
+"""Logistic regression for the adjusted comparisons (methods §6).
 
 :func:`fit_logistic` fits a logistic regression (statsmodels GLM, binomial family, logit
 link) on numeric and categorical terms (treatment-coded, the most frequent level as

@@ -175,7 +175,7 @@ class ColumnMapping:
     def names_patient_id(self, cells: list[str]) -> bool:
         """Whether a row names a patient-id column: a cell this mapping or the recognised
         spellings (:data:`COLUMN_ALIASES`) would read as ``patient_id``. Such a row is taken
-        as the header (DESIGN 3.4)."""
+        as the header (methods §2.2)."""
         explicit = {k.strip().lower() for k, v in self.columns.items() if v == "patient_id"}
         return any(
             c.strip().lower() in explicit or self._recognise(c, {"patient_id"}) == "patient_id"

@@ -3,7 +3,7 @@
 :func:`fit_mixed_model` wraps statsmodels' ``MixedLM`` (formula interface) and returns a
 :class:`MixedModelFit`, a frozen dataclass of tidy tables: the fixed effects with Wald
 intervals and p-values, the variance components, the log-likelihood, convergence and the
-numbers of observations and groups. The trajectory model of DESIGN 5
+numbers of observations and groups. The trajectory model of methods §7.1
 (:mod:`katoutcomes.trajectories`) is built on it.
 """
 

@@ -1,4 +1,4 @@
-"""Per-patient outcomes: one row per patient × instrument (DESIGN 4).
+"""Per-patient outcomes: one row per patient × instrument (docs/methods.md §4).
 
 :func:`patient_outcomes` turns a :class:`~katoutcomes.dataset.Dataset` into a tidy table of
 baseline, endpoint, response, remission, reliable change, recovery, Jacobson–Truax
@@ -15,7 +15,7 @@ Where the numbers come from
   docstring).
 - The baseline window, the acute window, the visit window, the response fraction and the
   early-improvement fraction are :class:`katoutcomes.settings.Settings` fields (defaults
-  30 days, 42 days, 7 days, 0.50 and 0.20, DESIGN 4).
+  30 days, 42 days, 7 days, 0.50 and 0.20, methods §5.1).
 - The Jacobson–Truax RCI and category come from :func:`katoutcomes.stats.jacobson_truax`
   (Jacobson & Truax 1991).
 """
@@ -112,7 +112,7 @@ def _take(values: FloatArray, positions: IndexArray) -> FloatArray:
 def meets_fraction(score: ArrayLike, baseline: ArrayLike, fraction: float) -> BoolArray:
     """Score fell by at least ``fraction`` of the baseline: ``score <= (1 - f) * baseline``.
 
-    The test of response (``fraction`` 0.50) and early improvement (0.20), DESIGN 4, with
+    The test of response (``fraction`` 0.50) and early improvement (0.20), methods §4, with
     1e-9 points of slack so that a fall of exactly the fraction is never lost to binary
     rounding. False where the score or the baseline is missing.
 
@@ -188,7 +188,7 @@ def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.D
     Parameters
     ----------
     dataset : Dataset
-        Accepted rows with ``t`` (days since each patient's origin, DESIGN 3.5). Reads
+        Accepted rows with ``t`` (days since each patient's origin, methods §2.3). Reads
         ``assessments`` (``patient_id, instrument, t, total, item9_flag``) and
         ``treatments`` (``patient_id, t``). Neither is modified.
     settings : Settings, optional
@@ -221,15 +221,15 @@ def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.D
     - ``endpoint`` / ``endpoint_day``: the last valid assessment with
       ``0 < t <= acute_days + visit_window_days`` (an assessment exactly on the last day
       is included), shown with or without a baseline. Visit schedules slip: with the
-      defaults a "week 6" visit on day 45 is the endpoint (DESIGN 4).
+      defaults a "week 6" visit on day 45 is the endpoint (methods §4.4).
     - ``eligible``: ``baseline >= caseness``. ``completer``: an endpoint exists. Both are
       NA without a baseline: such patients belong to the data-quality counts, not to the
-      denominators of rates (DESIGN 4).
+      denominators of rates (methods §4.2).
     - ``change = endpoint - baseline``; ``pct_change = change / baseline`` (NaN for a
       baseline of 0).
     - ``response``: ``endpoint <= (1 - response) * baseline`` (a fall of exactly the
       fraction counts). A fall from a baseline of 0 is undefined, so ``response``, the
-      onset columns and the relapse columns are NA for a baseline of 0 (DESIGN 4).
+      onset columns and the relapse columns are NA for a baseline of 0 (methods §4.15).
       ``remission``: ``endpoint < remission_below``.
       ``reliable_improvement``: ``baseline - endpoint >= reliable_change``;
       ``reliable_deterioration``: ``endpoint - baseline >= reliable_change``.
@@ -276,7 +276,7 @@ def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.D
 
     References
     ----------
-    DESIGN.md section 4. NHS Talking Therapies for anxiety and depression manual (v7,
+    docs/methods.md §4. NHS Talking Therapies for anxiety and depression manual (v7,
     2024): caseness, reliable change, recovery. Jacobson NS, Truax P. J Consult Clin
     Psychol 1991;59:12-19.
 
@@ -343,7 +343,7 @@ def patient_outcomes(dataset: Dataset, settings: Settings | None = None) -> pd.D
     endpoint = _take(score, endpoint_at)
     no_baseline = baseline_at < 0
     no_pair = no_baseline | (endpoint_at < 0)
-    # A fall from a baseline of 0 is undefined (DESIGN 4): response and everything built
+    # A fall from a baseline of 0 is undefined (methods §4.6): response and everything built
     # on a fall from baseline (onset, early improvement, relapse) are left empty.
     no_fall = no_baseline | (baseline == 0)
 

@@ -1,4 +1,4 @@
-"""De-identification guard (DESIGN 3.8).
+"""De-identification guard (docs/methods.md §2.7).
 
 katoutcomes holds de-identified data only. This module refuses, before anything is stored:
 
@@ -160,7 +160,7 @@ _ANY_IDENTIFIER: Final = "|".join(f"(?:{p})" for _, p in _IN_TEXT_PATTERNS)
 _YMD: Final = r"^(?P<a>[0-9]{4})[-/.](?P<b>[0-9]{1,2})[-/.](?P<c>[0-9]{1,2})$"
 _DMY: Final = r"^(?P<a>[0-9]{1,2})[-/.](?P<b>[0-9]{1,2})[-/.](?P<c>[0-9]{2}|[0-9]{4})$"
 _COMPACT: Final = r"^(?P<a>[0-9]{4})(?P<b>[0-9]{2})(?P<c>[0-9]{2})$"
-#: The earliest date an id is taken for (DESIGN 3.8).
+#: The earliest date an id is taken for (methods §2.7).
 EARLIEST_DATE: Final = dt.date(1900, 1, 1)
 # A pseudonymous code carries at least one digit; three or more letters and no digit
 # ("JaneDoe", "jane.doe", "SMITH_J") is read as a name.
@@ -350,7 +350,7 @@ def _date_parts(ids: pa.Array, pattern: str) -> tuple[np.ndarray, list[np.ndarra
 
 def _looks_like_date(ids: pa.Array, today: dt.date | None = None) -> np.ndarray:
     """Whether each id is a real calendar date between 1900-01-01 and ``today`` written
-    as a date (DESIGN 3.8).
+    as a date (methods §2.7).
 
     Day-first and month-first are both tried for ``15/01/2024``; a two-digit year is read
     as 19xx and as 20xx. An id is date-like when any reading is such a date.
@@ -427,7 +427,7 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy where text cells that a spreadsheet would run as a formula start with ``'``.
 
     Cells starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return are prefixed,
-    except genuine numbers such as ``-3`` or ``+1.5`` (DESIGN 9).
+    except genuine numbers such as ``-3`` or ``+1.5`` (methods §12.9).
     """
     out = frame.copy(deep=False)  # columns are replaced, never written into
     for column in out.columns:

@@ -1,4 +1,4 @@
-"""Files that hold patient-level rows are readable by their owner only (DESIGN 9).
+"""Files that hold patient-level rows are readable by their owner only (methods §12.9).
 
 The store and its write-ahead log, rejected-rows files, per-patient outcome tables and the
 full research bundle are created with mode ``0o600``. Shareable outputs (the report, the

@@ -1,6 +1,6 @@
 """Scoring questionnaire rows: totals from items, prorating, and the item-9 safety flag.
 
-Rules (DESIGN 3.6):
+Rules (methods §2.4):
 
 - A total is computed from items when items are given. A recorded total that disagrees with
   a complete set of items rejects the row.

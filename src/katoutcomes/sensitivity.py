@@ -1,4 +1,4 @@
-"""Missing-data sensitivity of response and remission (DESIGN 5).
+"""Missing-data sensitivity of response and remission (docs/methods.md §8).
 
 :func:`missing_data_sensitivity` puts side by side, per instrument, the response and
 remission rates under intention-to-treat (no endpoint = no response), completers, last
@@ -39,10 +39,10 @@ __all__ = [
 METHODS: Final = ("itt", "completers", "locf", "mi")
 #: Seed of the imputations (recorded in every output).
 IMPUTATION_SEED: Final = 20261203
-#: Imputations by default (DESIGN 5 asks for at least 20; 50 keeps the Monte Carlo error
+#: Imputations by default (methods §8.2 asks for at least 20; 50 keeps the Monte Carlo error
 #: of the pooled rate well below its standard error).
 DEFAULT_IMPUTATIONS: Final = 50
-#: DESIGN 4 default of the visit window, used when the settings do not carry one.
+#: Default of the visit window (methods §5.1), used when the settings do not carry one.
 _VISIT_WINDOW_DEFAULT: Final = 7.0
 
 FloatArray = NDArray[np.float64]
@@ -267,7 +267,7 @@ def missing_data_sensitivity(
       remission); Wilson 95% interval.
     - ``completers``: among patients with an endpoint; Wilson interval.
     - ``locf``: the last valid score on or before the end of the endpoint window,
-      the baseline included. The endpoint (DESIGN 4) is already the last score in the
+      the baseline included. The endpoint (methods §4.4) is already the last score in the
       window, so a non-completer carries their baseline forward and, being eligible,
       neither responds nor remits: LOCF equals ITT here, and the row shows it.
     - ``mi``: multiple imputation under missing at random from the instrument's
@@ -311,7 +311,7 @@ def missing_data_sensitivity(
 
     settings = settings or Settings()
     if imputations < 20:
-        raise ValueError(f"imputations must be at least 20 (DESIGN 5), got {imputations}")
+        raise ValueError(f"imputations must be at least 20 (methods §8.2), got {imputations}")
     if outcomes is None:
         from katoutcomes.outcomes import patient_outcomes
 

@@ -1,6 +1,6 @@
 """Analysis and ingest settings: one typed, frozen object that every function takes.
 
-Defaults follow DESIGN.md section 4 and the sources named in :mod:`katoutcomes.instruments`.
+Defaults follow docs/methods.md §5 and the sources named in :mod:`katoutcomes.instruments`.
 Settings load from a TOML file (``[settings]`` table or top-level keys) and can be
 overridden one at a time (``--set acute_days=28`` on the CLI). Every output echoes
 :meth:`Settings.to_dict` so that a result can be reproduced.
@@ -29,24 +29,24 @@ class Settings:
     Attributes
     ----------
     baseline_window_days : baseline is the last valid assessment with
-        ``-baseline_window_days <= t <= 0`` (DESIGN 4).
+        ``-baseline_window_days <= t <= 0`` (methods §4.2).
     acute_days : the acute treatment window: doses with ``0 <= t <= acute_days`` are acute
         doses, and the endpoint is read at its end (see ``visit_window_days``).
     visit_window_days : days a scheduled end-of-acute visit may slip: the endpoint is the
-        last valid assessment with ``0 < t <= acute_days + visit_window_days`` (DESIGN 4;
+        last valid assessment with ``0 < t <= acute_days + visit_window_days`` (methods §4.4;
         default 7, one weekly visit, because in a real trial's data a third of the
         "week 6" visits fell after day 42).
     early_improvement : fraction of baseline that counts as early improvement (0.20).
     response : fraction of baseline that counts as response (0.50).
-    phq9_max_missing_items, gad7_max_missing_items : prorating limits (DESIGN 3.6).
-    min_n : default minimum number of patients for a claim verdict (DESIGN 6).
-    suppression_k : small-cell suppression threshold for shared outputs (DESIGN 9);
+    phq9_max_missing_items, gad7_max_missing_items : prorating limits (methods §2.4).
+    min_n : default minimum number of patients for a claim verdict (methods §10.4).
+    suppression_k : small-cell suppression threshold for shared outputs (methods §12);
         0 turns suppression off.
     allow_columns : column names the de-identification guard lets through because a site
-        knows they are safe (DESIGN 3.8).
+        knows they are safe (methods §2.7).
     model_max_patients : most eligible patients the trajectory model is fitted on (a
-        seeded sample above it), so that a fit stays fast (DESIGN 5).
-    band_level : coverage of the expected-recovery prediction band (0.80, DESIGN 5).
+        seeded sample above it), so that a fit stays fast (methods §7.1).
+    band_level : coverage of the expected-recovery prediction band (0.80, methods §7.3).
     """
 
     baseline_window_days: float = 30.0

@@ -55,10 +55,10 @@ __all__ = [
 
 #: Critical value for reliable change: the two-sided 5% point of the standard normal,
 #: qnorm(0.975) = 1.959964 (Jacobson & Truax 1991, J Consult Clin Psychol 59:12-19, use
-#: "RC > 1.96"; DESIGN 4 fixes six decimals so that results match R packages).
+#: "RC > 1.96"; methods §4.10 fixes six decimals so that results match R packages).
 JT_CRITICAL_VALUE: Final = 1.959964
 
-#: Jacobson–Truax categories, best to worst (Jacobson & Truax 1991; DESIGN 4).
+#: Jacobson–Truax categories, best to worst (Jacobson & Truax 1991; methods §4.10).
 JT_CATEGORIES: Final = ("recovered", "improved", "unchanged", "deteriorated", "harmed")
 
 #: Cut-offs a and b lie this many SDs from the clinical and functional means
@@ -535,7 +535,7 @@ def no_event_lower_limit(at_risk: ArrayLike, *, alpha: float = 0.05) -> NDArray[
 
     References
     ----------
-    Clopper CJ, Pearson ES. Biometrika 1934;26:404-413. DESIGN.md section 5.
+    Clopper CJ, Pearson ES. Biometrika 1934;26:404-413. docs/methods.md §6.4.
 
     Examples
     --------
@@ -644,7 +644,7 @@ def kaplan_meier(durations: ArrayLike, events: ArrayLike, *, alpha: float = 0.05
     and the log-scale interval collapses to the point 1, claiming certainty that no
     patient would have the event. The interval there is instead the exact
     (Clopper–Pearson) one for 0 events among ``n_t`` patients,
-    ``[(alpha/2)^(1/n_t), 1]`` (:func:`no_event_lower_limit`; DESIGN 5), with ``n_t`` the
+    ``[(alpha/2)^(1/n_t), 1]`` (:func:`no_event_lower_limit`; methods §6.4), with ``n_t`` the
     row's ``at_risk`` ``n_j``: the patients followed to at least ``t_j``, including those
     censored at ``t_j``, who were seen event-free at ``t_j``. Read between rows, as every
     Kaplan–Meier quantity, the value is that of the last row at or before ``t``

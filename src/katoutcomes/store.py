@@ -5,7 +5,7 @@ written, or nothing is. A file whose SHA-256 is already in the log adds nothing;
 are reported as duplicates (and its rejected rows as rejected) without being written again.
 
 The store file and its write-ahead log hold patient-level rows and are readable by their
-owner only (DESIGN 9). One process writes at a time: DuckDB locks the file, and a second
+owner only (methods §12.9). One process writes at a time: DuckDB locks the file, and a second
 writer waits up to ``lock_timeout`` seconds for it, then stops with :class:`StoreBusyError`.
 """
 

@@ -1,4 +1,4 @@
-"""Small-cell suppression for aggregates that leave the tool (DESIGN 9).
+"""Small-cell suppression for aggregates that leave the tool (methods §12).
 
 A table shared outside the clinic (the HTML report, exports meant for sharing) must not let
 a reader single out a patient. The rule here is the common "cells of 1 to 10 are

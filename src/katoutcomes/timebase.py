@@ -1,4 +1,4 @@
-"""Time since each patient's origin (DESIGN 3.5).
+"""Time since each patient's origin (methods §2.3).
 
 - A patient's origin ``t0`` is their first treatment; without treatments, their first valid
   assessment (one with a usable total).
@@ -272,7 +272,7 @@ def add_relative_time(
     pair = codes_a * (len(instruments) + 1) + (instrument_codes + 1)
     # Rows on the same day (t in whole days when dates only are known) are ordered by
     # the time written: the later assessment is the later one, and a date-only row counts
-    # as the start of its day (DESIGN 3.5 takes it as before a dose that day).
+    # as the start of its day (methods §2.3 takes it as before a dose that day).
     out_a = assessments.assign(t=t_a)
     order = time_order(pair, _last_if_nan(t_a), _tie_break(t_a, times_a))
     if order is not None:

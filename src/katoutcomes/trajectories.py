@@ -1,4 +1,4 @@
-"""The trajectory model, the expected-recovery band and the at-risk list (DESIGN 5).
+"""The trajectory model, the expected-recovery band and the at-risk list (docs/methods.md §7).
 
 Per instrument, a linear mixed model of eligible patients' post-baseline scores on a
 piecewise-linear function of ``log(1 + t)`` with the baseline as a covariate
@@ -53,7 +53,7 @@ __all__ = [
     "patient_status",
 ]
 
-#: Fixed effects of the trajectory model (DESIGN 5, issue 11); random intercept and slope
+#: Fixed effects of the trajectory model (methods §7.1, issue 11); random intercept and slope
 #: on ``L`` per patient.
 TRAJECTORY_FORMULA: Final = "score ~ baseline_c + L + L1 + L2"
 RE_FORMULA: Final = "~L"
@@ -398,7 +398,7 @@ def fit_trajectory_model(
     outcomes: pd.DataFrame | None = None,
     seed: int = MODEL_SEED,
 ) -> TrajectoryModel:
-    """Fit the trajectory model of one instrument (DESIGN 5).
+    """Fit the trajectory model of one instrument (methods §7.1).
 
     Parameters
     ----------
@@ -448,7 +448,7 @@ def fit_trajectory_model(
     References
     ----------
     Laird NM, Ware JH. Random-effects models for longitudinal data. Biometrics
-    1982;38:963-974. DESIGN.md section 5.
+    1982;38:963-974. docs/methods.md §7.1.
     """
     settings = settings or Settings()
     if instrument not in INSTRUMENTS:
@@ -564,7 +564,7 @@ def band_calibration(
     References
     ----------
     Hastie T, Tibshirani R, Friedman J. The Elements of Statistical Learning, 2nd ed.,
-    section 7.10 (cross-validation). DESIGN.md section 5.
+    section 7.10 (cross-validation). docs/methods.md §7.4.
     """
     data = model.data
     codes, patients = pd.factorize(data["patient_id"])
@@ -621,7 +621,7 @@ def _followup_and_item9(
 ) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
     """For each row of ``outcomes``: the latest valid score with ``t > 0`` and its day
     (NaN without one), and whether item 9 >= 1 on any of the patient's last ``last``
-    PHQ-9 questionnaires (valid or incomplete: item 9 is never imputed, DESIGN 3.6)."""
+    PHQ-9 questionnaires (valid or incomplete: item 9 is never imputed, methods §2.5)."""
     patients = pd.Index(pd.unique(outcomes["patient_id"].astype("str")))
     names = list(INSTRUMENTS)
     out_patient = _row_codes(outcomes["patient_id"].astype("str"), patients)
@@ -668,7 +668,7 @@ def patient_status(
     models: Mapping[str, TrajectoryModel | str] | None = None,
     outcomes: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Status and at-risk flag of every patient × instrument (DESIGN 5).
+    """Status and at-risk flag of every patient × instrument (methods §7.5, §7.6).
 
     Parameters
     ----------
@@ -692,7 +692,7 @@ def patient_status(
     -----
     ``last_score`` / ``last_day``: the latest valid score with ``t > 0``. Status:
 
-    - ``no_baseline``: no baseline (DESIGN 4); ``not_eligible``: baseline below caseness;
+    - ``no_baseline``: no baseline (methods §4.2); ``not_eligible``: baseline below caseness;
     - ``no_followup``: eligible without a valid score after the first dose;
     - ``off_track``: eligible with follow-up and ``last_score > band_high`` of the
       expected-recovery band for the patient's baseline at ``last_day`` (level

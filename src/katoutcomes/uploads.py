@@ -1,4 +1,4 @@
-"""Uploaded files live only as long as their use (DESIGN 9, data at rest).
+"""Uploaded files live only as long as their use (docs/methods.md §12.9).
 
 The dashboard validates uploads as a dataset folder, so they are written to a private
 temporary folder (mode 700, files 600) named ``katoutcomes-upload-PID-…`` after the server

@@ -569,7 +569,7 @@ def infer_date_order(
 
     ``None`` when no value is written that way (ISO 8601 dates need no order). Some value
     whose first part is above 12 (31/12/2025) settles day first; some value whose second
-    part is (12/31/2025), month first (DESIGN 3.5).
+    part is (12/31/2025), month first (methods §2.3).
 
     Raises
     ------

@@ -1,9 +1,9 @@
 """Claims scorecard: public claims about ketamine treatment tested on the clinic's data.
 
-Claims are data (DESIGN 6). A TOML file lists them; one engine, :func:`evaluate_claims`,
+Claims are data (docs/methods.md §10). A TOML file lists them; one engine, :func:`evaluate_claims`,
 computes each claim's quantity from a :class:`~katoutcomes.dataset.Dataset`, applies the
 claim's decision rule and explains the verdict in plain words. The default file,
-``katoutcomes/data/claims.toml``, holds the claims of DESIGN 6; a researcher tests another
+``katoutcomes/data/claims.toml``, holds the claims of methods §10.6; a researcher tests another
 article's claims by writing another file, without code.
 
 Claims file
@@ -29,7 +29,7 @@ Top-level keys ``title``, ``source`` and ``description`` (optional text) and an 
     One of :data:`RULES`:
 
     - ``two_sided``: a claim of *about* ``claimed`` (p0), judged against the equivalence
-      band ``[p0 - margin, p0 + margin]`` (DESIGN 6): the interval inside the band →
+      band ``[p0 - margin, p0 + margin]`` (methods §10.3): the interval inside the band →
       supported; wholly above ``p0 + margin`` or wholly below ``p0 - margin`` →
       contradicted, with the direction and whether that is better or worse for patients;
       otherwise inconclusive, and for a share the note gives the number of patients that
@@ -66,7 +66,7 @@ also says whether the result is good or bad news for patients (``news``, see
 :data:`NEWS`): the word says the verdict, the colour of a display the news, so
 "contradicted — better than claimed" is not shown as bad news.
 
-Populations (DESIGN 6; the ``population`` column says which one each claim used): outcome
+Populations (methods §10.5; the ``population`` column says which one each claim used): outcome
 claims use eligible patients, intention to treat for rates (eligible patients with at
 least one dose, or all eligible patients without a treatments table). Claims about
 treatment delivery and safety (``nth_dose_within``, ``adverse_event_share``,

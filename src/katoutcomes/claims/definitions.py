@@ -44,14 +44,14 @@ CLAIM_COLUMNS: Final = (
     "population",
 )
 
-#: Whether a result is good or bad news for patients (DESIGN 6: the colour follows the
+#: Whether a result is good or bad news for patients (methods §10.7: the colour follows the
 #: news, the word the verdict): ``good`` and ``bad``; ``neutral`` where neither way is
 #: better (descriptive claims, a share with no better direction, a difference that is
 #: only claimed to exist); ``unclear`` where the data cannot tell yet (inconclusive, not
 #: measurable).
 NEWS: Final = ("good", "bad", "neutral", "unclear")
 
-#: Equivalence margin of a claim of about a share or a probability (DESIGN 6): "a 50%
+#: Equivalence margin of a claim of about a share or a probability (methods §10.3): "a 50%
 #: response rate" is supported by an interval inside 40%–60%.
 DEFAULT_MARGIN: Final = 0.10
 
@@ -59,7 +59,7 @@ DEFAULT_MARGIN: Final = 0.10
 #: of binary fractions (0.3 + 0.1 = 0.4000000000000001), far finer than any interval.
 _EDGE_TOLERANCE: Final = 1e-12
 
-#: Possible verdicts (DESIGN 6).
+#: Possible verdicts (methods §10.2).
 VERDICTS: Final = ("supported", "contradicted", "inconclusive", "not_measurable", "descriptive")
 
 #: Decision rules a claim may use (see the module docstring).
@@ -83,7 +83,7 @@ _REQUIRED_KEYS: Final = ("id", "claim", "quantity", "rule")
 _FILE_KEYS: Final = ("claims", "title", "source", "description")
 _ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
-#: 95% intervals throughout, as DESIGN 5.
+#: 95% intervals throughout, as methods §1.2.
 _ALPHA: Final = 0.05
 
 #: 1 lb = 0.45359237 kg exactly (international yard and pound agreement, 1959).

@@ -46,7 +46,7 @@ def evaluate_claims(
         Outcome definitions and the default ``min_n``; ``Settings()`` when omitted.
     claims : str, Path or sequence of Claim, optional
         A claims file, claims already loaded with :func:`load_claims`, or ``None`` for the
-        packaged claims of DESIGN 6.
+        packaged claims of methods §10.6.
 
     Returns
     -------
@@ -83,7 +83,7 @@ def evaluate_claims(
 
     References
     ----------
-    DESIGN.md section 6.
+    docs/methods.md §10.
 
     Examples
     --------

@@ -289,7 +289,7 @@ def load_claims(path: str | Path | None = None) -> tuple[Claim, ...]:
     ----------
     path : str or Path, optional
         A TOML claims file (format in the module docstring). ``None`` reads
-        ``katoutcomes/data/claims.toml``, the claims of DESIGN 6.
+        ``katoutcomes/data/claims.toml``, the claims of methods §10.6.
 
     Returns
     -------

@@ -80,7 +80,7 @@ def _outcome_rate(
 def _response_rate(
     ctx: _Context, min_n: int, *, instrument: str, population: str
 ) -> QuantityResult:
-    """:func:`_outcome_rate` with ``outcome="response"`` (DESIGN 6, "a 50% response rate")."""
+    """:func:`_outcome_rate` with ``outcome="response"`` (methods §10.6, "a 50% response rate")."""
     return _outcome_rate(
         ctx, min_n, instrument=instrument, outcome="response", population=population
     )
@@ -96,8 +96,8 @@ def _early_change_share(
 ) -> QuantityResult:
     """Share with an early improvement at an assessment in ``(0, window]`` days.
 
-    Early improvement is a fall of at least the ``early_improvement`` setting (20%, DESIGN
-    4), the same test as ``first_early_improvement_day``. Among intention-to-treat
+    Early improvement is a fall of at least the ``early_improvement`` setting (20%, methods
+    §4.11), the same test as ``first_early_improvement_day``. Among intention-to-treat
     patients with a valid assessment of the instrument with ``0 < t <= window`` (time
     since the first dose): the share with at least one such assessment at or below
     ``(1 - early_improvement) * baseline``. When fewer than ``min_n`` were
@@ -276,7 +276,7 @@ def _adverse_event_share(
 ) -> QuantityResult:
     """Share of treated patients with at least one non-blank ``adverse_events`` value.
 
-    A blank is "none recorded" (DESIGN 3.2). n = treated patients. Wilson interval.
+    A blank is "none recorded" (methods §2.1). n = treated patients. Wilson interval.
     Not measurable when no treatment row records an adverse event: an absent or wholly
     blank column cannot tell "none occurred" from "not recorded", and would otherwise
     support "less than 1%" by silence.
@@ -427,7 +427,7 @@ def _treatment_resistance_share(
 ) -> QuantityResult:
     """Share of ``diagnosis`` patients with ``prior_treatment_failures >= min_failures``.
 
-    Populations: ``"treated"`` (default, DESIGN 6): every patient with the diagnosis who
+    Populations: ``"treated"`` (default, methods §10.5): every patient with the diagnosis who
     started treatment (has a recorded dose), whatever their baseline or instrument; every
     patient with the diagnosis when there is no treatments table. ``"itt"``: those in the
     intention-to-treat population of ``instrument``. ``"all"``: every patient with the
@@ -635,7 +635,7 @@ def _median_session_cost(
 _INSTRUMENT_CHOICES: Final = tuple(INSTRUMENTS)
 _RATE_POPULATIONS: Final = ("itt", "completers")
 #: Populations of the treatment-delivery and safety quantities: the safety population
-#: (every patient with a recorded dose, eligible or not; DESIGN 6) or intention to treat.
+#: (every patient with a recorded dose, eligible or not; methods §10.5) or intention to treat.
 _DATASET_POPULATIONS: Final = ("safety", "itt")
 _TWO_LEVEL_SUBGROUPS: Final = ("ssri", "psychotherapy", "treatment_resistance")
 

@@ -61,7 +61,7 @@ def judge_interval(
 
     Notes
     -----
-    ``two_sided`` (a claim of about p0, DESIGN 6), with the band ``[p0 - δ, p0 + δ]``:
+    ``two_sided`` (a claim of about p0, methods §10.3), with the band ``[p0 - δ, p0 + δ]``:
 
     - supported when ``p0 - δ <= ci_low`` and ``ci_high <= p0 + δ``: every plausible value
       is about p0. The band is closed, so an interval that touches an edge from inside
@@ -232,7 +232,7 @@ def _news(claim: Claim, verdict: str, higher: bool | None, higher_is_better: boo
 
 
 def _population(ctx: _Context, claim: Claim) -> str:
-    """The population a claim's quantity counts, in plain words (DESIGN 6)."""
+    """The population a claim's quantity counts, in plain words (methods §10.5)."""
     params = claim.params
     instrument = str(params.get("instrument", PHQ9.name))
     population = str(params.get("population", "itt"))
@@ -281,7 +281,7 @@ def _patients_needed_words(claim: Claim, result: QuantityResult, unit: Unit) -> 
             f" With the share at {_pct(result.estimate)}, exactly on the edge of the band, no "
             "number of patients would settle it at this estimate."
         )
-    # Outcome shares count eligible patients (DESIGN 6); other shares their population.
+    # Outcome shares count eligible patients (methods §10.5); other shares their population.
     eligible = claim.quantity in ("response_rate", "outcome_rate", "early_change_share")
     noun = "eligible patients" if eligible else "patients"
     return (

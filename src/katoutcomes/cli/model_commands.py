@@ -300,7 +300,7 @@ def run_alerts(args: argparse.Namespace) -> int:
                 "sampled": model.sampled,
                 "seed": model.seed,
                 "band_level": model.band_level,
-                # The band's measured coverage travels with the band (DESIGN 5).
+                # The band's measured coverage travels with the band (methods §7.4).
                 "band_calibration": analysis.band_calibration(name).to_dict(),  # type: ignore[union-attr]
             }
             if isinstance(model, TrajectoryModel)

@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_model_commands(sub: Any, analysis_help: str) -> None:
-    """The ``trajectories`` and ``alerts`` subcommands (DESIGN 5)."""
+    """The ``trajectories`` and ``alerts`` subcommands (methods §7)."""
     trajectories = sub.add_parser(
         "trajectories",
         help="trajectory model, mean curve, band calibration and missing-data sensitivity",

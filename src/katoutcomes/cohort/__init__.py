@@ -1,4 +1,4 @@
-"""Cohort statistics: outcome rates, time to event and subgroups (DESIGN 5).
+"""Cohort statistics: outcome rates, time to event and subgroups (docs/methods.md §6).
 
 Every function takes the per-patient outcome table of
 :func:`katoutcomes.outcomes.patient_outcomes` (and, for subgroups, the
@@ -8,7 +8,7 @@ intervals from the vectorised functions of :mod:`katoutcomes.stats`.
 
 Populations
 -----------
-All cohort statistics use *eligible* patients (baseline at or above caseness, DESIGN 4).
+All cohort statistics use *eligible* patients (baseline at or above caseness, methods §4.3).
 
 - ``"eligible"``: every eligible patient.
 - ``"itt"`` (intention to treat, the primary population): eligible patients with at least
@@ -16,7 +16,7 @@ All cohort statistics use *eligible* patients (baseline at or above caseness, DE
   ``n_doses`` is NA for everyone and dosing is unknown). A patient with no endpoint counts
   as not achieving the outcome.
 - ``"completers"``: eligible patients with an endpoint (a valid assessment with
-  ``0 < t <= acute_days + visit_window_days``), whatever their doses (DESIGN 5). An
+  ``0 < t <= acute_days + visit_window_days``), whatever their doses (methods §6.1). An
   eligible patient with an endpoint but no recorded dose is a completer without being in
   the intention-to-treat population, so completers are not always a subset of it.
 

@@ -1,4 +1,4 @@
-"""Populations, outcome rates and subgroup rates (DESIGN 5).
+"""Populations, outcome rates and subgroup rates (methods §6).
 
 Which patients a statistic counts (:func:`in_population`), the response, remission and
 reliable-change rates of each instrument with Wilson intervals (:func:`outcome_rates`),
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 
-#: Yes/no outcomes reported as rates, in display order (definitions: DESIGN 4).
+#: Yes/no outcomes reported as rates, in display order (definitions: methods §4.6–§4.9).
 RATE_OUTCOMES: Final = (
     "response",
     "remission",
@@ -84,10 +84,10 @@ _TWO_LEVEL: Final = frozenset({"ssri", "psychotherapy", "treatment_resistance"})
 
 #: Treatment-resistant depression: at least two failed adequate treatment trials
 #: (Gaynes BN et al. J Clin Psychiatry 2020;81:19cs13021; the definition the
-#: esketamine trials used; DESIGN 6).
+#: esketamine trials used; methods §6.8).
 TRD_MIN_FAILURES: Final = 2
 
-#: Integrated psychotherapy: in at least half of the patient's doses (DESIGN 6).
+#: Integrated psychotherapy: in at least half of the patient's doses (methods §6.8).
 PSYCHOTHERAPY_MIN_SHARE: Final = 0.5
 
 #: Patients-table column each patient-level attribute comes from.
@@ -159,7 +159,7 @@ def in_population(outcomes: pd.DataFrame, population: str = "itt") -> pd.Series:
     -----
     ``eligible`` = eligible; ``itt`` = eligible and (``n_doses >= 1`` or ``n_doses`` NA,
     i.e. no treatments table); ``completers`` = eligible and ``completer`` (an endpoint),
-    regardless of doses (DESIGN 5: "eligible with an endpoint").
+    regardless of doses (methods §6.1: "eligible with an endpoint").
 
     Examples
     --------
@@ -228,7 +228,7 @@ def outcome_rates(
     patients without a treatments table); a patient without an endpoint counts as not
     achieving the outcome. Completers: ``n`` = eligible patients with an endpoint, whether
     or not a dose is recorded.
-    Intention to treat is the primary analysis (DESIGN 5). Wilson interval::
+    Intention to treat is the primary analysis (methods §6.1). Wilson interval::
 
         (k + z^2/2) / (n + z^2)  -/+  z sqrt(n) / (n + z^2) * sqrt(p (1 - p) + z^2 / (4n))
 

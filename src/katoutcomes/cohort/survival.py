@@ -249,7 +249,7 @@ def survival_at(
     For the probability of the event by ``time``, ``1 - S``, the interval is
     ``(1 - ci_high, 1 - ci_low)``. Where no event has happened by ``time`` the interval is
     the exact one for 0 events among ``n_t`` patients, ``[(alpha/2)^(1/n_t), 1]``
-    (:func:`katoutcomes.stats.kaplan_meier`, DESIGN 5), with ``n_t`` the ``at_risk`` of
+    (:func:`katoutcomes.stats.kaplan_meier`, methods §6.4), with ``n_t`` the ``at_risk`` of
     the last curve time ``<= time``: 35 patients still followed at 84 days give
     ``0.025^(1/35) = 0.89997``, not the point ``[1, 1]`` of the log-scale interval.
 

@@ -32,7 +32,7 @@ Conventions
   :data:`SEVERITY_COLORS`, the legend above the plotting area, left-aligned titles with a
   plain-words subtitle.
 - Shares are kept as fractions and shown as percentages (axis ticks with no decimals, hover
-  text with one); days are days since the first dose (DESIGN 3.5).
+  text with one); days are days since the first dose (methods §2.3).
 - Severity bands, thresholds and caseness come from
   :data:`katoutcomes.instruments.INSTRUMENTS`; the response fraction from
   :class:`katoutcomes.settings.Settings`. Nothing clinical is restated here.

@@ -264,7 +264,7 @@ def _km_steps(curves: pd.DataFrame, *, cumulative: bool) -> pd.DataFrame:
     """KM curves with a starting row at day 0, as ``S`` or as ``1 - S``.
 
     The starting row has every patient still followed and no event yet, so its interval
-    is the exact one for 0 events among them, ``[0.025^(1/n), 1]`` (95%, DESIGN 5), as
+    is the exact one for 0 events among them, ``[0.025^(1/n), 1]`` (95%, methods §6.4), as
     :func:`katoutcomes.cohort.survival_at` reads the curve before its first time.
     """
     if curves.empty:

@@ -42,7 +42,7 @@ __all__ = [
 
 #: Scorecard colours by the news for patients (:data:`katoutcomes.claims.NEWS`), not by
 #: the verdict: the word says the verdict, the colour whether it is good or bad news
-#: (DESIGN 6), so "contradicted — better than claimed" is green. Strong colours, for text;
+#: (methods §10.7), so "contradicted — better than claimed" is green. Strong colours, for text;
 #: each passes WCAG 2.1 AA (contrast at least 4.5:1) on white and on its pale background
 #: in :data:`NEWS_BACKGROUNDS` (measured in tests/test_plots.py).
 NEWS_COLORS: Final = MappingProxyType(

@@ -49,7 +49,7 @@ __all__ = [
     "waterfall_data",
 ]
 
-#: Default 95% intervals, as everywhere in katoutcomes (DESIGN 5).
+#: Default 95% intervals, as everywhere in katoutcomes (methods §1.2).
 _ALPHA: Final = 0.05
 #: Weeks with fewer patients than this are left out of the cohort trajectory: a mean of a
 #: handful of patients is noise (and a t-interval from n < 2 does not exist).

@@ -88,7 +88,7 @@ def definitions(settings: Settings) -> list[tuple[str, str, str, str, str]]:
             "dose up to the day of it (t = 0).",
             "",
             "",
-            "DESIGN 4; setting baseline_window_days",
+            "methods §4.2; setting baseline_window_days",
         ),
         (
             "Eligible (caseness)",
@@ -105,7 +105,7 @@ def definitions(settings: Settings) -> list[tuple[str, str, str, str, str]]:
             f"{acute}.",
             "",
             "",
-            "DESIGN 4; settings acute_days, visit_window_days",
+            "methods §4.4; settings acute_days, visit_window_days",
         ),
         (
             "Response",
@@ -113,7 +113,7 @@ def definitions(settings: Settings) -> list[tuple[str, str, str, str, str]]:
             f"a fall of at least {fall}.",
             "",
             "",
-            "DESIGN 4; setting response",
+            "methods §4.6; setting response",
         ),
         (
             "Early improvement",
@@ -121,7 +121,7 @@ def definitions(settings: Settings) -> list[tuple[str, str, str, str, str]]:
             "(time to early improvement).",
             "",
             "",
-            "DESIGN 4; setting early_improvement",
+            "methods §4.11; setting early_improvement",
         ),
         (
             "Remission",
@@ -157,7 +157,7 @@ def definitions(settings: Settings) -> list[tuple[str, str, str, str, str]]:
             "undefined for a baseline of 0.",
             "",
             "",
-            "DESIGN 4",
+            "methods §4.12",
         ),
         (
             "Jacobson\u2013Truax reliable change",
