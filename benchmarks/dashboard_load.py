@@ -18,34 +18,17 @@ choice was drawn against the end of the run: with bounded caches it stops growin
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _server import BROWSER_ARGS, CHROMIUM, dashboard
 from katoutcomes.demo import write_demo
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
-CHROMIUM = "/usr/bin/chromium"
-BROWSER_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 FILTERS = ("Site", "Clinician", "Route", "Primary diagnosis")
 #: The memory is compared from this many distinct filter choices on (issue: 50).
 SETTLED_AFTER = 50
@@ -76,12 +59,6 @@ class LoadResult:
     samples: list[tuple[float, float]]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, from /proc (Linux)."""
     total = 0.0
@@ -100,50 +77,6 @@ def _children(pid: int) -> list[str]:
         return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return []
-
-
-@contextmanager
-def dashboard(data: Path) -> Iterator[tuple[str, int]]:
-    """A Streamlit server on the dataset at ``data``; yields its URL and process id."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KATOUTCOMES_")}
-    env["KATOUTCOMES_DATA"] = str(data)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(APP),
-            "--server.headless=true",
-            f"--server.port={port}",
-            "--server.address=127.0.0.1",
-            "--browser.gatherUsageStats=false",
-        ],
-        cwd=APP.parent,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("the dashboard did not answer /_stcore/health within 120 s")
-        yield url, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def _drawn(page) -> None:
@@ -227,7 +160,7 @@ def _run_session(
     session = Session()
     chosen: dict[str, set[str]] = {}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=list(BROWSER_ARGS))
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(_TIMEOUT_MS)  # a busy server answers slowly, not wrongly
         page.goto(url)
@@ -276,7 +209,8 @@ def run_load(data: Path, sessions: int, seconds: float, max_steps: int | None = 
     samples: list[tuple[float, float]] = []
     settled: list[float] = []
     done = threading.Event()
-    with dashboard(data) as (url, pid):
+    with dashboard(env={"KATOUTCOMES_DATA": str(data)}) as server:
+        url, pid = server.url, server.pid
 
         def sample() -> None:
             start = time.monotonic()
