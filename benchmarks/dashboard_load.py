@@ -18,6 +18,7 @@ choice was drawn against the end of the run: with bounded caches it stops growin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import statistics
 import tempfile
@@ -47,6 +48,8 @@ class Session:
     #: Steps the browser could not complete (a wait that ran out), then the page reloaded.
     failed_steps: list[str] = field(default_factory=list)
     step_seconds: list[float] = field(default_factory=list)
+    #: Seconds of each completed step, by kind ("filter" or "patient").
+    completed: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -80,16 +83,28 @@ def _children(pid: int) -> list[str]:
 
 
 def _drawn(page) -> None:
-    """Wait until the app has finished its run (the status widget is gone)."""
+    """Wait until the app has finished its run: the status widget ("Running…") is gone and
+    no element of the previous run is left (``data-stale``). The short pause first lets a
+    run that was just asked for begin."""
     time.sleep(0.3)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=_TIMEOUT_MS)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " && !document.querySelector('[data-stale=\"true\"]')",
+        timeout=_TIMEOUT_MS,
+    )
+
+
+def _heading(page, title: str):
+    """The page's title (``st.title``), which only that page draws."""
+    return page.locator('[data-testid="stMain"] h1').filter(has_text=title).first
 
 
 def _overview(page) -> None:
     """Wait for the overview: its scorecard, or its word that the filters leave nobody."""
-    page.get_by_text("Claims scorecard").or_(page.get_by_text("No patient matches")).first.wait_for(
-        timeout=_TIMEOUT_MS
-    )
+    _heading(page, "Clinic overview").wait_for(timeout=_TIMEOUT_MS)
+    page.get_by_text("Claims scorecard").or_(
+        page.get_by_text("Clear a filter to see results")
+    ).first.wait_for(timeout=_TIMEOUT_MS)
     _drawn(page)
 
 
@@ -126,10 +141,15 @@ def _toggle_filter(page, rng: random.Random, chosen: dict[str, set[str]]) -> Non
 def _open_patient(page, rng: random.Random) -> bool:
     """Open the Patient page, choose one of the patients listed, and return to the
     overview. Returns whether a patient's page was drawn (False when the filters leave
-    nobody)."""
-    page.get_by_role("link", name="Patient").first.click()
+    nobody).
+
+    Every wait names something only the page asked for draws: the Patient page's title and
+    its own "nobody" message (the overview's is worded differently), and, once a patient is
+    chosen, that patient's id in the address with the page's session table."""
+    page.get_by_role("link", name="Patient", exact=True).first.click()
+    _heading(page, "Patient").wait_for(timeout=_TIMEOUT_MS)
     picker = page.get_by_role("combobox", name="Patient (pseudonymous id; type to search)")
-    nobody = page.get_by_text("No patient matches")
+    nobody = page.get_by_text("Clear a filter to pick a patient")
     picker.or_(nobody).first.wait_for(timeout=_TIMEOUT_MS)
     _drawn(page)
     opened = False
@@ -137,11 +157,18 @@ def _open_patient(page, rng: random.Random) -> bool:
         picker.click()
         options = page.get_by_role("option")
         options.first.wait_for(timeout=_TIMEOUT_MS)
-        options.nth(rng.randrange(min(options.count(), 20))).click()
+        option = options.nth(rng.randrange(min(options.count(), 20)))
+        patient_id = option.inner_text().strip()
+        option.click()
+        page.wait_for_function(
+            "([id]) => new URLSearchParams(location.search).get('patient') === id",
+            arg=[patient_id],
+            timeout=_TIMEOUT_MS,
+        )
         page.get_by_text("Sessions and questionnaires").first.wait_for(timeout=_TIMEOUT_MS)
         _drawn(page)
         opened = True
-    page.get_by_role("link", name="Clinic overview").first.click()
+    page.get_by_role("link", name="Clinic overview", exact=True).first.click()
     _overview(page)
     return opened
 
@@ -153,6 +180,7 @@ def _run_session(
     seed: int,
     seen: set[frozenset],
     lock: threading.Lock,
+    artifacts: Path | None = None,
 ) -> Session:
     from playwright.sync_api import sync_playwright
 
@@ -170,8 +198,9 @@ def _run_session(
         end = time.monotonic() + seconds
         while time.monotonic() < end and (max_steps is None or session.steps < max_steps):
             started = time.monotonic()
+            kind = "patient" if session.steps % 5 == 4 else "filter"
             try:
-                if session.steps % 5 == 4:
+                if kind == "patient":
                     session.patients_opened += _open_patient(page, rng)
                     session.pages += 2
                 else:
@@ -181,6 +210,7 @@ def _run_session(
                     state = frozenset((k, frozenset(v)) for k, v in chosen.items() if v)
                     with lock:
                         seen.add(state)
+                session.completed.setdefault(kind, []).append(time.monotonic() - started)
             except Exception as exc:  # a step that cannot complete is a failure to report
                 message = str(exc).splitlines()[0]
                 try:  # what the page showed when the wait ran out, to tell why
@@ -189,8 +219,14 @@ def _run_session(
                     )
                 except Exception:
                     shown = "(page text unavailable)"
+                session.exceptions += _exceptions(page)  # before the reload clears them
+                if artifacts is not None:
+                    shot = artifacts / f"session{seed}_step{session.steps}.png"
+                    with contextlib.suppress(Exception):
+                        page.screenshot(path=shot, full_page=True)
                 session.failed_steps.append(
-                    f"step {session.steps}: {type(exc).__name__}: {message}; page: {shown[:300]}"
+                    f"step {session.steps}: {type(exc).__name__}: {message}; at {page.url}; "
+                    f"page: {shown[:300]}"
                 )
                 page.goto(url)
                 chosen.clear()
@@ -201,9 +237,16 @@ def _run_session(
     return session
 
 
-def run_load(data: Path, sessions: int, seconds: float, max_steps: int | None = None) -> LoadResult:
+def run_load(
+    data: Path,
+    sessions: int,
+    seconds: float,
+    max_steps: int | None = None,
+    artifacts: Path | None = None,
+) -> LoadResult:
     """Drive ``sessions`` browsers at once on the dashboard of ``data`` for ``seconds``
-    (or until each has taken ``max_steps`` steps)."""
+    (or until each has taken ``max_steps`` steps). A screenshot of each step that does not
+    complete is saved in ``artifacts`` when given."""
     seen: set[frozenset] = set()
     lock = threading.Lock()
     samples: list[tuple[float, float]] = []
@@ -227,7 +270,9 @@ def run_load(data: Path, sessions: int, seconds: float, max_steps: int | None = 
         results: list[Session] = [Session() for _ in range(sessions)]
 
         def worker(i: int) -> None:
-            results[i] = _run_session(url, seconds, max_steps, seed=i, seen=seen, lock=lock)
+            results[i] = _run_session(
+                url, seconds, max_steps, seed=i, seen=seen, lock=lock, artifacts=artifacts
+            )
 
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(sessions)]
         for thread in threads:
@@ -248,17 +293,30 @@ def run_load(data: Path, sessions: int, seconds: float, max_steps: int | None = 
     )
 
 
+def _quantiles(values: list[float]) -> str:
+    q95 = statistics.quantiles(values, n=20)[-1] if len(values) >= 20 else max(values)
+    return f"median {statistics.median(values):.2f} s, 95th percentile {q95:.2f} s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--sessions", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument(
+        "--artifacts",
+        type=Path,
+        default=None,
+        help="folder for a screenshot of every step that does not complete",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_demo(Path(tmp), patients=args.patients, seed=1)
         rows = sum(1 for _ in paths["assessments"].open()) - 1
         print(f"cohort: {args.patients:,} patients, {rows:,} assessment rows")
-        result = run_load(Path(tmp), args.sessions, args.seconds)
+        if args.artifacts is not None:
+            args.artifacts.mkdir(parents=True, exist_ok=True)
+        result = run_load(Path(tmp), args.sessions, args.seconds, artifacts=args.artifacts)
     steps = [s for session in result.sessions for s in session.step_seconds]
     for i, session in enumerate(result.sessions, 1):
         print(
@@ -270,8 +328,10 @@ def main() -> None:
             print(f"    {message}")
     print(f"distinct filter choices: {result.distinct_choices}")
     if steps:
-        q95 = statistics.quantiles(steps, n=20)[-1] if len(steps) >= 20 else max(steps)
-        print(f"step time: median {statistics.median(steps):.2f} s, 95th percentile {q95:.2f} s")
+        print(f"step time, all steps: {_quantiles(steps)}")
+    for kind, label in (("filter", "change a filter"), ("patient", "open a patient")):
+        done = [t for session in result.sessions for t in session.completed.get(kind, [])]
+        print(f"completed '{label}' steps: {len(done)}; {_quantiles(done) if done else ''}")
     print(f"server memory: peak {result.peak_mb:,.0f} MB, at the end {result.final_mb:,.0f} MB")
     if result.settled_mb is None:
         print(f"fewer than {SETTLED_AFTER} distinct filter choices: run longer to see growth")
