@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
 from _server import BROWSER_ARGS, CHROMIUM, dashboard
 from katoutcomes.demo import write_demo
 
@@ -34,6 +36,8 @@ FILTERS = ("Site", "Clinician", "Route", "Primary diagnosis")
 #: The memory is compared from this many distinct filter choices on (issue: 50).
 SETTLED_AFTER = 50
 _TIMEOUT_MS = 300_000
+#: Seconds to wait for a select box's list to open before clicking again.
+_REOPEN_S = 15
 
 
 @dataclass
@@ -48,6 +52,8 @@ class Session:
     #: Steps the browser could not complete (a wait that ran out), then the page reloaded.
     failed_steps: list[str] = field(default_factory=list)
     step_seconds: list[float] = field(default_factory=list)
+    #: Clicks made again because a select box's list did not open (see ``_open_list``).
+    reclicks: int = 0
     #: Seconds of each completed step, by kind ("filter" or "patient").
     completed: dict[str, list[float]] = field(default_factory=dict)
 
@@ -113,7 +119,30 @@ def _exceptions(page) -> list[str]:
     return [boxes.nth(i).inner_text()[:300] for i in range(boxes.count())]
 
 
-def _toggle_filter(page, rng: random.Random, chosen: dict[str, set[str]]) -> None:
+def _open_list(page, box, session: Session):
+    """Open the option list of a select box and return its options.
+
+    Under load a click can land while the widget is being drawn again or while the
+    browser is reconnecting (widgets are disabled then), and the list does not open: the
+    page is fine, the click was lost. A person clicks again, and so does this, after
+    ``_REOPEN_S`` seconds without a list, until the step's time runs out; each extra click
+    is counted in ``session.reclicks``."""
+    options = page.get_by_role("option")
+    deadline = time.monotonic() + _TIMEOUT_MS / 1000
+    while True:
+        _drawn(page)
+        box.click()
+        try:
+            options.first.wait_for(timeout=_REOPEN_S * 1000)
+            return options
+        except PlaywrightTimeoutError:
+            if time.monotonic() > deadline:
+                raise
+            session.reclicks += 1
+            page.keyboard.press("Escape")
+
+
+def _toggle_filter(page, rng: random.Random, chosen: dict[str, set[str]], session: Session) -> None:
     """Add or remove one option of one sidebar filter."""
     label = rng.choice(FILTERS)
     picked = chosen.setdefault(label, set())
@@ -124,9 +153,7 @@ def _toggle_filter(page, rng: random.Random, chosen: dict[str, set[str]]) -> Non
         page.get_by_role("button", name=f"Remove {value}").first.click()
         picked.discard(value)
         return
-    box.click()
-    options = page.get_by_role("option")
-    options.first.wait_for(timeout=_TIMEOUT_MS)
+    options = _open_list(page, box, session)
     names = [options.nth(i).inner_text() for i in range(options.count())]
     names = [n for n in names if n != "Select all" and n not in picked]
     if not names:
@@ -138,7 +165,7 @@ def _toggle_filter(page, rng: random.Random, chosen: dict[str, set[str]]) -> Non
     picked.add(value)
 
 
-def _open_patient(page, rng: random.Random) -> bool:
+def _open_patient(page, rng: random.Random, session: Session) -> bool:
     """Open the Patient page, choose one of the patients listed, and return to the
     overview. Returns whether a patient's page was drawn (False when the filters leave
     nobody).
@@ -154,9 +181,7 @@ def _open_patient(page, rng: random.Random) -> bool:
     _drawn(page)
     opened = False
     if picker.count():
-        picker.click()
-        options = page.get_by_role("option")
-        options.first.wait_for(timeout=_TIMEOUT_MS)
+        options = _open_list(page, picker, session)
         option = options.nth(rng.randrange(min(options.count(), 20)))
         patient_id = option.inner_text().strip()
         option.click()
@@ -201,10 +226,10 @@ def _run_session(
             kind = "patient" if session.steps % 5 == 4 else "filter"
             try:
                 if kind == "patient":
-                    session.patients_opened += _open_patient(page, rng)
+                    session.patients_opened += _open_patient(page, rng, session)
                     session.pages += 2
                 else:
-                    _toggle_filter(page, rng, chosen)
+                    _toggle_filter(page, rng, chosen, session)
                     _drawn(page)
                     session.pages += 1
                     state = frozenset((k, frozenset(v)) for k, v in chosen.items() if v)
@@ -322,7 +347,8 @@ def main() -> None:
         print(
             f"session {i}: {session.steps} steps, {session.pages} pages drawn, "
             f"{session.patients_opened} patients opened, {len(session.exceptions)} exceptions, "
-            f"{len(session.failed_steps)} steps not completed"
+            f"{len(session.failed_steps)} steps not completed, "
+            f"{session.reclicks} clicks made again (a list that did not open)"
         )
         for message in [*session.exceptions, *session.failed_steps][:5]:
             print(f"    {message}")
