@@ -106,6 +106,16 @@ def _drawn(page, expected: Expected, selected: str) -> None:
     page.wait_for_function(_DRAWN_JS, arg=[want], polling=25, timeout=_TIMEOUT_MS)
 
 
+def _idle(page) -> None:
+    """Wait until no run is going on: no status widget, no stale element, no spinner."""
+    page.wait_for_function(
+        '() => !document.querySelector(\'[data-testid="stStatusWidget"], [data-stale="true"],'
+        ' [data-testid="stSpinner"], [data-testid="stSkeleton"]\')',
+        polling=25,
+        timeout=_TIMEOUT_MS,
+    )
+
+
 def _settled(page) -> tuple[Expected, str]:
     """Open the overview and wait until nothing changes for three seconds; what it holds."""
     page.get_by_text("Claims scorecard").first.wait_for(timeout=_TIMEOUT_MS)
@@ -126,6 +136,18 @@ def _timed(action: Callable[[], None], wait: Callable[[], None]) -> float:
     action()
     wait()
     return time.perf_counter() - start
+
+
+def _new_page(context):
+    page = context.new_page()
+    page.set_default_timeout(_TIMEOUT_MS)  # a busy machine answers slowly, not wrongly
+    return page
+
+
+def _record(times: dict[str, list[float]], name: str, seconds: float) -> None:
+    """Keep one timing and print it at once, so that a run cut short still shows some."""
+    times[name].append(seconds)
+    print(f"  {name} #{len(times[name])}: {seconds:.2f} s", flush=True)
 
 
 def _first_draw(page, url: str, expected: Expected, selected: str) -> float:
@@ -156,7 +178,7 @@ def run(data: Path, repeats: int) -> dict[str, list[float]]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=list(BROWSER_ARGS))
         with dashboard(env=env, start_timeout=300) as warm:
             context = browser.new_context(viewport=_VIEWPORT)
-            page = context.new_page()
+            page = _new_page(context)
             page.goto(warm.url)
             expected, everyone = _settled(page)
             _exceptions(page)
@@ -169,14 +191,14 @@ def run(data: Path, repeats: int) -> dict[str, list[float]]:
             # (b) a new session on the warm server.
             for _ in range(repeats):
                 context = browser.new_context(viewport=_VIEWPORT)
-                page = context.new_page()
-                times["session"].append(_first_draw(page, warm.url, expected, everyone))
+                page = _new_page(context)
+                _record(times, "session", _first_draw(page, warm.url, expected, everyone))
                 _exceptions(page)
                 context.close()
 
             # (c) a filter value, then back to all patients (seen before).
             context = browser.new_context(viewport=_VIEWPORT)
-            page = context.new_page()
+            page = _new_page(context)
             page.goto(warm.url)
             _drawn(page, expected, everyone)
             box = page.get_by_role("combobox", name=_FILTER)
@@ -196,13 +218,11 @@ def run(data: Path, repeats: int) -> dict[str, list[float]]:
                     arg=[everyone],
                     timeout=_TIMEOUT_MS,
                 )
-                page.wait_for_function(
-                    "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                    timeout=_TIMEOUT_MS,
-                )
+                _idle(page)  # the way there is drawn in full before the way back is timed
                 _exceptions(page)
                 remove = page.get_by_role("button", name=f"Remove {value}").first
-                times["back"].append(_timed(remove.click, lambda: _drawn(page, expected, everyone)))
+                back = _timed(remove.click, lambda: _drawn(page, expected, everyone))
+                _record(times, "back", back)
                 _exceptions(page)
             context.close()
 
@@ -210,10 +230,10 @@ def run(data: Path, repeats: int) -> dict[str, list[float]]:
         for _ in range(repeats):
             start = time.perf_counter()
             with dashboard(env=env, start_timeout=300) as fresh:
-                times["server"].append(time.perf_counter() - start)
+                _record(times, "server", time.perf_counter() - start)
                 context = browser.new_context(viewport=_VIEWPORT)
-                page = context.new_page()
-                times["fresh"].append(_first_draw(page, fresh.url, expected, everyone))
+                page = _new_page(context)
+                _record(times, "fresh", _first_draw(page, fresh.url, expected, everyone))
                 _exceptions(page)
                 context.close()
         browser.close()
