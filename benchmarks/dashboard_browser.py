@@ -18,8 +18,10 @@ each, in Debian's Chromium driven by Playwright (the browser tests' set-up):
 
 "Fully drawn" means all of these hold at once in the page:
 
-- Streamlit is not running the script: no ``[data-testid="stStatusWidget"]`` element (the
-  "Running…" indicator) is present;
+- Streamlit is not running the script and is connected: the app root
+  (``[data-testid="stApp"]``) has ``data-test-script-state="notRunning"`` and
+  ``data-test-connection-state="CONNECTED"``, and no ``[data-testid="stStatusWidget"]``
+  (the "Running…" indicator) is present;
 - no element is left over from the previous run (``[data-stale="true"]``), and there is no
   spinner or skeleton (``stSpinner``, ``stSkeleton``);
 - the sidebar's count reads the expected ``N of M patients selected`` (so the page shows
@@ -44,7 +46,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -69,8 +73,12 @@ _STATE_JS = """
   const sidebar = document.querySelector('[data-testid="stSidebar"]');
   const text = sidebar ? sidebar.innerText : '';
   const count = text.match(/([\\d,]+) of ([\\d,]+) patients selected/);
+  const app = document.querySelector('[data-testid="stApp"]');
+  const script = app ? app.getAttribute('data-test-script-state') : null;
+  const connection = app ? app.getAttribute('data-test-connection-state') : null;
   return {
-    running: q('[data-testid="stStatusWidget"]').length > 0,
+    running: script !== 'notRunning' || connection !== 'CONNECTED'
+      || q('[data-testid="stStatusWidget"]').length > 0,
     stale: q('[data-stale="true"]').length,
     spinners: q('[data-testid="stSpinner"], [data-testid="stSkeleton"]').length,
     scorecard: [...q('h1, h2, h3')].some((h) => h.innerText.includes('Claims scorecard')),
@@ -109,8 +117,8 @@ def _drawn(page, expected: Expected, selected: str) -> None:
 def _idle(page) -> None:
     """Wait until no run is going on: no status widget, no stale element, no spinner."""
     page.wait_for_function(
-        '() => !document.querySelector(\'[data-testid="stStatusWidget"], [data-stale="true"],'
-        ' [data-testid="stSpinner"], [data-testid="stSkeleton"]\')',
+        "() => !(" + _STATE_JS.strip() + ")().running && !document.querySelector("
+        '\'[data-stale="true"], [data-testid="stSpinner"], [data-testid="stSkeleton"]\')',
         polling=25,
         timeout=_TIMEOUT_MS,
     )
@@ -241,6 +249,8 @@ def run(data: Path, repeats: int) -> dict[str, list[float]]:
 
 
 def main() -> None:
+    # Stopped with SIGTERM, leave through the ``with`` blocks so that the servers stop too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=5)

@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import random
+import signal
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -89,13 +91,17 @@ def _children(pid: int) -> list[str]:
 
 
 def _drawn(page) -> None:
-    """Wait until the app has finished its run: the status widget ("Running…") is gone and
-    no element of the previous run is left (``data-stale``). The short pause first lets a
-    run that was just asked for begin."""
+    """Wait until the app has finished its run: the app root says the script is not running
+    and the browser is connected, the status widget ("Running…") is gone and no element of
+    the previous run is left (``data-stale``). The short pause first lets a run that was
+    just asked for begin."""
     time.sleep(0.3)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " && !document.querySelector('[data-stale=\"true\"]')",
+        "() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
+        " return !!app && app.getAttribute('data-test-script-state') === 'notRunning'"
+        " && app.getAttribute('data-test-connection-state') === 'CONNECTED'"
+        " && !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " && !document.querySelector('[data-stale=\"true\"]'); }",
         timeout=_TIMEOUT_MS,
     )
 
@@ -324,6 +330,8 @@ def _quantiles(values: list[float]) -> str:
 
 
 def main() -> None:
+    # Stopped with SIGTERM, leave through the ``with`` block so that the server stops too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--sessions", type=int, default=5)
