@@ -18,38 +18,28 @@ choice was drawn against the end of the run: with bounded caches it stops growin
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import random
-import socket
+import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from _server import BROWSER_ARGS, CHROMIUM, dashboard
 from katoutcomes.demo import write_demo
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
-CHROMIUM = "/usr/bin/chromium"
-BROWSER_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 FILTERS = ("Site", "Clinician", "Route", "Primary diagnosis")
 #: The memory is compared from this many distinct filter choices on (issue: 50).
 SETTLED_AFTER = 50
 _TIMEOUT_MS = 300_000
+#: Seconds to wait for a select box's list to open before clicking again.
+_REOPEN_S = 15
 
 
 @dataclass
@@ -64,6 +54,10 @@ class Session:
     #: Steps the browser could not complete (a wait that ran out), then the page reloaded.
     failed_steps: list[str] = field(default_factory=list)
     step_seconds: list[float] = field(default_factory=list)
+    #: Clicks made again because a select box's list did not open (see ``_open_list``).
+    reclicks: int = 0
+    #: Seconds of each completed step, by kind ("filter" or "patient").
+    completed: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,12 +68,6 @@ class LoadResult:
     settled_mb: float | None
     final_mb: float
     samples: list[tuple[float, float]]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rss_mb(pid: int) -> float:
@@ -102,61 +90,33 @@ def _children(pid: int) -> list[str]:
         return []
 
 
-@contextmanager
-def dashboard(data: Path) -> Iterator[tuple[str, int]]:
-    """A Streamlit server on the dataset at ``data``; yields its URL and process id."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KATOUTCOMES_")}
-    env["KATOUTCOMES_DATA"] = str(data)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(APP),
-            "--server.headless=true",
-            f"--server.port={port}",
-            "--server.address=127.0.0.1",
-            "--browser.gatherUsageStats=false",
-        ],
-        cwd=APP.parent,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("the dashboard did not answer /_stcore/health within 120 s")
-        yield url, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
 def _drawn(page) -> None:
-    """Wait until the app has finished its run (the status widget is gone)."""
+    """Wait until the app has finished its run: the app root says the script is not running
+    and the browser is connected, the status widget ("Running…") is gone and no element of
+    the previous run is left (``data-stale``). The short pause first lets a run that was
+    just asked for begin."""
     time.sleep(0.3)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=_TIMEOUT_MS)
+    page.wait_for_function(
+        "() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
+        " return !!app && app.getAttribute('data-test-script-state') === 'notRunning'"
+        " && app.getAttribute('data-test-connection-state') === 'CONNECTED'"
+        " && !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " && !document.querySelector('[data-stale=\"true\"]'); }",
+        timeout=_TIMEOUT_MS,
+    )
+
+
+def _heading(page, title: str):
+    """The page's title (``st.title``), which only that page draws."""
+    return page.locator('[data-testid="stMain"] h1').filter(has_text=title).first
 
 
 def _overview(page) -> None:
     """Wait for the overview: its scorecard, or its word that the filters leave nobody."""
-    page.get_by_text("Claims scorecard").or_(page.get_by_text("No patient matches")).first.wait_for(
-        timeout=_TIMEOUT_MS
-    )
+    _heading(page, "Clinic overview").wait_for(timeout=_TIMEOUT_MS)
+    page.get_by_text("Claims scorecard").or_(
+        page.get_by_text("Clear a filter to see results")
+    ).first.wait_for(timeout=_TIMEOUT_MS)
     _drawn(page)
 
 
@@ -165,7 +125,30 @@ def _exceptions(page) -> list[str]:
     return [boxes.nth(i).inner_text()[:300] for i in range(boxes.count())]
 
 
-def _toggle_filter(page, rng: random.Random, chosen: dict[str, set[str]]) -> None:
+def _open_list(page, box, session: Session):
+    """Open the option list of a select box and return its options.
+
+    Under load a click can land while the widget is being drawn again or while the
+    browser is reconnecting (widgets are disabled then), and the list does not open: the
+    page is fine, the click was lost. A person clicks again, and so does this, after
+    ``_REOPEN_S`` seconds without a list, until the step's time runs out; each extra click
+    is counted in ``session.reclicks``."""
+    options = page.get_by_role("option")
+    deadline = time.monotonic() + _TIMEOUT_MS / 1000
+    while True:
+        _drawn(page)
+        box.click()
+        try:
+            options.first.wait_for(timeout=_REOPEN_S * 1000)
+            return options
+        except PlaywrightTimeoutError:
+            if time.monotonic() > deadline:
+                raise
+            session.reclicks += 1
+            page.keyboard.press("Escape")
+
+
+def _toggle_filter(page, rng: random.Random, chosen: dict[str, set[str]], session: Session) -> None:
     """Add or remove one option of one sidebar filter."""
     label = rng.choice(FILTERS)
     picked = chosen.setdefault(label, set())
@@ -176,9 +159,7 @@ def _toggle_filter(page, rng: random.Random, chosen: dict[str, set[str]]) -> Non
         page.get_by_role("button", name=f"Remove {value}").first.click()
         picked.discard(value)
         return
-    box.click()
-    options = page.get_by_role("option")
-    options.first.wait_for(timeout=_TIMEOUT_MS)
+    options = _open_list(page, box, session)
     names = [options.nth(i).inner_text() for i in range(options.count())]
     names = [n for n in names if n != "Select all" and n not in picked]
     if not names:
@@ -190,25 +171,35 @@ def _toggle_filter(page, rng: random.Random, chosen: dict[str, set[str]]) -> Non
     picked.add(value)
 
 
-def _open_patient(page, rng: random.Random) -> bool:
+def _open_patient(page, rng: random.Random, session: Session) -> bool:
     """Open the Patient page, choose one of the patients listed, and return to the
     overview. Returns whether a patient's page was drawn (False when the filters leave
-    nobody)."""
-    page.get_by_role("link", name="Patient").first.click()
+    nobody).
+
+    Every wait names something only the page asked for draws: the Patient page's title and
+    its own "nobody" message (the overview's is worded differently), and, once a patient is
+    chosen, that patient's id in the address with the page's session table."""
+    page.get_by_role("link", name="Patient", exact=True).first.click()
+    _heading(page, "Patient").wait_for(timeout=_TIMEOUT_MS)
     picker = page.get_by_role("combobox", name="Patient (pseudonymous id; type to search)")
-    nobody = page.get_by_text("No patient matches")
+    nobody = page.get_by_text("Clear a filter to pick a patient")
     picker.or_(nobody).first.wait_for(timeout=_TIMEOUT_MS)
     _drawn(page)
     opened = False
     if picker.count():
-        picker.click()
-        options = page.get_by_role("option")
-        options.first.wait_for(timeout=_TIMEOUT_MS)
-        options.nth(rng.randrange(min(options.count(), 20))).click()
+        options = _open_list(page, picker, session)
+        option = options.nth(rng.randrange(min(options.count(), 20)))
+        patient_id = option.inner_text().strip()
+        option.click()
+        page.wait_for_function(
+            "([id]) => new URLSearchParams(location.search).get('patient') === id",
+            arg=[patient_id],
+            timeout=_TIMEOUT_MS,
+        )
         page.get_by_text("Sessions and questionnaires").first.wait_for(timeout=_TIMEOUT_MS)
         _drawn(page)
         opened = True
-    page.get_by_role("link", name="Clinic overview").first.click()
+    page.get_by_role("link", name="Clinic overview", exact=True).first.click()
     _overview(page)
     return opened
 
@@ -220,6 +211,7 @@ def _run_session(
     seed: int,
     seen: set[frozenset],
     lock: threading.Lock,
+    artifacts: Path | None = None,
 ) -> Session:
     from playwright.sync_api import sync_playwright
 
@@ -227,7 +219,7 @@ def _run_session(
     session = Session()
     chosen: dict[str, set[str]] = {}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=list(BROWSER_ARGS))
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(_TIMEOUT_MS)  # a busy server answers slowly, not wrongly
         page.goto(url)
@@ -237,17 +229,19 @@ def _run_session(
         end = time.monotonic() + seconds
         while time.monotonic() < end and (max_steps is None or session.steps < max_steps):
             started = time.monotonic()
+            kind = "patient" if session.steps % 5 == 4 else "filter"
             try:
-                if session.steps % 5 == 4:
-                    session.patients_opened += _open_patient(page, rng)
+                if kind == "patient":
+                    session.patients_opened += _open_patient(page, rng, session)
                     session.pages += 2
                 else:
-                    _toggle_filter(page, rng, chosen)
+                    _toggle_filter(page, rng, chosen, session)
                     _drawn(page)
                     session.pages += 1
                     state = frozenset((k, frozenset(v)) for k, v in chosen.items() if v)
                     with lock:
                         seen.add(state)
+                session.completed.setdefault(kind, []).append(time.monotonic() - started)
             except Exception as exc:  # a step that cannot complete is a failure to report
                 message = str(exc).splitlines()[0]
                 try:  # what the page showed when the wait ran out, to tell why
@@ -256,8 +250,14 @@ def _run_session(
                     )
                 except Exception:
                     shown = "(page text unavailable)"
+                session.exceptions += _exceptions(page)  # before the reload clears them
+                if artifacts is not None:
+                    shot = artifacts / f"session{seed}_step{session.steps}.png"
+                    with contextlib.suppress(Exception):
+                        page.screenshot(path=shot, full_page=True)
                 session.failed_steps.append(
-                    f"step {session.steps}: {type(exc).__name__}: {message}; page: {shown[:300]}"
+                    f"step {session.steps}: {type(exc).__name__}: {message}; at {page.url}; "
+                    f"page: {shown[:300]}"
                 )
                 page.goto(url)
                 chosen.clear()
@@ -268,15 +268,23 @@ def _run_session(
     return session
 
 
-def run_load(data: Path, sessions: int, seconds: float, max_steps: int | None = None) -> LoadResult:
+def run_load(
+    data: Path,
+    sessions: int,
+    seconds: float,
+    max_steps: int | None = None,
+    artifacts: Path | None = None,
+) -> LoadResult:
     """Drive ``sessions`` browsers at once on the dashboard of ``data`` for ``seconds``
-    (or until each has taken ``max_steps`` steps)."""
+    (or until each has taken ``max_steps`` steps). A screenshot of each step that does not
+    complete is saved in ``artifacts`` when given."""
     seen: set[frozenset] = set()
     lock = threading.Lock()
     samples: list[tuple[float, float]] = []
     settled: list[float] = []
     done = threading.Event()
-    with dashboard(data) as (url, pid):
+    with dashboard(env={"KATOUTCOMES_DATA": str(data)}) as server:
+        url, pid = server.url, server.pid
 
         def sample() -> None:
             start = time.monotonic()
@@ -293,7 +301,9 @@ def run_load(data: Path, sessions: int, seconds: float, max_steps: int | None = 
         results: list[Session] = [Session() for _ in range(sessions)]
 
         def worker(i: int) -> None:
-            results[i] = _run_session(url, seconds, max_steps, seed=i, seen=seen, lock=lock)
+            results[i] = _run_session(
+                url, seconds, max_steps, seed=i, seen=seen, lock=lock, artifacts=artifacts
+            )
 
         threads = [threading.Thread(target=worker, args=(i,)) for i in range(sessions)]
         for thread in threads:
@@ -314,30 +324,48 @@ def run_load(data: Path, sessions: int, seconds: float, max_steps: int | None = 
     )
 
 
+def _quantiles(values: list[float]) -> str:
+    q95 = statistics.quantiles(values, n=20)[-1] if len(values) >= 20 else max(values)
+    return f"median {statistics.median(values):.2f} s, 95th percentile {q95:.2f} s"
+
+
 def main() -> None:
+    # Stopped with SIGTERM, leave through the ``with`` block so that the server stops too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--sessions", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument(
+        "--artifacts",
+        type=Path,
+        default=None,
+        help="folder for a screenshot of every step that does not complete",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_demo(Path(tmp), patients=args.patients, seed=1)
         rows = sum(1 for _ in paths["assessments"].open()) - 1
         print(f"cohort: {args.patients:,} patients, {rows:,} assessment rows")
-        result = run_load(Path(tmp), args.sessions, args.seconds)
+        if args.artifacts is not None:
+            args.artifacts.mkdir(parents=True, exist_ok=True)
+        result = run_load(Path(tmp), args.sessions, args.seconds, artifacts=args.artifacts)
     steps = [s for session in result.sessions for s in session.step_seconds]
     for i, session in enumerate(result.sessions, 1):
         print(
             f"session {i}: {session.steps} steps, {session.pages} pages drawn, "
             f"{session.patients_opened} patients opened, {len(session.exceptions)} exceptions, "
-            f"{len(session.failed_steps)} steps not completed"
+            f"{len(session.failed_steps)} steps not completed, "
+            f"{session.reclicks} clicks made again (a list that did not open)"
         )
         for message in [*session.exceptions, *session.failed_steps][:5]:
             print(f"    {message}")
     print(f"distinct filter choices: {result.distinct_choices}")
     if steps:
-        q95 = statistics.quantiles(steps, n=20)[-1] if len(steps) >= 20 else max(steps)
-        print(f"step time: median {statistics.median(steps):.2f} s, 95th percentile {q95:.2f} s")
+        print(f"step time, all steps: {_quantiles(steps)}")
+    for kind, label in (("filter", "change a filter"), ("patient", "open a patient")):
+        done = [t for session in result.sessions for t in session.completed.get(kind, [])]
+        print(f"completed '{label}' steps: {len(done)}; {_quantiles(done) if done else ''}")
     print(f"server memory: peak {result.peak_mb:,.0f} MB, at the end {result.final_mb:,.0f} MB")
     if result.settled_mb is None:
         print(f"fewer than {SETTLED_AFTER} distinct filter choices: run longer to see growth")

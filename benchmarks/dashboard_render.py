@@ -6,6 +6,9 @@ first run includes reading and validating the files, outcomes, claims and every 
 the second run changes the site filter; the third returns to all patients (cached).
 
     python benchmarks/dashboard_render.py --patients 10000
+
+This is the Python side alone; ``benchmarks/dashboard_browser.py`` times the same draws in
+headless Chromium, as a reader sees them.
 """
 
 from __future__ import annotations

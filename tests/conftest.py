@@ -16,6 +16,8 @@ from katoutcomes.dataset import Dataset
 from katoutcomes.ingest import validate_frames
 
 ROOT = Path(__file__).resolve().parents[1]
+# The dashboard server helper (benchmarks/_server.py) is shared with the benchmarks.
+sys.path.insert(0, str(ROOT / "benchmarks"))
 #: Public reference data sets with published results (tests/data/reference/README.md).
 REFERENCE_DATA = ROOT / "tests" / "data" / "reference"
 

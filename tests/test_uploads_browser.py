@@ -3,17 +3,13 @@ folder of it remains on disk (methods §12.9)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, chromium_path
+from _server import BROWSER_ARGS, dashboard
+from conftest import chromium_path
 from katoutcomes.demo import write_demo
 from katoutcomes.uploads import UPLOAD_PREFIX
 
@@ -25,13 +21,6 @@ pytestmark = [
         reason="Debian's chromium is not installed (apt-get install chromium); .ci/run installs it",
     ),
 ]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _uploads(tmp: Path) -> list[Path]:
@@ -48,39 +37,12 @@ def test_an_upload_used_and_left_leaves_nothing_on_disk(tmp_path: Path):
     leftover.mkdir()
     (leftover / "assessments.csv").write_text("patient_id\nP1\n")
     files = write_demo(tmp_path / "export", patients=15, seed=2)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KATOUTCOMES_")}
-    env["TMPDIR"] = str(server_tmp)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
-            "--server.headless=true",
-            f"--server.port={port}",
-            "--server.address=127.0.0.1",
-            "--browser.gatherUsageStats=false",
-            "--server.disconnectedSessionTTL=1",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                time.sleep(0.5)
+    with dashboard(
+        env={"TMPDIR": str(server_tmp)}, options={"server.disconnectedSessionTTL": 1}
+    ) as server:
+        url = server.url
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=list(BROWSER_ARGS))
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
             page.goto(f"{url}/data")
             page.get_by_text("Check new data").first.wait_for(timeout=180_000)
@@ -116,6 +78,3 @@ def test_an_upload_used_and_left_leaves_nothing_on_disk(tmp_path: Path):
         while _uploads(server_tmp) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert _uploads(server_tmp) == []
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
