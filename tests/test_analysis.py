@@ -217,3 +217,57 @@ def test_demo_scorecard_shows_the_adjusted_effect_of_the_comparisons(demo: Datas
     assert row["adjusted_or"] == pytest.approx(effect.odds_ratio)
     # The crude estimate stays the claim's estimate (Newcombe difference).
     assert row["estimate"] == pytest.approx(effect.crude_estimate)
+
+
+# ------------------------------------------------------------------ one analysis, three surfaces
+
+
+def test_report_cli_and_dashboard_show_the_same_numbers_from_one_analysis(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The report, the CLI's claims table and the dashboard's scorecard render the same
+    analysis: the claims are evaluated once, and every claim's estimate and interval read
+    the same on all three."""
+    import html as html_lib
+    import sys
+    from datetime import UTC, datetime
+
+    from conftest import ROOT
+    from katoutcomes.cli.analysis_commands import format_claims_text
+    from katoutcomes.report import build_report
+
+    sys.path.insert(0, str(ROOT))
+    from views.common import scorecard_table
+
+    calls: list[int] = []
+    real = katoutcomes.claims.evaluate_claims
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(katoutcomes.claims, "evaluate_claims", counted)
+    analysis = Analysis(Dataset.demo(patients=400))
+    page = html_lib.unescape(build_report(analysis, generated_at=datetime(2026, 1, 1, tzinfo=UTC)))
+    cli = format_claims_text(analysis)
+    dashboard = scorecard_table(analysis.scorecard, analysis.claims).data
+    assert len(calls) == 1  # one evaluation behind all three surfaces
+
+    shared = analysis.shared_scorecard.set_index("id")
+    checked = 0
+    for row, cell in zip(
+        analysis.scorecard.itertuples(index=False),
+        dashboard["Clinic's data (95% CI)"],
+        strict=True,
+    ):
+        if fmt.is_missing(row.estimate):
+            continue
+        estimate = fmt.value(row.estimate, row.unit)
+        interval = fmt.interval(row.ci_low, row.ci_high, row.unit)
+        cli_line = next(line for line in cli.splitlines() if line.startswith(row.id + " "))
+        assert estimate in cli_line and interval in cli_line, row.id
+        assert cell.startswith(fmt.estimate(row.estimate, row.ci_low, row.ci_high, row.unit))
+        if not bool(shared.loc[row.id, "suppressed"]):
+            assert estimate in page and interval in page, row.id
+            checked += 1
+    assert checked >= 10
