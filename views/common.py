@@ -457,9 +457,14 @@ def chart(
         st.info(empty, icon=":material/info:")
         return
     st.plotly_chart(fig, key=f"chart_{name}", theme=None, config={"displaylogo": False})
-    with st.expander("Numbers behind this chart"):
-        show_table(data, percent=percent, formats=formats, hide=hide)
+    # The table is drawn when asked for: a page of charts would otherwise send every
+    # chart's numbers (tens of thousands of rows on a large clinic) to each new session.
+    left, right = st.columns([3, 1])
+    shown = left.toggle("Numbers behind this chart", key=f"numbers_{name}")
+    with right:
         download_csv(data, f"{name}.csv")
+    if shown:
+        show_table(data, percent=percent, formats=formats, hide=hide)
 
 
 def claim_titles(card: pd.DataFrame, claims: Sequence[Claim]) -> pd.Series:
