@@ -201,14 +201,30 @@ def test_build_a_mapping_for_an_odd_export_and_download_it(app_url: str, tmp_pat
         _no_exception(page, "open the builder")
 
         for column, field in choices.items():
-            box = page.get_by_role("combobox", name=column, exact=True)
-            box.click()
-            page.keyboard.type(field)
+            # As for the values below: a choice made while the page redraws is made again
+            # until the mapping text on the page shows it.
+            line = page.get_by_text(f'"{column}" = "{field}"').first
+            for _ in range(3):
+                box = page.get_by_role("combobox", name=column, exact=True)
+                box.click()
+                page.keyboard.type(field)
+                page.keyboard.press("Enter")
+                _no_exception(page, f"map {column}")
+                try:
+                    line.wait_for(state="attached", timeout=20_000)
+                    break
+                except Exception:
+                    continue
+        fmt_line = page.get_by_text(f'datetime_format = "{expected.datetime_format}"').first
+        for _ in range(3):
+            page.get_by_role("textbox", name="Date format").fill(expected.datetime_format or "")
             page.keyboard.press("Enter")
-            _no_exception(page, f"map {column}")
-        page.get_by_role("textbox", name="Date format").fill(expected.datetime_format or "")
-        page.keyboard.press("Enter")
-        _no_exception(page, "date format")
+            _no_exception(page, "date format")
+            try:
+                fmt_line.wait_for(state="attached", timeout=20_000)
+                break
+            except Exception:
+                continue
         page.get_by_text("Values of instrument").click()
         for raw, new in expected.values["instrument"].items():
             # The mapping text on the page shows the replacement once the rerun has taken
