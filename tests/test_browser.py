@@ -228,9 +228,14 @@ def test_build_a_mapping_for_an_odd_export_and_download_it(app_url: str, tmp_pat
         page.get_by_text("Values of instrument").click()
         for raw, new in expected.values["instrument"].items():
             # The mapping text on the page shows the replacement once the rerun has taken
-            # it; a choice typed while the page was still redrawing is made again.
+            # it; a choice typed while the page was still redrawing is made again. Each
+            # choice waits for the previous rerun to finish, as a person would.
             line = page.get_by_text(f'"{raw}" = "{new}"').first
             for _ in range(3):
+                page.wait_for_function(
+                    "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                    timeout=60_000,
+                )
                 box = page.get_by_role("combobox", name=raw, exact=True)
                 box.click()
                 page.keyboard.type(new)
