@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -508,10 +507,10 @@ def scorecard_table(card: pd.DataFrame, claims: Sequence[Claim]) -> pd.io.format
                 if fmt.is_missing(a)
                 else fmt.estimate(a, lo, hi, "difference") + f", {int(n):,} patients"
                 for a, lo, hi, n in zip(
-                    card.get("adjusted_estimate", pd.Series(np.nan, index=card.index)),
-                    card.get("adjusted_ci_low", pd.Series(np.nan, index=card.index)),
-                    card.get("adjusted_ci_high", pd.Series(np.nan, index=card.index)),
-                    card.get("adjusted_n", pd.Series(0, index=card.index)),
+                    card["adjusted_estimate"],
+                    card["adjusted_ci_low"],
+                    card["adjusted_ci_high"],
+                    card["adjusted_n"],
                     strict=True,
                 )
             ],

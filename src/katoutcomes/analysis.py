@@ -282,13 +282,13 @@ class Analysis:
         """The scorecard as the claims JSON document (:func:`claims_to_dict`)."""
         from katoutcomes.adjusted_claims import ADJUSTED_COLUMNS
         from katoutcomes.claims import claims_to_dict
+        from katoutcomes.claims.engine import _json_safe
 
         card = self.scorecard
         document = claims_to_dict(card, self.settings, self.data_provenance())
-        for entry, (_, row) in zip(document["claims"], card.iterrows(), strict=True):
-            for column in ADJUSTED_COLUMNS:
-                value = row[column]
-                entry[column] = None if fmt_missing(value) else _plain(value)
+        adjusted = card[list(ADJUSTED_COLUMNS)].astype(object).to_dict(orient="records")
+        for entry, values in zip(document["claims"], adjusted, strict=True):
+            entry |= {column: _json_safe(value) for column, value in values.items()}
         return document
 
     # ----------------------------------------------------------------------------------
@@ -374,21 +374,17 @@ class Analysis:
 
     @property
     def trajectory_models(self) -> dict[str, TrajectoryModel | str]:
-        """The trajectory model of each instrument, or why it cannot be fitted."""
-        from katoutcomes.trajectories import fit_trajectory_models
+        """The trajectory model of each instrument in the data, or why it cannot be fitted
+        (as :func:`katoutcomes.trajectories.fit_trajectory_models`; each instrument's model
+        is the one :meth:`trajectory_model` keeps, so none is fitted twice)."""
+        from katoutcomes.instruments import INSTRUMENTS
 
-        return self._once(
-            "trajectory_models",
-            lambda: fit_trajectory_models(self.dataset, self.settings, outcomes=self.outcomes),
-        )
+        present = set(self.outcomes["instrument"].astype(str))
+        return {name: self.trajectory_model(name) for name in INSTRUMENTS if name in present}
 
     def trajectory_model(self, instrument: str) -> TrajectoryModel | str:
         """The model of one instrument, or the reason it cannot be fitted."""
         from katoutcomes.trajectories import fit_trajectory_model
-
-        models = self._results.get("trajectory_models")
-        if models is not None and instrument in models:
-            return models[instrument]
 
         def compute() -> TrajectoryModel | str:
             from katoutcomes.errors import KatoutcomesError
@@ -498,13 +494,14 @@ class Analysis:
         )
 
     def adjusted_effects(self, by: str, instrument: str = "PHQ-9") -> list[Any]:
-        """Crude and case-mix adjusted response differences for an exposure."""
-        from katoutcomes.comparisons import adjusted_effect
+        """Crude and case-mix adjusted response differences for an exposure. The exposures
+        share one comparison frame (the scorecard compares two of them)."""
+        from katoutcomes.comparisons import EXPOSURES, adjusted_effect
 
         return self._once(
             ("adjusted_effects", by, instrument),
             lambda: adjusted_effect(
-                self.comparison_frame(instrument, (by,)), by, instrument=instrument
+                self.comparison_frame(instrument, EXPOSURES), by, instrument=instrument
             ),
         )
 
@@ -557,16 +554,6 @@ def dependency_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
-
-
-def fmt_missing(value: Any) -> bool:
-    from katoutcomes.formatting import is_missing
-
-    return is_missing(value)
-
-
-def _plain(value: Any) -> int | float:
-    return int(value) if isinstance(value, int | np.integer) else float(value)
 
 
 def _jsonable(value: Any) -> Any:
