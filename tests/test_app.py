@@ -100,15 +100,61 @@ def test_scorecard_colours_say_good_or_bad_news_with_a_legend(overview: AppTest)
         assert label in legend
 
 
-def test_every_overview_chart_has_data(overview: AppTest):
-    # Empty charts are replaced by an explanation, so each chart shown has traces.
-    charts = overview.get("plotly_chart")
-    assert len(charts) >= 7
+def _section(name: str, instrument: str | None = None) -> AppTest:
+    """The overview with the section ``name`` open (and ``instrument``'s scores tab)."""
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.session_state["overview_section"] = name
+    if instrument:
+        app.session_state["overview_scores_instrument"] = instrument
+    return app.run()
+
+
+#: The overview's sections, each with the plotly charts it draws on the demo cohort.
+SECTION_CHARTS = {
+    "Scores over time": 2,  # the open instrument's mean trajectory and waterfall
+    "Onset and durability": 2,  # time to response, response duration
+    "Published studies": 1,  # forest plot
+    "Sites and clinicians": 2,  # funnel plots by site and by clinician
+    "Safety": 1,  # adverse events
+    "Protocol adherence": 0,  # a table
+}
+
+
+def test_the_overview_draws_only_the_open_section(overview: AppTest):
+    # The first draw is the headline, the scorecard and the first section (lazy tabs).
+    tabs = [t.label for t in overview.tabs]
+    assert [label for label in tabs if label in SECTION_CHARTS] == list(SECTION_CHARTS)
+    assert len(overview.get("plotly_chart")) == SECTION_CHARTS["Scores over time"]
+    headers = [h.value for h in overview.header]
+    assert "Claims scorecard" in headers
+
+
+@pytest.mark.parametrize("section", list(SECTION_CHARTS))
+def test_every_overview_section_opens_and_every_chart_has_data(section: str):
     import json
 
+    app = _section(section)
+    assert not errors(app)
+    charts = app.get("plotly_chart")
+    assert len(charts) == SECTION_CHARTS[section]
+    # Empty charts are replaced by an explanation, so each chart shown has traces.
     for chart in charts:
         spec = json.loads(chart.proto.spec)
         assert spec["data"], spec["layout"].get("title")
+    if section == "Protocol adherence":
+        adherence = next(t.value for t in app.table if "Measure" in t.value.columns)
+        assert len(adherence) > 0
+    if section == "Safety":
+        assert "Adverse events per 100 sessions" in metrics(app)
+
+
+def test_the_gad7_tab_of_scores_over_time_draws_gad7():
+    import json
+
+    app = _section("Scores over time", "GAD-7")
+    assert not errors(app)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in app.get("plotly_chart")]
+    assert len(titles) == 2 and all("GAD-7" in t for t in titles)
 
 
 def test_patient_view_shows_the_patients_number_of_sessions(demo: Dataset):

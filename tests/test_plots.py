@@ -717,3 +717,75 @@ def test_figure_data_lists_the_points_of_every_hoverable_trace(tiny: Dataset) ->
     assert mean["y"].astype(float).tolist() == pytest.approx([53 / 3, 11.0])
     # The invisible band edges are shading, not data.
     assert "upper 95% limit" not in set(table["trace"])
+
+
+# --------------------------------------------------------------------------------------
+# Large cohorts: figures drawn at about one mark per pixel, every drawn point exact
+# --------------------------------------------------------------------------------------
+
+
+def test_a_waterfall_of_many_patients_draws_evenly_spaced_real_patients(
+    demo_outcomes: pd.DataFrame,
+) -> None:
+    copies = [
+        demo_outcomes.assign(patient_id=demo_outcomes["patient_id"] + f"-{i}") for i in range(12)
+    ]
+    many = pd.concat(copies, ignore_index=True)
+    data = plots.waterfall_data(many)
+    n = len(data)
+    assert n > plots.WATERFALL_BARS
+    fig = plots.waterfall(many)
+    bars = [t for t in fig.data if t.type == "bar"]
+    x = np.concatenate([np.asarray(t.x) for t in bars])
+    y = np.concatenate([np.asarray(t.y) for t in bars])
+    # 1,000 ranks evenly spaced from the first to the last patient (numpy.linspace, rounded).
+    expected = np.unique(np.round(np.linspace(1, n, plots.WATERFALL_BARS)).astype(int))
+    assert sorted(x.tolist()) == expected.tolist()
+    assert x.min() == 1 and x.max() == n
+    # Each bar is the patient at its rank: same percent change as the table's row.
+    by_rank = data.set_index("rank")["pct_change"]
+    assert y.tolist() == pytest.approx(by_rank.loc[x].tolist())
+    # Each bar is as wide as the patients it stands for.
+    assert all(t.width == pytest.approx(n / len(expected)) for t in bars)
+    # The counts in the subtitle use every patient, not the drawn ones.
+    subtitle = fig.layout.title.subtitle.text.replace("<br>", " ")
+    assert f"{n} eligible patients with an endpoint" in subtitle
+    assert f"Response {int(data['response'].sum())} " in subtitle
+    assert f"{len(expected):,} evenly spaced ranks of the {n:,}" in subtitle
+
+
+def test_a_small_waterfall_still_draws_one_bar_per_patient(
+    demo_outcomes: pd.DataFrame,
+) -> None:
+    fig = plots.waterfall(demo_outcomes)
+    assert all(t.width is None for t in fig.data if t.type == "bar")
+    assert "evenly spaced ranks" not in fig.layout.title.subtitle.text
+
+
+def test_a_long_kaplan_meier_curve_is_drawn_at_most_once_per_slice_with_exact_points() -> None:
+    # 3,000 patients, each with an event at its own time t = 0.1, 0.2, ..., 300.0 days:
+    # S falls by one patient at each time, S(t_i) = (3000 - i) / 3000.
+    n = 3000
+    times = np.arange(1, n + 1) / 10.0
+    curve = kaplan_meier(times, np.ones(n, dtype=int))
+    curve.insert(0, "instrument", "PHQ-9")
+    data = plots.cumulative_response_data(curve)
+    assert len(data) == n + 1  # the table keeps every step (and the day-0 row)
+    fig = plots.cumulative_response(curve)
+    line = next(t for t in fig.data if t.hovertemplate)
+    x, y = np.asarray(line.x), np.asarray(line.y)
+    assert len(x) <= plots.KM_DRAWN_STEPS + 1
+    # The first and last rows are drawn; every drawn point is a row of the table.
+    assert x[0] == 0.0 and x[-1] == 300.0 and y[-1] == pytest.approx(1.0)
+    assert y.tolist() == pytest.approx((x * 10 / n).tolist())
+    # No slice of the 300 days wider than 300 / 800 days is left without a drawn step
+    # (one event every 0.1 day, so the widest gap is one slice plus one event).
+    assert np.diff(x).max() <= 300.0 / plots.KM_DRAWN_STEPS + 0.1 + 1e-9
+
+
+def test_a_short_kaplan_meier_curve_is_drawn_whole() -> None:
+    curve = kaplan_meier([9, 13, 13, 18], [1, 1, 0, 1])
+    curve.insert(0, "instrument", "PHQ-9")
+    fig = plots.cumulative_response(curve)
+    line = next(t for t in fig.data if t.hovertemplate)
+    assert list(line.x) == [0.0, 9.0, 13.0, 18.0]

@@ -83,6 +83,7 @@ __all__ = [
     "EVENT_LABELS",
     "POPULATION_LABELS",
     "RULE_TEXT",
+    "SECTION_KEY",
     "SUBGROUP_LABELS",
     "Source",
     "View",
@@ -113,6 +114,8 @@ __all__ = [
 ]
 
 _VIEW_KEY: Final = "katoutcomes_view"
+#: Session-state key of the overview's open section (the label of its tab).
+SECTION_KEY: Final = "overview_section"
 
 
 # --------------------------------------------------------------------------------------

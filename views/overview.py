@@ -121,11 +121,25 @@ with st.expander("The decision rules in full"):
             st.markdown(f"- **{common.RULE_SHORT[rule]}**: {text}")
 common.download_csv(card, "claims_scorecard.csv", label="Download the scorecard (CSV)")
 
-# ---------------------------------------------------------------- outcomes over time
-st.header("Scores over time", divider="gray")
-if present:
-    for tab, name in zip(st.tabs(present), present, strict=True):
+# ---------------------------------------------------------------- the sections
+# Each section is drawn when its tab is opened (a lazy tab reruns the page and only the open
+# tab's content runs): the first draw of the overview is the headline and the scorecard
+# with one section's figures, not every figure of the page at once. The tab chosen is kept
+# for the session (its key), also when the filter changes.
+
+
+def scores_over_time() -> None:
+    if not present:
+        st.info("No PHQ-9 or GAD-7 assessment is recorded for these patients.")
+        return
+    for tab, name in zip(
+        st.tabs(present, key="overview_scores_instrument", on_change="rerun"),
+        present,
+        strict=True,
+    ):
         with tab:
+            if not tab.open:
+                continue
             fig, trajectory = common.figure(
                 view,
                 f"trajectory_{name}",
@@ -159,108 +173,106 @@ if present:
                 percent=("pct_change",),
                 formats={"baseline": "%.0f", "endpoint": "%.0f"},
             )
-else:
-    st.info("No PHQ-9 or GAD-7 assessment is recorded for these patients.")
 
-# ---------------------------------------------------------------- time to response, duration
-st.header("Onset and durability", divider="gray")
-response_curves = common.curves(view, "response")
-fig, numbers = common.figure(
-    view,
-    "cumulative_response",
-    lambda: (
-        plots.cumulative_response(response_curves),
-        plots.cumulative_response_data(response_curves),
-    ),
-)
-common.chart(
-    fig,
-    numbers,
-    "cumulative_response",
-    empty="No eligible patient has an assessment after the first dose, so time to response "
-    "cannot be estimated.",
-    percent=("estimate", "ci_low", "ci_high"),
-)
-duration_curves = common.curves(view, "relapse")
-fig, numbers = common.figure(
-    view,
-    "response_duration",
-    lambda: (
-        plots.response_duration(duration_curves),
-        plots.response_duration_data(duration_curves),
-    ),
-)
-common.chart(
-    fig,
-    numbers,
-    "response_duration",
-    empty="No patient has responded yet, so there is no response whose duration to follow.",
-    percent=("estimate", "ci_low", "ci_high"),
-)
 
-# ---------------------------------------------------------------- benchmarks
-st.header("Compared with published studies", divider="gray")
-published = common.benchmarks()
-fig, numbers = common.figure(
-    view,
-    "benchmarks",
-    lambda: (plots.forest(rates, published), plots.forest_data(rates, published)),
-)
-common.chart(
-    fig,
-    numbers,
-    "benchmarks",
-    empty="Neither the clinic nor the benchmark file has a response or remission rate to show.",
-    percent=("estimate", "ci_low", "ci_high"),
-    hide=("group", "source", "has_interval"),
-)
+def onset_and_durability() -> None:
+    response_curves = common.curves(view, "response")
+    fig, numbers = common.figure(
+        view,
+        "cumulative_response",
+        lambda: (
+            plots.cumulative_response(response_curves),
+            plots.cumulative_response_data(response_curves),
+        ),
+    )
+    common.chart(
+        fig,
+        numbers,
+        "cumulative_response",
+        empty="No eligible patient has an assessment after the first dose, so time to "
+        "response cannot be estimated.",
+        percent=("estimate", "ci_low", "ci_high"),
+    )
+    duration_curves = common.curves(view, "relapse")
+    fig, numbers = common.figure(
+        view,
+        "response_duration",
+        lambda: (
+            plots.response_duration(duration_curves),
+            plots.response_duration_data(duration_curves),
+        ),
+    )
+    common.chart(
+        fig,
+        numbers,
+        "response_duration",
+        empty="No patient has responded yet, so there is no response whose duration to follow.",
+        percent=("estimate", "ci_low", "ci_high"),
+    )
 
-# ---------------------------------------------------------------- sites and clinicians
-st.header("Sites and clinicians", divider="gray")
-st.caption(
-    "PHQ-9 response (intention to treat) of each site and each clinician (of the first dose) "
-    "against its number of patients. The centre line is the clinic's rate; the curves are "
-    "the 95% and 99.8% limits of chance variation (exact binomial, Spiegelhalter 2005). "
-    "Rates are adjusted for case mix (baseline score, prior failures, diagnosis, age band, "
-    "sex) by indirect standardisation. A unit outside the 99.8% limits is worth a look, "
-    "not a ranking: small units vary most."
-)
-adjusted = st.toggle("Adjust for case mix", value=True, key="funnel_adjusted")
-funnel_columns = st.columns(2)
-for column, by in zip(funnel_columns, ("site", "clinician"), strict=True):
-    with column:
-        try:
-            funnel = common.analysis(view).funnel(by)
-        except KatoutcomesError as exc:
-            st.info(f"No funnel plot by {by}: {exc}")
-            continue
-        fig, numbers = common.figure(
-            view,
-            f"funnel_{by}_{adjusted}",
-            lambda funnel=funnel: (
-                plots.funnel_plot(funnel, adjusted=adjusted),
-                plots.funnel_plot_data(funnel, adjusted=adjusted),
-            ),
-        )
-        common.chart(
-            fig,
-            numbers,
-            f"funnel_{by}",
-            empty=f"No {by} is recorded for these patients.",
-            percent=("rate", "adjusted_rate"),
-        )
-        outside = funnel.outside["unit"]
-        if len(outside):
-            st.warning(
-                f"Outside the 99.8% limits: {', '.join(map(str, outside))}.",
-                icon=":material/troubleshoot:",
+
+def published_studies() -> None:
+    published = common.benchmarks()
+    fig, numbers = common.figure(
+        view,
+        "benchmarks",
+        lambda: (plots.forest(rates, published), plots.forest_data(rates, published)),
+    )
+    common.chart(
+        fig,
+        numbers,
+        "benchmarks",
+        empty="Neither the clinic nor the benchmark file has a response or remission rate to show.",
+        percent=("estimate", "ci_low", "ci_high"),
+        hide=("group", "source", "has_interval"),
+    )
+
+
+def sites_and_clinicians() -> None:
+    st.caption(
+        "PHQ-9 response (intention to treat) of each site and each clinician (of the first "
+        "dose) against its number of patients. The centre line is the clinic's rate; the "
+        "curves are the 95% and 99.8% limits of chance variation (exact binomial, "
+        "Spiegelhalter 2005). Rates are adjusted for case mix (baseline score, prior "
+        "failures, diagnosis, age band, sex) by indirect standardisation. A unit outside the "
+        "99.8% limits is worth a look, not a ranking: small units vary most."
+    )
+    adjusted = st.toggle("Adjust for case mix", value=True, key="funnel_adjusted")
+    funnel_columns = st.columns(2)
+    for column, by in zip(funnel_columns, ("site", "clinician"), strict=True):
+        with column:
+            try:
+                funnel = common.analysis(view).funnel(by)
+            except KatoutcomesError as exc:
+                st.info(f"No funnel plot by {by}: {exc}")
+                continue
+            fig, numbers = common.figure(
+                view,
+                f"funnel_{by}_{adjusted}",
+                lambda funnel=funnel: (
+                    plots.funnel_plot(funnel, adjusted=adjusted),
+                    plots.funnel_plot_data(funnel, adjusted=adjusted),
+                ),
             )
+            common.chart(
+                fig,
+                numbers,
+                f"funnel_{by}",
+                empty=f"No {by} is recorded for these patients.",
+                percent=("rate", "adjusted_rate"),
+            )
+            outside = funnel.outside["unit"]
+            if len(outside):
+                st.warning(
+                    f"Outside the 99.8% limits: {', '.join(map(str, outside))}.",
+                    icon=":material/troubleshoot:",
+                )
 
-# ---------------------------------------------------------------- safety
-st.header("Safety", divider="gray")
-if not view.dataset.has_treatments:
-    st.info("No treatment sessions are recorded, so adverse events cannot be counted.")
-else:
+
+def safety() -> None:
+    if not view.dataset.has_treatments:
+        st.info("No treatment sessions are recorded, so adverse events cannot be counted.")
+        return
     events = common.adverse_events_table(view)
     any_event = events.iloc[0]
     cols = st.columns(3)
@@ -286,12 +298,12 @@ else:
         hide=("event",),
     )
 
-# ---------------------------------------------------------------- protocol adherence
-st.header("Protocol adherence", divider="gray")
-adherence = common.adherence(view)
-if adherence.empty:
-    st.info("No treatment sessions are recorded, so dosing and monitoring cannot be described.")
-else:
+
+def protocol_adherence() -> None:
+    adherence = common.adherence(view)
+    if adherence.empty:
+        st.info("No treatment sessions are recorded, so dosing and monitoring cannot be described.")
+        return
     st.table(
         adherence.rename(
             columns={
@@ -307,3 +319,23 @@ else:
         .set_properties(subset=["How it is counted"], **{"font-size": "0.85em"})
     )
     common.download_csv(adherence, "protocol_adherence.csv")
+
+
+SECTIONS = {
+    "Scores over time": scores_over_time,
+    "Onset and durability": onset_and_durability,
+    "Published studies": published_studies,
+    "Sites and clinicians": sites_and_clinicians,
+    "Safety": safety,
+    "Protocol adherence": protocol_adherence,
+}
+
+st.header("Outcomes, safety and delivery", divider="gray")
+for tab, draw in zip(
+    st.tabs(list(SECTIONS), key=common.SECTION_KEY, on_change="rerun"),
+    SECTIONS.values(),
+    strict=True,
+):
+    with tab:
+        if tab.open:
+            draw()

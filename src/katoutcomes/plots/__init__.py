@@ -36,6 +36,12 @@ Conventions
 - Severity bands, thresholds and caseness come from
   :data:`katoutcomes.instruments.INSTRUMENTS`; the response fraction from
   :class:`katoutcomes.settings.Settings`. Nothing clinical is restated here.
+- Large cohorts are drawn at about one mark per pixel: a waterfall of more than
+  :data:`WATERFALL_BARS` patients draws the patients at that many evenly spaced ranks, a
+  Kaplan–Meier curve of more than :data:`KM_DRAWN_STEPS` steps the last step of each of
+  that many slices of its days. Every drawn point is a row of the ``*_data`` table, which
+  keeps every row; the figure stays a few hundred kilobytes at most, so that a browser
+  draws it at once.
 - Empty input never raises: the figure says "No data" and why, in the middle of the chart.
 - Severity-band shapes are named ``"severity band: <label>"`` and "No data" annotations
   start with ``"No data"``, so tests and callers can find them.
@@ -43,7 +49,7 @@ Conventions
 
 from __future__ import annotations
 
-from katoutcomes.plots._base import COLORS, SEVERITY_COLORS, figure_data
+from katoutcomes.plots._base import COLORS, KM_DRAWN_STEPS, SEVERITY_COLORS, figure_data
 from katoutcomes.plots.claims import (
     NEWS_BACKGROUNDS,
     NEWS_COLORS,
@@ -57,6 +63,7 @@ from katoutcomes.plots.claims import (
     scorecard_colors,
 )
 from katoutcomes.plots.cohort import (
+    WATERFALL_BARS,
     cohort_trajectory,
     cohort_trajectory_data,
     cumulative_response,
@@ -82,6 +89,7 @@ from katoutcomes.plots.safety import adverse_events, adverse_events_data
 __all__ = [
     "BAND_COLOR",
     "COLORS",
+    "KM_DRAWN_STEPS",
     "NEWS_BACKGROUNDS",
     "NEWS_COLORS",
     "NEWS_LABELS",
@@ -89,6 +97,7 @@ __all__ = [
     "SEVERITY_COLORS",
     "SMALL_MULTIPLES_ABOVE",
     "VERDICT_LABELS",
+    "WATERFALL_BARS",
     "add_expected_band",
     "adverse_events",
     "adverse_events_data",

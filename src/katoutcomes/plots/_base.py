@@ -25,7 +25,7 @@ from katoutcomes.stats import no_event_lower_limit
 if TYPE_CHECKING:
     from katoutcomes.dataset import Dataset
 
-__all__ = ["COLORS", "SEVERITY_COLORS", "figure_data"]
+__all__ = ["COLORS", "KM_DRAWN_STEPS", "SEVERITY_COLORS", "figure_data"]
 
 # --------------------------------------------------------------------------------------
 # Look and feel
@@ -318,6 +318,33 @@ def _km_steps(curves: pd.DataFrame, *, cumulative: bool) -> pd.DataFrame:
     return out[list(_KM_COLUMNS)]
 
 
+#: Most steps drawn per Kaplan–Meier curve: about one per pixel of a dashboard-wide figure.
+KM_DRAWN_STEPS: Final = 800
+
+
+def _km_drawn(curve: pd.DataFrame, steps: int = KM_DRAWN_STEPS) -> pd.DataFrame:
+    """The rows of one curve that are drawn: all of them up to ``steps`` rows, else the last
+    row of each of ``steps`` equal slices of its days (and the first row).
+
+    On a large clinic a curve has one row per distinct event time (thousands, when times
+    are in fractional days); drawn at one step per slice, a slice narrower than a pixel,
+    the line looks the same and the figure is a tenth of the size. Every drawn point is a
+    row of the curve (its estimate, interval and number at risk are exact at its day); a
+    fall within a slice is drawn at the slice's last event. The figure's ``*_data`` table
+    keeps every row.
+    """
+    if len(curve) <= steps:
+        return curve
+    day = curve["day"].to_numpy(dtype=np.float64)
+    start, span = float(day[0]), float(day[-1] - day[0])
+    if span <= 0:
+        return curve.iloc[[0, -1]]
+    slices = np.minimum(np.floor((day - start) / span * steps), steps - 1)
+    keep = np.r_[slices[1:] != slices[:-1], True]
+    keep[0] = True
+    return curve[keep]
+
+
 def _add_km_curve(
     fig: go.Figure,
     curve: pd.DataFrame,
@@ -362,7 +389,13 @@ def _add_km_curve(
         (never in the legend, skipped by hover and by :func:`figure_data`).
     row, col : int, optional
         Panel of a figure made with :func:`plotly.subplots.make_subplots`.
+
+    Notes
+    -----
+    A curve of more than :data:`KM_DRAWN_STEPS` rows is drawn at that many steps
+    (:func:`_km_drawn`).
     """
+    curve = _km_drawn(curve)
     fig.add_trace(
         go.Scatter(
             x=curve["day"],
