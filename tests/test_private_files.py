@@ -139,3 +139,31 @@ def test_outputs_name_the_dataset_by_folder_and_content_hash_not_by_path(tmp_pat
     assert folder_hash in report.read_text()
     with Store(db, read_only=True) as store:
         assert set(store.ingest_log()["source"]) == {"clinic_2026_11"}
+
+
+@pytest.fixture
+def usual_umask():
+    """Files created as usual: a umask of 022 gives -rw-r--r--."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_the_research_bundle_is_private_and_the_shareable_one_is_written_as_usual(
+    demo: Path, tmp_path: Path, usual_umask
+):
+    from katoutcomes.cli import main
+
+    research, shareable = tmp_path / "research.zip", tmp_path / "shareable.zip"
+    assert main(["export", str(demo), "--out", str(research)]) == 0
+    assert main(["export", str(demo), "--out", str(shareable), "--shareable"]) == 0
+    assert _mode(research) == OWNER_ONLY  # per-patient rows
+    assert _mode(shareable) == 0o644  # aggregates, small cells suppressed
+
+
+def test_the_report_is_written_as_usual(demo: Path, tmp_path: Path, usual_umask):
+    from katoutcomes.cli import main
+
+    report = tmp_path / "report.html"
+    assert main(["report", str(demo), "--out", str(report)]) == 0
+    assert _mode(report) == 0o644

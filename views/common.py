@@ -429,7 +429,12 @@ def download_csv(
     )
 
 
-@st.cache_resource(show_spinner=False, max_entries=256)
+#: Figures kept: about two for each of the 32 analyses kept (each view draws the figures of
+#: its open section only), so that memory stops growing once the caches are full.
+_FIGURES_KEPT: Final = 64
+
+
+@st.cache_resource(show_spinner=False, max_entries=_FIGURES_KEPT)
 def _figure(
     key: str, name: str, _build: Callable[[], tuple[go.Figure, pd.DataFrame]]
 ) -> tuple[go.Figure, pd.DataFrame]:

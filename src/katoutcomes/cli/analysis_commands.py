@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from katoutcomes import formatting as fmt
@@ -118,8 +119,14 @@ def run_export(args: argparse.Namespace) -> int:
     if not str(args.out).lower().endswith(".zip"):
         raise KatoutcomesError(f"--out {args.out}: the bundle is a zip archive; name it *.zip.")
     analysis = _demo_or_path(args)
-    data = shareable_bundle(analysis) if args.shareable else research_bundle(analysis)
-    write_private(args.out, data)
+    if args.shareable:
+        # Aggregates only: a shareable output, written as the user's other files are.
+        data = shareable_bundle(analysis)
+        Path(args.out).write_bytes(data)
+    else:
+        # Per-patient rows: readable by the owner only (methods §12.9).
+        data = research_bundle(analysis)
+        write_private(args.out, data)
     kind = (
         "shareable bundle (aggregates, small cells suppressed)"
         if args.shareable
