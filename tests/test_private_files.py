@@ -167,3 +167,40 @@ def test_the_report_is_written_as_usual(demo: Path, tmp_path: Path, usual_umask)
     report = tmp_path / "report.html"
     assert main(["report", str(demo), "--out", str(report)]) == 0
     assert _mode(report) == 0o644
+
+
+def test_the_dashboards_sidebar_and_downloads_name_the_dataset_not_its_path(tmp_path: Path):
+    """The dashboard labels a source by its folder or file name: the label travels into
+    the report, the bundles and their provenance downloaded from it."""
+    import io
+    import zipfile
+
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+    from katoutcomes.analysis import Analysis
+    from katoutcomes.bundle import research_bundle, shareable_bundle
+    from katoutcomes.dataset import Dataset
+    from katoutcomes.report import build_report
+    from views.sources import path_source, store_source
+
+    data = tmp_path / "home" / "jane.doe" / "exports" / "clinic_2026_11"
+    write_demo(data, patients=12, seed=9)
+    source = path_source(data)
+    assert source.label == "Dataset: clinic_2026_11"
+    assert store_source(data.parent / "clinic.duckdb").label == "DuckDB store: clinic.duckdb"
+    analysis = Analysis(Dataset.from_path(data), source_label=source.label)
+    texts = [build_report(analysis)]
+    for bundle in (research_bundle(analysis), shareable_bundle(analysis)):
+        archive = zipfile.ZipFile(io.BytesIO(bundle))
+        texts += [archive.read(n).decode("utf-8", "replace") for n in archive.namelist()]
+    assert all("jane.doe" not in text for text in texts)
+    assert any("clinic_2026_11" in text for text in texts)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KATOUTCOMES_DATA", str(data))
+        patch.delenv("KATOUTCOMES_DB", raising=False)
+        app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    captions = [c.value for c in app.sidebar.caption]
+    assert "Dataset: clinic_2026_11" in captions
+    assert not any("jane.doe" in c for c in captions)

@@ -68,7 +68,8 @@ class Source:
     kind : ``"demo"``, ``"path"`` (a dataset folder or file, validated on load) or
         ``"store"`` (a DuckDB store written by ``katoutcomes ingest``).
     location : the path (empty for the demo).
-    label : what the sidebar says.
+    label : what the sidebar, the report and the bundles call it: the folder or file
+        name, never the path (which can carry a person's name).
     token : changes when the content changes (sizes and modification times).
     mapping : the text of the mapping file the path is read with (``""``: none).
     """
@@ -111,8 +112,11 @@ def demo_source() -> Source:
 
 
 def path_source(path: str | Path, label: str | None = None) -> Source:
+    """A dataset folder or file. The label names its folder or file name, not its path:
+    the label goes into the report, the bundles and their provenance, and a path can carry
+    a person's name (methods §12.9)."""
     path = Path(path).expanduser()
-    return Source("path", str(path), label or f"Dataset: {path}", content_token(path))
+    return Source("path", str(path), label or f"Dataset: {path.name}", content_token(path))
 
 
 def with_mapping(source: Source, mapping: str) -> Source:
@@ -148,7 +152,7 @@ def for_this_page(message: str) -> str:
 def store_source(path: str | Path) -> Source:
     path = Path(path).expanduser()
     token = content_token(path) if path.exists() else "missing"
-    return Source("store", str(path), f"DuckDB store: {path}", token)
+    return Source("store", str(path), f"DuckDB store: {path.name}", token)
 
 
 def default_source() -> Source:
