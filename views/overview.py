@@ -32,94 +32,115 @@ if view.n_patients == 0:
     st.warning("No patient matches the filters in the sidebar. Clear a filter to see results.")
     st.stop()
 
-st.download_button(
-    "Download report (HTML)",
-    data=lambda: report.build_report(common.analysis(view)),
-    file_name="katoutcomes_report.html",
-    mime="text/html",
-    icon=":material/description:",
-    help="One self-contained file to hand on: these patients (sidebar filters applied), "
-    f"with cells of fewer than {settings.suppression_k} patients suppressed and no patient "
-    "ids. Built when you click, which takes a few seconds.",
-)
-
 frame = common.outcomes(view)
 rates = common.rates(view)
-
-# ---------------------------------------------------------------- headline cards
-top = st.columns(4)
-top[0].metric("Patients", f"{view.n_patients:,}", border=True)
-top[1].metric("Dosing sessions", f"{len(view.dataset.treatments):,}", border=True)
-top[2].metric("Assessments", f"{len(view.dataset.assessments):,}", border=True)
 present = [name for name in INSTRUMENTS if (frame["instrument"] == name).any()]
-top[3].metric(
-    "Eligible patients",
-    f"{common.eligible_patients(frame):,}",
-    help="Baseline at or above caseness (PHQ-9 ≥ 10 or GAD-7 ≥ 8) on at least one instrument.",
-    border=True,
-)
-
+#: The headline cards of each instrument: outcome and label.
 CARDS = (
     ("response", "Response"),
     ("remission", "Remission"),
     ("reliable_improvement", "Reliable improvement"),
     ("reliable_deterioration", "Reliable deterioration"),
 )
-if present:
-    for tab, name in zip(st.tabs(present), present, strict=True):
-        with tab:
-            rows = common.headline(rates, name)
-            n = int(rows["response"]["n"]) if "response" in rows else 0
-            if n == 0:
-                st.info(f"No eligible {name} patient started treatment, so there is no rate.")
-                continue
-            cards = st.columns(len(CARDS))
-            for column, (outcome, label) in zip(cards, CARDS, strict=True):
-                row = rows[outcome]
-                with column:
-                    st.metric(
-                        f"{name} {label.lower()}",
-                        fmt.pct(row["estimate"]),
-                        border=True,
-                        help=f"{int(row['k']):,} of {int(row['n']):,} eligible patients who "
-                        "started treatment (intention to treat).",
-                    )
-                    st.caption(
-                        f"95% CI {fmt.interval(row['ci_low'], row['ci_high'], 'share')}"
-                        f" · {int(row['k']):,} of {int(row['n']):,} patients"
-                    )
-else:
-    st.info("No PHQ-9 or GAD-7 assessment is recorded for these patients.")
 
-# ---------------------------------------------------------------- claims scorecard
-st.header("Claims scorecard", divider="gray")
-st.caption(
-    "Public claims about ketamine treatment, each tested against this clinic's data. "
-    "Supported and contradicted need enough patients (at least "
-    f"{settings.min_n}) and an interval that decides: a claim of about a value is supported "
-    "when the interval lies inside the claimed value ± its margin, not merely when it "
-    "contains it. Safety and delivery claims count every patient with a recorded dose; "
-    "descriptive claims give no number to test, so the clinic's figure is reported."
-)
-card = common.claims(view)
-claim_list = common.packaged_claims()
-rules = {claim.id: claim.rule for claim in claim_list}
-counts = card["verdict"].value_counts()
-# The tally counts verdicts in words; colour is kept for the news for patients (legend).
-st.markdown(
-    " · ".join(
-        f"**{label}**: {int(counts[verdict])}"
-        for verdict, label in plots.VERDICT_LABELS.items()
-        if counts.get(verdict, 0)
+# The page is laid out top to bottom (headline and scorecard, then the sections) but its
+# sections are run first: their charts reach the browser first, so that it loads the
+# charting library while the rest of the page arrives (a few hundred milliseconds sooner
+# drawn in full).
+upper = st.container()
+lower = st.container()
+
+
+def headline_and_scorecard() -> None:
+    """The report button, the headline cards and the claims scorecard."""
+    st.download_button(
+        "Download report (HTML)",
+        data=lambda: report.build_report(common.analysis(view)),
+        file_name="katoutcomes_report.html",
+        mime="text/html",
+        icon=":material/description:",
+        help="One self-contained file to hand on: these patients (sidebar filters applied), "
+        f"with cells of fewer than {settings.suppression_k} patients suppressed and no patient "
+        "ids. Built when you click, which takes a few seconds.",
     )
-)
-st.markdown(plots.news_legend_html(), unsafe_allow_html=True)
-st.table(common.scorecard_table(card, claim_list))
-with st.expander("The decision rules in full"):
-    for rule, text in common.RULE_TEXT.items():
-        if rule in rules.values():
-            st.markdown(f"- **{common.RULE_SHORT[rule]}**: {text}")
-common.download_csv(card, "claims_scorecard.csv", label="Download the scorecard (CSV)")
+
+    # ---------------------------------------------------------------- headline cards
+    top = st.columns(4)
+    top[0].metric("Patients", f"{view.n_patients:,}", border=True)
+    top[1].metric("Dosing sessions", f"{len(view.dataset.treatments):,}", border=True)
+    top[2].metric("Assessments", f"{len(view.dataset.assessments):,}", border=True)
+    top[3].metric(
+        "Eligible patients",
+        f"{common.eligible_patients(frame):,}",
+        help="Baseline at or above caseness (PHQ-9 ≥ 10 or GAD-7 ≥ 8) on at least one instrument.",
+        border=True,
+    )
+
+    if present:
+        headline_tabs = st.tabs(present, key="overview_headline_instrument", on_change="rerun")
+        for tab, name in zip(headline_tabs, present, strict=True):
+            with tab:
+                if not tab.open:
+                    continue
+                rows = common.headline(rates, name)
+                n = int(rows["response"]["n"]) if "response" in rows else 0
+                if n == 0:
+                    st.info(f"No eligible {name} patient started treatment, so there is no rate.")
+                    continue
+                cards = st.columns(len(CARDS))
+                for column, (outcome, label) in zip(cards, CARDS, strict=True):
+                    row = rows[outcome]
+                    with column:
+                        st.metric(
+                            f"{name} {label.lower()}",
+                            fmt.pct(row["estimate"]),
+                            border=True,
+                            help=f"{int(row['k']):,} of {int(row['n']):,} eligible patients who "
+                            "started treatment (intention to treat).",
+                        )
+                        st.caption(
+                            f"95% CI {fmt.interval(row['ci_low'], row['ci_high'], 'share')}"
+                            f" · {int(row['k']):,} of {int(row['n']):,} patients"
+                        )
+    else:
+        st.info("No PHQ-9 or GAD-7 assessment is recorded for these patients.")
+
+    # ---------------------------------------------------------------- claims scorecard
+    st.header("Claims scorecard", divider="gray")
+    st.caption(
+        "Public claims about ketamine treatment, each tested against this clinic's data. "
+        "Supported and contradicted need enough patients (at least "
+        f"{settings.min_n}) and an interval that decides: a claim of about a value is supported "
+        "when the interval lies inside the claimed value ± its margin, not merely when it "
+        "contains it. Safety and delivery claims count every patient with a recorded dose; "
+        "descriptive claims give no number to test, so the clinic's figure is reported."
+    )
+    card = common.claims(view)
+    claim_list = common.packaged_claims()
+    rules = {claim.id: claim.rule for claim in claim_list}
+    counts = card["verdict"].value_counts()
+    # The tally counts verdicts in words; colour is kept for the news for patients (legend).
+    st.markdown(
+        " · ".join(
+            f"**{label}**: {int(counts[verdict])}"
+            for verdict, label in plots.VERDICT_LABELS.items()
+            if counts.get(verdict, 0)
+        )
+    )
+    st.markdown(plots.news_legend_html(), unsafe_allow_html=True)
+    st.table(common.scorecard_table(card, claim_list))
+    rules_text = st.expander("The decision rules in full", key="overview_rules", on_change="rerun")
+    with rules_text:
+        if rules_text.open:
+            st.markdown(
+                "\n".join(
+                    f"- **{common.RULE_SHORT[rule]}**: {text}"
+                    for rule, text in common.RULE_TEXT.items()
+                    if rule in rules.values()
+                )
+            )
+    common.download_csv(card, "claims_scorecard.csv", label="Download the scorecard (CSV)")
+
 
 # ---------------------------------------------------------------- the sections
 # Each section is drawn when its tab is opened (a lazy tab reruns the page and only the open
@@ -330,12 +351,15 @@ SECTIONS = {
     "Protocol adherence": protocol_adherence,
 }
 
-st.header("Outcomes, safety and delivery", divider="gray")
-for tab, draw in zip(
-    st.tabs(list(SECTIONS), key=common.SECTION_KEY, on_change="rerun"),
-    SECTIONS.values(),
-    strict=True,
-):
-    with tab:
-        if tab.open:
-            draw()
+with lower:
+    st.header("Outcomes, safety and delivery", divider="gray")
+    for tab, draw in zip(
+        st.tabs(list(SECTIONS), key=common.SECTION_KEY, on_change="rerun"),
+        SECTIONS.values(),
+        strict=True,
+    ):
+        with tab:
+            if tab.open:
+                draw()
+with upper:
+    headline_and_scorecard()

@@ -349,7 +349,7 @@ _WATERFALL_CATEGORIES: Final = ("Remission", "Response", "No response")
 
 
 #: Most bars a waterfall draws: about one per pixel of a dashboard-wide figure.
-WATERFALL_BARS: Final = 1000
+WATERFALL_BARS: Final = 500
 
 
 def waterfall_data(outcomes: pd.DataFrame, instrument: str = PHQ9.name) -> pd.DataFrame:
