@@ -3,7 +3,8 @@
 Writes a synthetic cohort of ``--patients`` patients, points the dashboard at it
 (``KATOUTCOMES_DATA``) and drives ``app.py`` with Streamlit's AppTest (no browser): the
 first run includes reading and validating the files, outcomes, claims and the figures of
-the section open by default (the others are drawn when their tab is opened); the second run changes the site filter; the third returns to all patients (cached).
+the section open by default (the others are drawn when their tab is opened); the second
+run changes the site filter; the third returns to all patients (cached).
 
     python benchmarks/dashboard_render.py --patients 10000
 

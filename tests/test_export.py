@@ -158,7 +158,6 @@ def test_shareable_cli_bundle_matches_the_api(demo_dir: Path, tmp_path: Path) ->
         assert archive.read(name) == api.read(name)
 
 
-
 def test_export_needs_a_zip_name(demo_dir: Path, tmp_path: Path, capsys) -> None:
     assert main(["export", str(demo_dir), "--out", str(tmp_path / "x.csv")]) == 2
     assert "zip" in capsys.readouterr().err

@@ -748,9 +748,10 @@ def test_a_waterfall_of_many_patients_draws_evenly_spaced_real_patients(
     # Each bar is as wide as the patients it stands for.
     assert all(t.width == pytest.approx(n / len(expected)) for t in bars)
     # The counts in the subtitle use every patient, not the drawn ones.
+    assert "one bar per patient" not in fig.layout.title.text
     subtitle = fig.layout.title.subtitle.text.replace("<br>", " ")
-    assert f"{n} eligible patients with an endpoint" in subtitle
-    assert f"Response {int(data['response'].sum())} " in subtitle
+    assert f"{n:,} eligible patients with an endpoint" in subtitle
+    assert f"Response {int(data['response'].sum()):,} " in subtitle
     assert f"{len(expected):,} evenly spaced ranks of the {n:,}" in subtitle
 
 

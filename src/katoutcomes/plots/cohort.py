@@ -308,7 +308,7 @@ def cohort_trajectory(
         else "all patients"
     )
     subtitle = (
-        f"{n_patients} patients at baseline ({who}). Week 0 = baseline; week k = days "
+        f"{n_patients:,} patients at baseline ({who}). Week 0 = baseline; week k = days "
         "7k\u22126 to 7k. Band: 95% confidence interval. Weeks with fewer than "
         f"{min_n} patients are not shown; later weeks hold only patients still followed."
     )
@@ -456,6 +456,7 @@ def waterfall(
     if n > WATERFALL_BARS:
         ranks = np.unique(np.round(np.linspace(0, n - 1, WATERFALL_BARS)).astype(np.int64))
         drawn = data.iloc[ranks]
+        title = f"{inst.name}: change from baseline to endpoint, patients sorted by change"
     width = n / len(drawn)
     fig = go.Figure()
     who = "Patient %{customdata[0]}<br>" if show_patient_ids else ""
@@ -497,8 +498,8 @@ def waterfall(
     n_response = int(data["response"].sum())
     n_remission = int(data["remission"].sum())
     subtitle = (
-        f"{n} eligible patients with an endpoint (completers). Response {n_response} "
-        f"({n_response / n:.0%}), remission {n_remission} ({n_remission / n:.0%}). "
+        f"{n:,} eligible patients with an endpoint (completers). Response {n_response:,} "
+        f"({n_response / n:.0%}), remission {n_remission:,} ({n_remission / n:.0%}). "
         "Bars below zero are improvements."
     )
     if drawn is not data:
@@ -600,7 +601,7 @@ def _km_figure(
         color = _instrument_color(str(name))
         n = int(part["at_risk"].iloc[0])
         events = int(part["events"].sum())
-        label = f"{name} ({n} patients, {events} events)" if name else f"{n} patients"
+        label = f"{name} ({n:,} patients, {events:,} events)" if name else f"{n:,} patients"
         group = str(name)
         _add_km_curve(
             fig,
