@@ -148,6 +148,23 @@ def _open_list(page, box, session: Session):
             page.keyboard.press("Escape")
 
 
+def _click(page, target, session: Session) -> None:
+    """Click ``target``, again after ``_REOPEN_S`` seconds when the click cannot land (an
+    option list or tooltip left open over it, or the page being drawn again under load):
+    Escape closes what covers it, as a person would, and the extra click is counted in
+    ``session.reclicks``."""
+    deadline = time.monotonic() + _TIMEOUT_MS / 1000
+    while True:
+        try:
+            target.click(timeout=_REOPEN_S * 1000)
+            return
+        except PlaywrightTimeoutError:
+            if time.monotonic() > deadline:
+                raise
+            session.reclicks += 1
+            page.keyboard.press("Escape")
+
+
 def _toggle_filter(page, rng: random.Random, chosen: dict[str, set[str]], session: Session) -> None:
     """Add or remove one option of one sidebar filter."""
     label = rng.choice(FILTERS)
@@ -156,7 +173,7 @@ def _toggle_filter(page, rng: random.Random, chosen: dict[str, set[str]], sessio
     box.wait_for(timeout=_TIMEOUT_MS)
     if picked and rng.random() < 0.5:
         value = rng.choice(sorted(picked))
-        page.get_by_role("button", name=f"Remove {value}").first.click()
+        _click(page, page.get_by_role("button", name=f"Remove {value}").first, session)
         picked.discard(value)
         return
     options = _open_list(page, box, session)
@@ -179,7 +196,7 @@ def _open_patient(page, rng: random.Random, session: Session) -> bool:
     Every wait names something only the page asked for draws: the Patient page's title and
     its own "nobody" message (the overview's is worded differently), and, once a patient is
     chosen, that patient's id in the address with the page's session table."""
-    page.get_by_role("link", name="Patient", exact=True).first.click()
+    _click(page, page.get_by_role("link", name="Patient", exact=True).first, session)
     _heading(page, "Patient").wait_for(timeout=_TIMEOUT_MS)
     picker = page.get_by_role("combobox", name="Patient (pseudonymous id; type to search)")
     nobody = page.get_by_text("Clear a filter to pick a patient")
@@ -188,9 +205,13 @@ def _open_patient(page, rng: random.Random, session: Session) -> bool:
     opened = False
     if picker.count():
         options = _open_list(page, picker, session)
-        option = options.nth(rng.randrange(min(options.count(), 20)))
-        patient_id = option.inner_text().strip()
-        option.click()
+        listed = [options.nth(k).inner_text().strip() for k in range(min(options.count(), 20))]
+        patient_id = rng.choice([name for name in listed if name])
+        # The list is drawn as it scrolls, so an option found by its place can be another
+        # patient by the time it is clicked: type the id (the list keeps that patient only)
+        # and click the option that bears it.
+        page.keyboard.type(patient_id)
+        page.get_by_role("option", name=patient_id, exact=True).click()
         page.wait_for_function(
             "([id]) => new URLSearchParams(location.search).get('patient') === id",
             arg=[patient_id],
@@ -199,7 +220,7 @@ def _open_patient(page, rng: random.Random, session: Session) -> bool:
         page.get_by_text("Sessions and questionnaires").first.wait_for(timeout=_TIMEOUT_MS)
         _drawn(page)
         opened = True
-    page.get_by_role("link", name="Clinic overview", exact=True).first.click()
+    _click(page, page.get_by_role("link", name="Clinic overview", exact=True).first, session)
     _overview(page)
     return opened
 
@@ -356,7 +377,8 @@ def main() -> None:
             f"session {i}: {session.steps} steps, {session.pages} pages drawn, "
             f"{session.patients_opened} patients opened, {len(session.exceptions)} exceptions, "
             f"{len(session.failed_steps)} steps not completed, "
-            f"{session.reclicks} clicks made again (a list that did not open)"
+            f"{session.reclicks} clicks made again (a click that did not land or a list "
+            "that did not open)"
         )
         for message in [*session.exceptions, *session.failed_steps][:5]:
             print(f"    {message}")
