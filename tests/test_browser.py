@@ -168,6 +168,12 @@ def test_patient_address_names_the_patient_shown(app_url: str):
         browser.close()
 
 
+def _mapping_text(page, line: str):
+    """``line`` in the mapping the builder shows (its code block), not elsewhere: the
+    rejected rows' reasons suggest the same lines before the mapping has them."""
+    return page.locator('[data-testid="stCode"]').filter(has_text=line).first
+
+
 def test_build_a_mapping_for_an_odd_export_and_download_it(app_url: str, tmp_path: Path):
     """Upload an export with other column names, build the mapping on the page, see it
     validate, and download it: the file reads back as the mapping built."""
@@ -203,7 +209,7 @@ def test_build_a_mapping_for_an_odd_export_and_download_it(app_url: str, tmp_pat
         for column, field in choices.items():
             # As for the values below: a choice made while the page redraws is made again
             # until the mapping text on the page shows it.
-            line = page.get_by_text(f'"{column}" = "{field}"').first
+            line = _mapping_text(page, f'"{column}" = "{field}"')
             for _ in range(3):
                 box = page.get_by_role("combobox", name=column, exact=True)
                 box.click()
@@ -215,7 +221,7 @@ def test_build_a_mapping_for_an_odd_export_and_download_it(app_url: str, tmp_pat
                     break
                 except Exception:
                     continue
-        fmt_line = page.get_by_text(f'datetime_format = "{expected.datetime_format}"').first
+        fmt_line = _mapping_text(page, f'datetime_format = "{expected.datetime_format}"')
         for _ in range(3):
             page.get_by_role("textbox", name="Date format").fill(expected.datetime_format or "")
             page.keyboard.press("Enter")
@@ -230,7 +236,7 @@ def test_build_a_mapping_for_an_odd_export_and_download_it(app_url: str, tmp_pat
             # The mapping text on the page shows the replacement once the rerun has taken
             # it; a choice typed while the page was still redrawing is made again. Each
             # choice waits for the previous rerun to finish, as a person would.
-            line = page.get_by_text(f'"{raw}" = "{new}"').first
+            line = _mapping_text(page, f'"{raw}" = "{new}"')
             for _ in range(3):
                 page.wait_for_function(
                     "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
@@ -239,7 +245,14 @@ def test_build_a_mapping_for_an_odd_export_and_download_it(app_url: str, tmp_pat
                 box = page.get_by_role("combobox", name=raw, exact=True)
                 box.click()
                 page.keyboard.type(new)
-                page.keyboard.press("Enter")
+                # The option itself is clicked: Enter selects nothing when the list has not
+                # opened (a click that landed while the page redrew).
+                option = page.get_by_role("option", name=new, exact=True)
+                try:
+                    option.click(timeout=10_000)
+                except Exception:
+                    page.keyboard.press("Escape")
+                    continue
                 _no_exception(page, f"map value {raw}")
                 try:
                     line.wait_for(state="attached", timeout=20_000)
