@@ -26,13 +26,17 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from _server import BROWSER_ARGS, CHROMIUM, dashboard
 from katoutcomes.demo import write_demo
+
+T = TypeVar("T")
 
 FILTERS = ("Site", "Clinician", "Route", "Primary diagnosis")
 #: The memory is compared from this many distinct filter choices on (issue: 50).
@@ -125,44 +129,42 @@ def _exceptions(page) -> list[str]:
     return [boxes.nth(i).inner_text()[:300] for i in range(boxes.count())]
 
 
-def _open_list(page, box, session: Session):
-    """Open the option list of a select box and return its options.
+def _again(page, session: Session, attempt: Callable[[], T]) -> T:
+    """``attempt()``, made again while it times out, until the step's time runs out.
 
-    Under load a click can land while the widget is being drawn again or while the
-    browser is reconnecting (widgets are disabled then), and the list does not open: the
-    page is fine, the click was lost. A person clicks again, and so does this, after
-    ``_REOPEN_S`` seconds without a list, until the step's time runs out; each extra click
-    is counted in ``session.reclicks``."""
-    options = page.get_by_role("option")
-    deadline = time.monotonic() + _TIMEOUT_MS / 1000
-    while True:
-        _drawn(page)
-        box.click()
-        try:
-            options.first.wait_for(timeout=_REOPEN_S * 1000)
-            return options
-        except PlaywrightTimeoutError:
-            if time.monotonic() > deadline:
-                raise
-            session.reclicks += 1
-            page.keyboard.press("Escape")
-
-
-def _click(page, target, session: Session) -> None:
-    """Click ``target``, again after ``_REOPEN_S`` seconds when the click cannot land (an
-    option list or tooltip left open over it, or the page being drawn again under load):
-    Escape closes what covers it, as a person would, and the extra click is counted in
+    Under load a click can land while a widget is being drawn again or while the browser is
+    reconnecting (widgets are disabled then), or be covered by an option list or tooltip
+    left open: the page is fine, the click was lost. A person presses Escape and clicks
+    again, and so does this, after ``_REOPEN_S`` seconds; each extra try is counted in
     ``session.reclicks``."""
     deadline = time.monotonic() + _TIMEOUT_MS / 1000
     while True:
         try:
-            target.click(timeout=_REOPEN_S * 1000)
-            return
+            return attempt()
         except PlaywrightTimeoutError:
             if time.monotonic() > deadline:
                 raise
             session.reclicks += 1
             page.keyboard.press("Escape")
+
+
+def _open_list(page, box, session: Session):
+    """Open the option list of a select box and return its options (clicked again when
+    the list does not open within ``_REOPEN_S`` seconds, see :func:`_again`)."""
+    options = page.get_by_role("option")
+
+    def attempt():
+        _drawn(page)
+        box.click()
+        options.first.wait_for(timeout=_REOPEN_S * 1000)
+        return options
+
+    return _again(page, session, attempt)
+
+
+def _click(page, target, session: Session) -> None:
+    """Click ``target``, again when the click cannot land (see :func:`_again`)."""
+    _again(page, session, lambda: target.click(timeout=_REOPEN_S * 1000))
 
 
 def _toggle_filter(page, rng: random.Random, chosen: dict[str, set[str]], session: Session) -> None:

@@ -100,6 +100,7 @@ __all__ = [
     "ingest_progress",
     "level_label",
     "load_dataset",
+    "open_tab",
     "path_source",
     "progress_feedback",
     "recolour_groups",
@@ -447,6 +448,17 @@ def figure(
     """``build()`` (a figure and the table it draws), cached for the view's data, filter and
     settings under ``name``. Shared, not copied: callers must not modify the figure."""
     return _figure(view.key, name, build)
+
+
+def open_tab(labels: Sequence[str], key: str) -> tuple[Any, str]:
+    """Tabs whose content is drawn only when opened: the tabs, and the container and label
+    of the open one (the first, until the reader picks another; kept under ``key``).
+
+    Choosing a tab reruns the page (``st.tabs(on_change="rerun")``), and only the open
+    tab's content runs: a page of several heavy tabs costs one tab's figures.
+    """
+    tabs = st.tabs(list(labels), key=key, on_change="rerun")
+    return next((tab, label) for tab, label in zip(tabs, labels, strict=True) if tab.open)
 
 
 def chart(

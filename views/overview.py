@@ -43,12 +43,29 @@ CARDS = (
     ("reliable_deterioration", "Reliable deterioration"),
 )
 
-# The page is laid out top to bottom (headline and scorecard, then the sections) but its
-# sections are run first: their charts reach the browser first, so that it loads the
-# charting library while the rest of the page arrives (a few hundred milliseconds sooner
-# drawn in full).
-upper = st.container()
-lower = st.container()
+
+def headline_cards(name: str) -> None:
+    """The headline rates of one instrument, with their intervals."""
+    rows = common.headline(rates, name)
+    n = int(rows["response"]["n"]) if "response" in rows else 0
+    if n == 0:
+        st.info(f"No eligible {name} patient started treatment, so there is no rate.")
+        return
+    cards = st.columns(len(CARDS))
+    for column, (outcome, label) in zip(cards, CARDS, strict=True):
+        row = rows[outcome]
+        with column:
+            st.metric(
+                f"{name} {label.lower()}",
+                fmt.pct(row["estimate"]),
+                border=True,
+                help=f"{int(row['k']):,} of {int(row['n']):,} eligible patients who "
+                "started treatment (intention to treat).",
+            )
+            st.caption(
+                f"95% CI {fmt.interval(row['ci_low'], row['ci_high'], 'share')}"
+                f" · {int(row['k']):,} of {int(row['n']):,} patients"
+            )
 
 
 def headline_and_scorecard() -> None:
@@ -77,31 +94,9 @@ def headline_and_scorecard() -> None:
     )
 
     if present:
-        headline_tabs = st.tabs(present, key="overview_headline_instrument", on_change="rerun")
-        for tab, name in zip(headline_tabs, present, strict=True):
-            with tab:
-                if not tab.open:
-                    continue
-                rows = common.headline(rates, name)
-                n = int(rows["response"]["n"]) if "response" in rows else 0
-                if n == 0:
-                    st.info(f"No eligible {name} patient started treatment, so there is no rate.")
-                    continue
-                cards = st.columns(len(CARDS))
-                for column, (outcome, label) in zip(cards, CARDS, strict=True):
-                    row = rows[outcome]
-                    with column:
-                        st.metric(
-                            f"{name} {label.lower()}",
-                            fmt.pct(row["estimate"]),
-                            border=True,
-                            help=f"{int(row['k']):,} of {int(row['n']):,} eligible patients who "
-                            "started treatment (intention to treat).",
-                        )
-                        st.caption(
-                            f"95% CI {fmt.interval(row['ci_low'], row['ci_high'], 'share')}"
-                            f" · {int(row['k']):,} of {int(row['n']):,} patients"
-                        )
+        tab, name = common.open_tab(present, "overview_headline_instrument")
+        with tab:
+            headline_cards(name)
     else:
         st.info("No PHQ-9 or GAD-7 assessment is recorded for these patients.")
 
@@ -153,83 +148,76 @@ def scores_over_time() -> None:
     if not present:
         st.info("No PHQ-9 or GAD-7 assessment is recorded for these patients.")
         return
-    for tab, name in zip(
-        st.tabs(present, key="overview_scores_instrument", on_change="rerun"),
-        present,
-        strict=True,
-    ):
-        with tab:
-            if not tab.open:
-                continue
-            fig, trajectory = common.figure(
-                view,
-                f"trajectory_{name}",
-                lambda name=name: (
-                    plots.cohort_trajectory(view.dataset, name, settings, outcomes=frame),
-                    plots.cohort_trajectory_data(view.dataset, name, settings, outcomes=frame),
-                ),
-            )
-            common.chart(
-                fig,
-                trajectory,
-                f"trajectory_{name}",
-                empty=f"No week has at least 10 {name} patients with a score, so there is no "
-                "mean to draw.",
-                formats={"first_day": "%.0f", "last_day": "%.0f", "n": "%d", "se": "%.2f"},
-            )
-            fig, bars = common.figure(
-                view,
-                f"waterfall_{name}",
-                lambda name=name: (
-                    plots.waterfall(frame, name, settings),
-                    plots.waterfall_data(frame, name),
-                ),
-            )
-            common.chart(
-                fig,
-                bars,
-                f"waterfall_{name}",
-                empty=f"No eligible {name} patient has an endpoint yet (a score within "
-                f"{settings.endpoint_days:.0f} days of the first dose).",
-                percent=("pct_change",),
-                formats={"baseline": "%.0f", "endpoint": "%.0f"},
-            )
+    tab, name = common.open_tab(present, "overview_scores_instrument")
+    with tab:
+        fig, trajectory = common.figure(
+            view,
+            f"trajectory_{name}",
+            lambda: (
+                plots.cohort_trajectory(view.dataset, name, settings, outcomes=frame),
+                plots.cohort_trajectory_data(view.dataset, name, settings, outcomes=frame),
+            ),
+        )
+        common.chart(
+            fig,
+            trajectory,
+            f"trajectory_{name}",
+            empty=f"No week has at least 10 {name} patients with a score, so there is no "
+            "mean to draw.",
+            formats={"first_day": "%.0f", "last_day": "%.0f", "n": "%d", "se": "%.2f"},
+        )
+        fig, bars = common.figure(
+            view,
+            f"waterfall_{name}",
+            lambda: (
+                plots.waterfall(frame, name, settings),
+                plots.waterfall_data(frame, name),
+            ),
+        )
+        common.chart(
+            fig,
+            bars,
+            f"waterfall_{name}",
+            empty=f"No eligible {name} patient has an endpoint yet (a score within "
+            f"{settings.endpoint_days:.0f} days of the first dose).",
+            percent=("pct_change",),
+            formats={"baseline": "%.0f", "endpoint": "%.0f"},
+        )
+
+
+#: The Kaplan–Meier figures of "Onset and durability": the event of the curves, the
+#: figure's name, its drawing and numbers, and what is said when there is no curve.
+KM_FIGURES = (
+    (
+        "response",
+        "cumulative_response",
+        plots.cumulative_response,
+        plots.cumulative_response_data,
+        "No eligible patient has an assessment after the first dose, so time to response "
+        "cannot be estimated.",
+    ),
+    (
+        "relapse",
+        "response_duration",
+        plots.response_duration,
+        plots.response_duration_data,
+        "No patient has responded yet, so there is no response whose duration to follow.",
+    ),
+)
 
 
 def onset_and_durability() -> None:
-    response_curves = common.curves(view, "response")
-    fig, numbers = common.figure(
-        view,
-        "cumulative_response",
-        lambda: (
-            plots.cumulative_response(response_curves),
-            plots.cumulative_response_data(response_curves),
-        ),
-    )
-    common.chart(
-        fig,
-        numbers,
-        "cumulative_response",
-        empty="No eligible patient has an assessment after the first dose, so time to "
-        "response cannot be estimated.",
-        percent=("estimate", "ci_low", "ci_high"),
-    )
-    duration_curves = common.curves(view, "relapse")
-    fig, numbers = common.figure(
-        view,
-        "response_duration",
-        lambda: (
-            plots.response_duration(duration_curves),
-            plots.response_duration_data(duration_curves),
-        ),
-    )
-    common.chart(
-        fig,
-        numbers,
-        "response_duration",
-        empty="No patient has responded yet, so there is no response whose duration to follow.",
-        percent=("estimate", "ci_low", "ci_high"),
-    )
+    for event, name, draw, numbers_of, empty in KM_FIGURES:
+        curves = common.curves(view, event)
+        fig, numbers = common.figure(
+            view,
+            name,
+            lambda curves=curves, draw=draw, numbers_of=numbers_of: (
+                draw(curves),
+                numbers_of(curves),
+            ),
+        )
+        common.chart(fig, numbers, name, empty=empty, percent=("estimate", "ci_low", "ci_high"))
 
 
 def published_studies() -> None:
@@ -351,15 +339,8 @@ SECTIONS = {
     "Protocol adherence": protocol_adherence,
 }
 
-with lower:
-    st.header("Outcomes, safety and delivery", divider="gray")
-    for tab, draw in zip(
-        st.tabs(list(SECTIONS), key=common.SECTION_KEY, on_change="rerun"),
-        SECTIONS.values(),
-        strict=True,
-    ):
-        with tab:
-            if tab.open:
-                draw()
-with upper:
-    headline_and_scorecard()
+headline_and_scorecard()
+st.header("Outcomes, safety and delivery", divider="gray")
+section, title = common.open_tab(list(SECTIONS), common.SECTION_KEY)
+with section:
+    SECTIONS[title]()
