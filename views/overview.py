@@ -339,8 +339,15 @@ SECTIONS = {
     "Protocol adherence": protocol_adherence,
 }
 
-headline_and_scorecard()
-st.header("Outcomes, safety and delivery", divider="gray")
-section, title = common.open_tab(list(SECTIONS), common.SECTION_KEY)
-with section:
-    SECTIONS[title]()
+# The page is laid out top to bottom (headline and scorecard, then the sections), but the
+# sections run first: their charts reach the browser while the scorecard is computed and
+# sent, and it loads the charting library meanwhile. Measured on 10,000 patients (medians
+# of 3 to 5 runs): a fresh server's first draw 9.1 s in page order, 7.9–8.0 s this way.
+upper = st.container()
+with st.container():
+    st.header("Outcomes, safety and delivery", divider="gray")
+    section, title = common.open_tab(list(SECTIONS), common.SECTION_KEY)
+    with section:
+        SECTIONS[title]()
+with upper:
+    headline_and_scorecard()
